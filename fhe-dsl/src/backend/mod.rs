@@ -1,0 +1,259 @@
+//! The `Backend` trait: the only door to a device.
+//!
+//! A backend owns polynomial data (`Self::Poly`: host memory for the CPU, device memory
+//! for a GPU) and implements a small set of primitives: transfers, NTTs, element-wise
+//! modular arithmetic, automorphisms and fast basis conversion. Coarse operations —
+//! rescale, ModUp/ModDown, the key-switching inner product, hoisted rotations — have
+//! default implementations composed from the primitives, so a new backend is correct as
+//! soon as its primitives are; it overrides the coarse ones with fused kernels to be fast.
+//!
+//! Conventions every implementation follows (the [`reference`] backend is their
+//! executable specification, and [`conformance`](crate::backend_conformance_tests) checks
+//! them bit for bit):
+//! - a polynomial lives over a list of prime indices of its [`RingContext`]; element-wise
+//!   operations run over the *destination's* primes, and each source operand must contain
+//!   those primes (it may hold more, e.g. a key over Q·P used at a lower level);
+//! - NTT form follows [`crate::math::NttTable`] (bit-reversed evaluation order);
+//! - all outputs are fully reduced in `[0, q)`.
+
+pub mod reference;
+
+use crate::ring::{RingContext, RnsPoly};
+
+/// A switching key as the backend sees it: one `(b_j, a_j)` pair per digit, over Q_L·P,
+/// in NTT form.
+pub type KeyDigits<P> = [(P, P)];
+
+/// A compute device for RNS polynomial arithmetic. See the [module docs](self).
+pub trait Backend: Send + Sync + 'static {
+    /// Device-resident RNS polynomial.
+    type Poly: Clone + Send + Sync + std::fmt::Debug;
+
+    /// Short name for reports ("cpu", "gpu", ...).
+    fn name(&self) -> &'static str;
+
+    // ---- transfers and allocation -------------------------------------------------
+
+    /// Moves a host polynomial to the device.
+    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> Self::Poly;
+    /// Copies a device polynomial back to the host.
+    fn download(&self, ctx: &RingContext, p: &Self::Poly) -> RnsPoly;
+    /// The zero polynomial over `primes`.
+    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> Self::Poly;
+    /// The prime indices of `p`, in limb order.
+    fn primes<'a>(&self, p: &'a Self::Poly) -> &'a [usize];
+    /// A copy of the limbs of `a` for `primes` (each must be in `a`).
+    fn select(&self, ctx: &RingContext, a: &Self::Poly, primes: &[usize]) -> Self::Poly;
+    /// Concatenates the limbs of `a` and `b` (disjoint prime sets).
+    fn concat(&self, ctx: &RingContext, a: &Self::Poly, b: &Self::Poly) -> Self::Poly;
+
+    // ---- transforms -----------------------------------------------------------------
+
+    /// Forward negacyclic NTT of every limb.
+    fn ntt(&self, ctx: &RingContext, a: &mut Self::Poly);
+    /// Inverse negacyclic NTT of every limb (including the N^-1 factor).
+    fn intt(&self, ctx: &RingContext, a: &mut Self::Poly);
+
+    // ---- element-wise -----------------------------------------------------------------
+
+    /// `a += b`.
+    fn add_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly);
+    /// `a -= b`.
+    fn sub_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly);
+    /// `a = -a`.
+    fn neg_assign(&self, ctx: &RingContext, a: &mut Self::Poly);
+    /// `a *= b` point-wise (NTT-form product).
+    fn mul_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly);
+    /// `acc += a * b` point-wise.
+    fn mul_add_assign(
+        &self,
+        ctx: &RingContext,
+        acc: &mut Self::Poly,
+        a: &Self::Poly,
+        b: &Self::Poly,
+    );
+    /// `a *= s[i]` on limb `i` (`s` in `a`'s limb order, each `< q_i`).
+    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]);
+    /// `a += s[i]` on every word of limb `i` (in NTT form: adds a constant polynomial).
+    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]);
+
+    /// `out = σ_g(a)` in NTT form, for odd Galois element `g` (`out` over `a`'s primes).
+    fn automorphism_ntt(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        galois: usize,
+        out: &mut Self::Poly,
+    );
+
+    /// Fast basis conversion of a coefficient-form `a` to the primes `to`:
+    /// `y_j = Σ_i [a_i · qhat_i^-1]_{q_i} · qhat_i mod p_j` (result ≡ a + u·Q_a, 0 ≤ u < #limbs).
+    fn base_convert(&self, ctx: &RingContext, a: &Self::Poly, to: &[usize]) -> Self::Poly;
+
+    // ---- coarse operations with composed defaults ----------------------------------
+
+    /// Divides an NTT-form `a` by the product T of its last `tail` primes, rounding
+    /// (`⌊(x + (T-1)/2) / T⌋`, exact for one prime, within `tail` otherwise), and
+    /// drops those limbs: the common core of rescale (T = the last level's primes) and
+    /// ModDown (T = P).
+    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut Self::Poly, tail: usize) {
+        let primes = self.primes(a).to_vec();
+        assert!(
+            tail >= 1 && tail < primes.len(),
+            "tail {tail} of {} limbs",
+            primes.len()
+        );
+        let (keep, drop) = primes.split_at(primes.len() - tail);
+        let c = tail_constants(ctx, keep, drop);
+        let mut t = self.select(ctx, a, drop);
+        self.intt(ctx, &mut t);
+        self.add_scalar_assign(ctx, &mut t, &c.half_tail);
+        let mut conv = self.base_convert(ctx, &t, keep);
+        // back to [x]_T (a representative) by removing the half in coefficient form
+        self.add_scalar_assign(ctx, &mut conv, &c.neg_half_keep);
+        self.ntt(ctx, &mut conv);
+        let mut out = self.select(ctx, a, keep);
+        self.sub_assign(ctx, &mut out, &conv);
+        self.mul_scalar_assign(ctx, &mut out, &c.inv_keep);
+        *a = out;
+    }
+
+    /// Rescale: divides an NTT-form polynomial over Q primes by its last `drop` primes.
+    fn rescale(&self, ctx: &RingContext, a: &mut Self::Poly, drop: usize) {
+        self.div_round_by_tail(ctx, a, drop);
+    }
+
+    /// Hybrid-key-switching decomposition: splits NTT-form `a` (over Q primes `0..l`) into
+    /// digits of `alpha` primes and raises each to `Q_l ∪ P` (NTT form).
+    fn decompose_mod_up(&self, ctx: &RingContext, a: &Self::Poly, alpha: usize) -> Vec<Self::Poly> {
+        let q_primes = self.primes(a).to_vec();
+        let p: Vec<usize> = ctx.p_indices().collect();
+        q_primes
+            .chunks(alpha)
+            .map(|digit| {
+                let mut coeff = self.select(ctx, a, digit);
+                self.intt(ctx, &mut coeff);
+                let others: Vec<usize> = q_primes
+                    .iter()
+                    .chain(&p)
+                    .copied()
+                    .filter(|i| !digit.contains(i))
+                    .collect();
+                let mut raised = self.base_convert(ctx, &coeff, &others);
+                self.ntt(ctx, &mut raised);
+                let own = self.select(ctx, a, digit);
+                let full = self.concat(ctx, &own, &raised);
+                let order: Vec<usize> = q_primes.iter().chain(&p).copied().collect();
+                self.select(ctx, &full, &order)
+            })
+            .collect()
+    }
+
+    /// Key-switching inner product `(Σ_j σ(d_j)·b_j, Σ_j σ(d_j)·a_j)` over `Q_l ∪ P`,
+    /// where σ is the automorphism for `galois` (identity when `None`).
+    fn key_switch_inner(
+        &self,
+        ctx: &RingContext,
+        digits: &[Self::Poly],
+        key: &KeyDigits<Self::Poly>,
+        galois: Option<usize>,
+    ) -> (Self::Poly, Self::Poly) {
+        assert!(
+            digits.len() <= key.len(),
+            "{} digits, key has {}",
+            digits.len(),
+            key.len()
+        );
+        let primes = self.primes(&digits[0]).to_vec();
+        let mut acc0 = self.zero(ctx, &primes);
+        let mut acc1 = self.zero(ctx, &primes);
+        let mut tmp = self.zero(ctx, &primes);
+        for (d, (b, a)) in digits.iter().zip(key) {
+            let d = match galois {
+                Some(g) => {
+                    self.automorphism_ntt(ctx, d, g, &mut tmp);
+                    &tmp
+                }
+                None => d,
+            };
+            self.mul_add_assign(ctx, &mut acc0, d, b);
+            self.mul_add_assign(ctx, &mut acc1, d, a);
+        }
+        (acc0, acc1)
+    }
+
+    /// Full key switch of NTT-form `a` (over Q_l): returns `(u0, u1)` over Q_l with
+    /// `u0 + u1·s ≈ σ(a)·s'` for the key from s' to s.
+    fn key_switch(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        key: &KeyDigits<Self::Poly>,
+        alpha: usize,
+        galois: Option<usize>,
+    ) -> (Self::Poly, Self::Poly) {
+        let digits = self.decompose_mod_up(ctx, a, alpha);
+        let (mut u0, mut u1) = self.key_switch_inner(ctx, &digits, key, galois);
+        let k = ctx.num_p();
+        self.div_round_by_tail(ctx, &mut u0, k);
+        self.div_round_by_tail(ctx, &mut u1, k);
+        (u0, u1)
+    }
+
+    /// Rotations of one ciphertext `(c0, c1)` by several Galois elements sharing one
+    /// decomposition (hoisting). Returns the rotated ciphertexts in the order of `keys`.
+    fn hoisted_rotations(
+        &self,
+        ctx: &RingContext,
+        c0: &Self::Poly,
+        c1: &Self::Poly,
+        keys: &[(usize, &KeyDigits<Self::Poly>)],
+        alpha: usize,
+    ) -> Vec<(Self::Poly, Self::Poly)> {
+        let digits = self.decompose_mod_up(ctx, c1, alpha);
+        let k = ctx.num_p();
+        keys.iter()
+            .map(|&(g, key)| {
+                let (mut u0, mut u1) = self.key_switch_inner(ctx, &digits, key, Some(g));
+                self.div_round_by_tail(ctx, &mut u0, k);
+                self.div_round_by_tail(ctx, &mut u1, k);
+                let mut r0 = self.zero(ctx, self.primes(c0));
+                self.automorphism_ntt(ctx, c0, g, &mut r0);
+                self.add_assign(ctx, &mut u0, &r0);
+                (u0, u1)
+            })
+            .collect()
+    }
+}
+
+/// Scalars for dividing by the product T of `drop` primes while keeping `keep`.
+pub struct TailConstants {
+    /// `(T-1)/2 mod t` for each dropped prime t.
+    pub half_tail: Vec<u64>,
+    /// `-(T-1)/2 mod q` for each kept prime q.
+    pub neg_half_keep: Vec<u64>,
+    /// `T^-1 mod q` for each kept prime q.
+    pub inv_keep: Vec<u64>,
+}
+
+/// Computes [`TailConstants`] (scalar, cheap).
+pub fn tail_constants(ctx: &RingContext, keep: &[usize], drop: &[usize]) -> TailConstants {
+    let prod_mod = |i: usize| {
+        let m = ctx.modulus(i);
+        drop.iter()
+            .fold(1u64, |acc, &j| m.mul(acc, m.reduce(ctx.modulus(j).value())))
+    };
+    // (T - 1)/2 mod m  ==  (T mod m - 1) * 2^-1 mod m   (T odd)
+    let half = |i: usize| {
+        let m = ctx.modulus(i);
+        m.mul(m.sub(prod_mod(i), 1), m.inv(2).expect("odd prime"))
+    };
+    TailConstants {
+        half_tail: drop.iter().map(|&i| half(i)).collect(),
+        neg_half_keep: keep.iter().map(|&i| ctx.modulus(i).neg(half(i))).collect(),
+        inv_keep: keep
+            .iter()
+            .map(|&i| ctx.modulus(i).inv(prod_mod(i)).expect("distinct primes"))
+            .collect(),
+    }
+}

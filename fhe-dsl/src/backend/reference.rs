@@ -1,0 +1,161 @@
+//! The reference backend: plain scalar loops over host memory, single-threaded.
+//!
+//! It is the executable specification of the [`Backend`] conventions: short, obviously
+//! correct, slow. The conformance suite checks every other backend against it bit for bit.
+
+use super::Backend;
+use crate::math::{automorphism_ntt_map, Modulus};
+use crate::ring::{RingContext, RnsPoly};
+
+/// See the [module docs](self).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReferenceBackend;
+
+/// Position in `b` of each prime of `a` (panics if missing: a caller bug, not user input).
+pub(crate) fn positions(a: &[usize], b: &[usize]) -> Vec<usize> {
+    a.iter()
+        .map(|p| {
+            b.iter()
+                .position(|x| x == p)
+                .unwrap_or_else(|| panic!("operand lacks prime index {p} (has {b:?})"))
+        })
+        .collect()
+}
+
+fn zip_limbs(ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly, f: impl Fn(&Modulus, &mut u64, u64)) {
+    let pos = positions(&a.primes, &b.primes);
+    let n = a.n;
+    for (i, (&p, &j)) in a.primes.clone().iter().zip(&pos).enumerate() {
+        let m = ctx.modulus(p);
+        let bl = &b.data[j * n..(j + 1) * n];
+        for (x, &y) in a.data[i * n..(i + 1) * n].iter_mut().zip(bl) {
+            f(m, x, y);
+        }
+    }
+}
+
+impl Backend for ReferenceBackend {
+    type Poly = RnsPoly;
+
+    fn name(&self) -> &'static str {
+        "reference"
+    }
+
+    fn upload(&self, _ctx: &RingContext, p: RnsPoly) -> RnsPoly {
+        p
+    }
+
+    fn download(&self, _ctx: &RingContext, p: &RnsPoly) -> RnsPoly {
+        p.clone()
+    }
+
+    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> RnsPoly {
+        RnsPoly::zero(ctx.n(), primes)
+    }
+
+    fn primes<'a>(&self, p: &'a RnsPoly) -> &'a [usize] {
+        &p.primes
+    }
+
+    fn select(&self, _ctx: &RingContext, a: &RnsPoly, primes: &[usize]) -> RnsPoly {
+        let pos = positions(primes, &a.primes);
+        let mut data = Vec::with_capacity(primes.len() * a.n);
+        for j in pos {
+            data.extend_from_slice(a.limb(j));
+        }
+        RnsPoly {
+            primes: primes.to_vec(),
+            n: a.n,
+            data,
+        }
+    }
+
+    fn concat(&self, _ctx: &RingContext, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
+        let mut out = a.clone();
+        out.primes.extend_from_slice(&b.primes);
+        out.data.extend_from_slice(&b.data);
+        out
+    }
+
+    fn ntt(&self, ctx: &RingContext, a: &mut RnsPoly) {
+        for (i, p) in a.primes.clone().into_iter().enumerate() {
+            ctx.ntt_table(p).forward(a.limb_mut(i));
+        }
+    }
+
+    fn intt(&self, ctx: &RingContext, a: &mut RnsPoly) {
+        for (i, p) in a.primes.clone().into_iter().enumerate() {
+            ctx.ntt_table(p).inverse(a.limb_mut(i));
+        }
+    }
+
+    fn add_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+        zip_limbs(ctx, a, b, |m, x, y| *x = m.add(*x, y));
+    }
+
+    fn sub_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+        zip_limbs(ctx, a, b, |m, x, y| *x = m.sub(*x, y));
+    }
+
+    fn neg_assign(&self, ctx: &RingContext, a: &mut RnsPoly) {
+        for (i, p) in a.primes.clone().into_iter().enumerate() {
+            let m = ctx.modulus(p);
+            a.limb_mut(i).iter_mut().for_each(|x| *x = m.neg(*x));
+        }
+    }
+
+    fn mul_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+        zip_limbs(ctx, a, b, |m, x, y| *x = m.mul(*x, y));
+    }
+
+    fn mul_add_assign(&self, ctx: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
+        let mut prod = self.select(ctx, a, &acc.primes);
+        self.mul_assign(ctx, &mut prod, b);
+        self.add_assign(ctx, acc, &prod);
+    }
+
+    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut RnsPoly, s: &[u64]) {
+        for (i, p) in a.primes.clone().into_iter().enumerate() {
+            let m = ctx.modulus(p);
+            a.limb_mut(i).iter_mut().for_each(|x| *x = m.mul(*x, s[i]));
+        }
+    }
+
+    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut RnsPoly, s: &[u64]) {
+        for (i, p) in a.primes.clone().into_iter().enumerate() {
+            let m = ctx.modulus(p);
+            a.limb_mut(i).iter_mut().for_each(|x| *x = m.add(*x, s[i]));
+        }
+    }
+
+    fn automorphism_ntt(&self, _ctx: &RingContext, a: &RnsPoly, galois: usize, out: &mut RnsPoly) {
+        let map = automorphism_ntt_map(a.n.trailing_zeros(), galois);
+        *out = RnsPoly::zero(a.n, &a.primes);
+        for i in 0..a.primes.len() {
+            let src = a.limb(i).to_vec();
+            for (o, &j) in out.limb_mut(i).iter_mut().zip(&map) {
+                *o = src[j as usize];
+            }
+        }
+    }
+
+    fn base_convert(&self, ctx: &RingContext, a: &RnsPoly, to: &[usize]) -> RnsPoly {
+        let t = ctx.base_conv(&a.primes, to);
+        let mut out = RnsPoly::zero(a.n, to);
+        let from = a.primes.len();
+        for k in 0..a.n {
+            let ys: Vec<u64> = (0..from)
+                .map(|i| ctx.modulus(a.primes[i]).mul(a.limb(i)[k], t.qhat_inv[i]))
+                .collect();
+            for (j, &pj) in to.iter().enumerate() {
+                let m = ctx.modulus(pj);
+                let mut acc = 0u64;
+                for (i, &y) in ys.iter().enumerate() {
+                    acc = m.add(acc, m.mul(m.reduce(y), t.qhat_mod_p[j * from + i]));
+                }
+                out.limb_mut(j)[k] = acc;
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,305 @@
+//! The backend conformance suite: written once, instantiated by every backend crate
+//! with [`backend_conformance_tests!`](crate::backend_conformance_tests).
+//!
+//! Each check runs the same operation on identical RNS inputs through the backend under
+//! test and through the [`ReferenceBackend`], and requires bit-identical results.
+
+use crate::backend::reference::ReferenceBackend;
+use crate::backend::Backend;
+use crate::ckks::{Ciphertext, Ckks, KeyGenerator, KeyRequest, Params, ParamsLiteral};
+use crate::math::sampling::uniform_from_seed;
+use crate::ring::{RingContext, RnsPoly};
+
+/// Parameters the suite runs at: N = 2^log_n, insecure test set.
+pub fn suite_params(log_n: u32) -> Params {
+    let mut lit = ParamsLiteral::test_small();
+    lit.log_n = log_n;
+    Params::new_insecure_for_tests(lit).expect("suite parameters")
+}
+
+/// A deterministic pseudo-random polynomial over `primes`.
+pub fn random_poly(ctx: &RingContext, primes: &[usize], seed: u8) -> RnsPoly {
+    let mut p = RnsPoly::zero(ctx.n(), primes);
+    let moduli: Vec<_> = primes.iter().map(|&i| *ctx.modulus(i)).collect();
+    uniform_from_seed(&[seed; 32], seed as u64, &moduli, ctx.n(), &mut p.data);
+    p
+}
+
+fn same<B: Backend>(b: &B, ctx: &RingContext, got: &B::Poly, want: &RnsPoly, what: &str) {
+    let got = b.download(ctx, got);
+    assert_eq!(
+        got.primes,
+        want.primes,
+        "{}: limb primes differ for {what}",
+        b.name()
+    );
+    if let Some(k) = got.data.iter().zip(&want.data).position(|(x, y)| x != y) {
+        panic!(
+            "{}: {what} differs from the reference at limb {}, coefficient {}: {} vs {}",
+            b.name(),
+            k / ctx.n(),
+            k % ctx.n(),
+            got.data[k],
+            want.data[k]
+        );
+    }
+}
+
+/// NTT and inverse NTT, on all Q and P primes.
+pub fn check_ntt<B: Backend>(b: &B, log_n: u32) {
+    let params = suite_params(log_n);
+    let ctx = params.ring();
+    let all: Vec<usize> = (0..ctx.moduli().len()).collect();
+    let x = random_poly(ctx, &all, 1);
+    let mut want = x.clone();
+    ReferenceBackend.ntt(ctx, &mut want);
+    let mut got = b.upload(ctx, x.clone());
+    b.ntt(ctx, &mut got);
+    same(b, ctx, &got, &want, "forward NTT");
+    b.intt(ctx, &mut got);
+    same(b, ctx, &got, &x, "inverse NTT");
+}
+
+/// Element-wise operations, including operands that hold extra limbs.
+pub fn check_elementwise<B: Backend>(b: &B, log_n: u32) {
+    let params = suite_params(log_n);
+    let ctx = params.ring();
+    let r = ReferenceBackend;
+    let dst: Vec<usize> = vec![0, 1, 2, 6];
+    let wide: Vec<usize> = (0..ctx.moduli().len()).collect();
+    let x = random_poly(ctx, &dst, 2);
+    let y = random_poly(ctx, &wide, 3);
+    let z = random_poly(ctx, &wide, 4);
+    let scal: Vec<u64> = dst
+        .iter()
+        .map(|&i| ctx.modulus(i).value() / 3 + i as u64)
+        .collect();
+    let run = |name: &str, fr: &dyn Fn(&mut RnsPoly), fb: &dyn Fn(&mut B::Poly)| {
+        let mut want = x.clone();
+        fr(&mut want);
+        let mut got = b.upload(ctx, x.clone());
+        fb(&mut got);
+        same(b, ctx, &got, &want, name);
+    };
+    let (yb, zb) = (b.upload(ctx, y.clone()), b.upload(ctx, z.clone()));
+    run("add", &|p| r.add_assign(ctx, p, &y), &|p| {
+        b.add_assign(ctx, p, &yb)
+    });
+    run("sub", &|p| r.sub_assign(ctx, p, &y), &|p| {
+        b.sub_assign(ctx, p, &yb)
+    });
+    run("neg", &|p| r.neg_assign(ctx, p), &|p| b.neg_assign(ctx, p));
+    run("mul", &|p| r.mul_assign(ctx, p, &y), &|p| {
+        b.mul_assign(ctx, p, &yb)
+    });
+    run("mul_add", &|p| r.mul_add_assign(ctx, p, &y, &z), &|p| {
+        b.mul_add_assign(ctx, p, &yb, &zb)
+    });
+    run(
+        "mul_scalar",
+        &|p| r.mul_scalar_assign(ctx, p, &scal),
+        &|p| b.mul_scalar_assign(ctx, p, &scal),
+    );
+    run(
+        "add_scalar",
+        &|p| r.add_scalar_assign(ctx, p, &scal),
+        &|p| b.add_scalar_assign(ctx, p, &scal),
+    );
+    // select and concat
+    let sel = [6usize, 0];
+    same(
+        b,
+        ctx,
+        &b.select(ctx, &yb, &sel),
+        &r.select(ctx, &y, &sel),
+        "select",
+    );
+    let xb = b.upload(ctx, x.clone());
+    let tail = b.select(ctx, &yb, &[3, 4]);
+    same(
+        b,
+        ctx,
+        &b.concat(ctx, &xb, &tail),
+        &r.concat(ctx, &x, &r.select(ctx, &y, &[3, 4])),
+        "concat",
+    );
+    same(
+        b,
+        ctx,
+        &b.zero(ctx, &dst),
+        &RnsPoly::zero(ctx.n(), &dst),
+        "zero",
+    );
+}
+
+/// Automorphisms in NTT form, for rotations and conjugation.
+pub fn check_automorphism<B: Backend>(b: &B, log_n: u32) {
+    let params = suite_params(log_n);
+    let ctx = params.ring();
+    let prim: Vec<usize> = (0..4).collect();
+    let x = random_poly(ctx, &prim, 5);
+    let xb = b.upload(ctx, x.clone());
+    for g in [5usize, 25, 3125, 2 * ctx.n() - 1, 2 * ctx.n() - 5] {
+        let mut want = RnsPoly::zero(ctx.n(), &prim);
+        ReferenceBackend.automorphism_ntt(ctx, &x, g, &mut want);
+        let mut got = b.zero(ctx, &prim);
+        b.automorphism_ntt(ctx, &xb, g, &mut got);
+        same(b, ctx, &got, &want, &format!("automorphism {g}"));
+    }
+}
+
+/// Fast basis conversion, rescale (divide-and-round by tail primes), ModUp and key switch.
+pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
+    let params = suite_params(log_n);
+    let ctx = params.ring();
+    let r = ReferenceBackend;
+    let from = [1usize, 2, 3];
+    let to = [0usize, 4, 6, 7];
+    let x = random_poly(ctx, &from, 6);
+    let got = b.base_convert(ctx, &b.upload(ctx, x.clone()), &to);
+    same(b, ctx, &got, &r.base_convert(ctx, &x, &to), "base_convert");
+
+    let q: Vec<usize> = (0..6).collect();
+    let y = random_poly(ctx, &q, 7);
+    for drop in [1usize, 2] {
+        let mut want = y.clone();
+        r.rescale(ctx, &mut want, drop);
+        let mut got = b.upload(ctx, y.clone());
+        b.rescale(ctx, &mut got, drop);
+        same(b, ctx, &got, &want, &format!("rescale by {drop} primes"));
+    }
+    let yq: Vec<usize> = (0..5).collect();
+    let y5 = r.select(ctx, &y, &yq);
+    let want = r.decompose_mod_up(ctx, &y5, params.alpha());
+    let got = b.decompose_mod_up(ctx, &b.upload(ctx, y5.clone()), params.alpha());
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        same(b, ctx, g, w, "decompose_mod_up");
+    }
+}
+
+/// Whole-ciphertext operations with real keys: multiply+relinearise, rescale, rotations
+/// (plain and hoisted), conjugation, encryption and decryption.
+pub fn check_ciphertext_ops<B: Backend>(b: B, log_n: u32) {
+    let params = suite_params(log_n);
+    let rk = Ckks::new(params.clone(), ReferenceBackend);
+    let bk = Ckks::new(params.clone(), b);
+    let ctx = params.ring();
+    let req = KeyRequest::new().relin().rotations([1, -3, 7]).conjugate();
+    let sk = KeyGenerator::from_seed(&rk, 11).secret_key();
+    // keys generated on either backend from the same seed are identical
+    let ek_ref = KeyGenerator::from_seed(&rk, 12).evaluation_keys(&sk, &req);
+    let ek_b = KeyGenerator::from_seed(&bk, 12).evaluation_keys(&sk, &req);
+    for (g, k) in &ek_ref.galois {
+        assert_eq!(
+            k.b,
+            ek_b.galois[g].b,
+            "{}: Galois key {g} differs",
+            bk.backend().name()
+        );
+    }
+    assert_eq!(
+        ek_ref.relin.as_ref().map(|k| &k.b),
+        ek_b.relin.as_ref().map(|k| &k.b)
+    );
+    let (re, be_) = (
+        rk.evaluator(&ek_ref).unwrap(),
+        bk.evaluator(&ek_ref).unwrap(),
+    );
+    let x: Vec<f64> = (0..params.max_slots())
+        .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)
+        .collect();
+    let pt = rk
+        .encode_real(&x, params.max_level(), params.default_scale())
+        .unwrap();
+    let enc = rk.encryptor_sk(&sk);
+    let c1 = enc.encrypt(&pt).unwrap();
+    let c2 = enc.encrypt(&pt).unwrap();
+    let up = |c: &Ciphertext<ReferenceBackend>| {
+        Ciphertext::<B>::from_parts(
+            c.parts()
+                .iter()
+                .map(|p| bk.backend().upload(ctx, p.clone()))
+                .collect(),
+            c.level(),
+            c.scale(),
+            c.slots(),
+        )
+    };
+    let cmp = |got: &Ciphertext<B>, want: &Ciphertext<ReferenceBackend>, what: &str| {
+        assert_eq!(got.level(), want.level(), "{what}: level");
+        assert_eq!(got.scale(), want.scale(), "{what}: scale");
+        for (g, w) in got.parts().iter().zip(want.parts()) {
+            same(bk.backend(), ctx, g, w, what);
+        }
+    };
+    let (b1, b2) = (up(&c1), up(&c2));
+    let want = re.mul_relin_new(&c1, &c2).unwrap();
+    let got = be_.mul_relin_new(&b1, &b2).unwrap();
+    cmp(&got, &want, "mul_relin");
+    let want = re.rescale_new(&want).unwrap();
+    let got = be_.rescale_new(&got).unwrap();
+    cmp(&got, &want, "rescale");
+    for k in [1i64, -3, 7] {
+        cmp(
+            &be_.rotate_new(&got, k).unwrap(),
+            &re.rotate_new(&want, k).unwrap(),
+            &format!("rotate {k}"),
+        );
+    }
+    let hg = be_.rotate_hoisted_new(&got, &[1, -3, 7]).unwrap();
+    let hw = re.rotate_hoisted_new(&want, &[1, -3, 7]).unwrap();
+    for (g, w) in hg.iter().zip(&hw) {
+        cmp(g, w, "hoisted rotation");
+    }
+    cmp(
+        &be_.conjugate_new(&got).unwrap(),
+        &re.conjugate_new(&want).unwrap(),
+        "conjugate",
+    );
+    // decryption through the backend agrees with the reference's
+    let dr = rk.decryptor(&sk).decrypt_real(&want).unwrap();
+    let db = bk.decryptor(&sk).decrypt_real(&got).unwrap();
+    assert_eq!(dr, db, "decryption differs");
+}
+
+/// Instantiates the conformance suite for a backend: `backend_conformance_tests!(MyBackend::new());`
+/// expands to one `#[test]` per check, at N = 2^10 and 2^12.
+#[macro_export]
+macro_rules! backend_conformance_tests {
+    ($make:expr) => {
+        mod backend_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::conformance as c;
+            #[test]
+            fn ntt() {
+                c::check_ntt(&$make, 10);
+                c::check_ntt(&$make, 12);
+            }
+            #[test]
+            fn elementwise() {
+                c::check_elementwise(&$make, 12);
+            }
+            #[test]
+            fn automorphism() {
+                c::check_automorphism(&$make, 12);
+            }
+            #[test]
+            fn basis_ops() {
+                c::check_basis_ops(&$make, 10);
+                c::check_basis_ops(&$make, 12);
+            }
+            #[test]
+            fn ciphertext_ops() {
+                c::check_ciphertext_ops($make, 12);
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    // The reference passes its own suite (sanity of the harness).
+    crate::backend_conformance_tests!(crate::backend::reference::ReferenceBackend);
+}

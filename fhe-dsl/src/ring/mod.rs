@@ -1,0 +1,8 @@
+//! RNS polynomials, the ring context (primes and their tables), basis conversion
+//! constants and CRT reconstruction.
+
+mod context;
+mod poly;
+
+pub use context::{BaseConvTable, RingContext};
+pub use poly::RnsPoly;
