@@ -1,1 +1,190 @@
-fn main() {}
+//! `fhe`: the fhe-dsl command-line tool.
+//!
+//! - `fhe` / `fhe demo`: encrypt a vector, evaluate a degree-7 polynomial and a slot sum
+//!   on the server side, decrypt, and report precision and timings.
+//! - `fhe bench ops`: per-operation timings (table, or JSON lines with `--format json`).
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fhe_dsl::backend::reference::ReferenceBackend;
+use fhe_models::backends::{check_available, cpu_backend, BackendKind, UsageError};
+use fhe_models::{bench, demo, params};
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fhe",
+    version,
+    about = "fhe-dsl: RNS-CKKS private inference toolkit",
+    long_about = "fhe-dsl: RNS-CKKS private inference toolkit.\n\n\
+                  Without a subcommand, runs the end-to-end demo (`fhe demo`)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Encrypt a full-slot vector, evaluate a degree-7 sigmoid approximation and sum all
+    /// slots under encryption, decrypt, and report precision and timings.
+    Demo(DemoArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Per-operation timings at the top level of a preset.
+    Ops(BenchOpsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct Common {
+    /// Parameter preset (128-bit secure): bench-a (N=2^16, 24 Q limbs, dnum 4) or
+    /// bench-b (N=2^16, 12 Q limbs, dnum 3).
+    #[arg(long, default_value = "bench-b")]
+    params: String,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    backend: BackendKind,
+    /// Validate the preset without the security check (tests only; e.g. test-small).
+    #[arg(long, hide = true)]
+    insecure_test_params: bool,
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            params: "bench-b".into(),
+            backend: BackendKind::Cpu,
+            insecure_test_params: false,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct DemoArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Seed of the pseudo-random input vector.
+    #[arg(long, default_value_t = demo::DemoConfig::default().seed)]
+    seed: u64,
+    /// Number of slots (power of two, at most N/2; default N/2).
+    #[arg(long)]
+    slots: Option<usize>,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            common: Common::default(),
+            seed: demo::DemoConfig::default().seed,
+            slots: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct BenchOpsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Output format: an aligned table, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Timed runs per operation after one warm-up run (default: 10, 5 for
+    /// hoisted_rotate_8).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Only these operations (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+fn progress(line: &str) {
+    eprintln!("[fhe] {line}");
+}
+
+fn load_params(c: &Common) -> Result<fhe_dsl::ckks::Params> {
+    check_available(c.backend)?;
+    if c.insecure_test_params {
+        progress("WARNING: insecure test parameters (no security check)");
+    }
+    params::preset(&c.params, c.insecure_test_params)
+}
+
+fn run_demo(a: &DemoArgs) -> Result<()> {
+    let params = load_params(&a.common)?;
+    let cfg = demo::DemoConfig {
+        seed: a.seed,
+        slots: a.slots,
+    };
+    progress(&format!(
+        "demo: {} on {}",
+        params.summary(),
+        a.common.backend
+    ));
+    let report = match a.common.backend {
+        BackendKind::Cpu => demo::run(params, cpu_backend(), &cfg, progress)?,
+        BackendKind::Reference => demo::run(params, ReferenceBackend, &cfg, progress)?,
+        BackendKind::Gpu => unreachable!("refused by check_available"),
+    };
+    print!("{report}");
+    Ok(())
+}
+
+fn run_bench_ops(a: &BenchOpsArgs) -> Result<()> {
+    let params = load_params(&a.common)?;
+    let cfg = bench::BenchConfig {
+        params_name: a.common.params.clone(),
+        runs: a.runs,
+        only: a.only.clone(),
+    };
+    let json = a.format == Format::Json;
+    let emit = |r: &bench::Record| {
+        if json {
+            let line = serde_json::to_string(r).expect("a record serialises");
+            let mut out = std::io::stdout().lock();
+            // a closed pipe is not worth a panic
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    };
+    let records = match a.common.backend {
+        BackendKind::Cpu => bench::run(params, cpu_backend(), &cfg, emit, progress)?,
+        BackendKind::Reference => bench::run(params, ReferenceBackend, &cfg, emit, progress)?,
+        BackendKind::Gpu => unreachable!("refused by check_available"),
+    };
+    if !json {
+        print!("{}", bench::table(&records));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        None => run_demo(&DemoArgs::default()),
+        Some(Command::Demo(a)) => run_demo(a),
+        Some(Command::Bench(BenchCommand::Ops(a))) => run_bench_ops(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! `fhe bench ops`: per-operation timings at the top level of a parameter preset.
+
+use anyhow::{bail, ensure, Result};
+use fhe_dsl::backend::Backend;
+use fhe_dsl::ckks::{Ckks, KeyRequest, Params};
+use fhe_dsl::math::sampling::uniform_from_seed;
+use fhe_dsl::ring::RnsPoly;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+use std::time::Instant;
+
+/// The operations, in report order.
+pub const OPS: [&str; 9] = [
+    "ntt",
+    "encrypt_pk",
+    "decrypt",
+    "add",
+    "mul_plain",
+    "hmult_relin",
+    "rescale",
+    "rotate",
+    "hoisted_rotate_8",
+];
+
+/// Default number of timed runs of an operation (after one warm-up run).
+pub fn default_runs(op: &str) -> usize {
+    match op {
+        "hoisted_rotate_8" => 5,
+        _ => 10,
+    }
+}
+
+/// One benchmark result; serialises to the JSON line `compare-ops` reads.
+#[derive(Clone, Debug, Serialize)]
+pub struct Record {
+    /// Operation name.
+    pub op: String,
+    /// Backend name.
+    pub backend: String,
+    /// Preset name.
+    pub params: String,
+    /// log2 N.
+    pub log_n: u32,
+    /// Q primes at the level the op ran at (the top).
+    pub limbs_q: usize,
+    /// Median over the runs, microseconds.
+    pub median_us: f64,
+    /// Fastest run, microseconds.
+    pub min_us: f64,
+    /// Timed runs.
+    pub runs: usize,
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Preset name (reported).
+    pub params_name: String,
+    /// Override of the per-op run count.
+    pub runs: Option<usize>,
+    /// Subset of [`OPS`] (all when empty).
+    pub only: Vec<String>,
+}
+
+/// Times `f`: one warm-up call, then `runs` calls; returns (median µs, min µs).
+pub fn time_runs(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
+    ensure!(runs >= 1, "runs must be at least 1");
+    f()?;
+    let mut ts = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        ts.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    ts.sort_by(f64::total_cmp);
+    let median = if runs % 2 == 1 {
+        ts[runs / 2]
+    } else {
+        (ts[runs / 2 - 1] + ts[runs / 2]) / 2.0
+    };
+    Ok((median, ts[0]))
+}
+
+/// Runs the benchmark on `backend`, calling `emit` with each record as soon as it is
+/// measured and `progress` with human-readable status lines.
+pub fn run<B: Backend>(
+    params: Params,
+    backend: B,
+    cfg: &BenchConfig,
+    mut emit: impl FnMut(&Record),
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<Record>> {
+    for o in &cfg.only {
+        if !OPS.contains(&o.as_str()) {
+            bail!("unknown op `{o}` (known: {})", OPS.join(", "));
+        }
+    }
+    if let Some(0) = cfg.runs {
+        bail!("--runs must be at least 1");
+    }
+    let wanted = |op: &str| cfg.only.is_empty() || cfg.only.iter().any(|o| o == op);
+    let top = params.max_level();
+    let limbs_q = params.limbs_at(top);
+    let ckks = Ckks::new(params.clone(), backend);
+    let backend_name = ckks.backend().name().to_string();
+    let ctx = params.ring().clone();
+
+    progress(&format!(
+        "bench ops: {} ({}), backend {backend_name}: generating keys (relin + rotations 1..=8)",
+        cfg.params_name,
+        params.summary()
+    ));
+    let mut kg = ckks.key_generator();
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations(1..=8));
+    let eval = ckks.evaluator(&evk)?;
+    let enc = ckks.encryptor(&pk);
+    let dec = ckks.decryptor(&sk);
+
+    let slots = params.max_slots();
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let mut vec = || -> Vec<f64> { (0..slots).map(|_| rng.gen_range(-1.0..=1.0)).collect() };
+    let (x, y) = (vec(), vec());
+    let px = ckks.encode_real(&x, top, params.default_scale())?;
+    let py = ckks.encode_real(&y, top, params.default_scale())?;
+    let cx = enc.encrypt(&px)?;
+    let cy = enc.encrypt(&py)?;
+    let prod = eval.mul_relin_new(&cx, &cy)?;
+    // a full-level polynomial for the NTT
+    let q_primes = params.q_primes_at(top);
+    let mut host = RnsPoly::zero(ctx.n(), &q_primes);
+    let moduli: Vec<_> = q_primes.iter().map(|&i| *ctx.modulus(i)).collect();
+    uniform_from_seed(&[7; 32], 0, &moduli, ctx.n(), &mut host.data);
+    let mut ntt_poly = ckks.backend().upload(&ctx, host);
+
+    // correctness spot check so a broken build cannot report fast nonsense
+    let check = dec.decrypt_real(&eval.rescale_new(&prod)?)?;
+    let err = check
+        .iter()
+        .zip(x.iter().zip(&y))
+        .map(|(g, (a, b))| (g - a * b).abs())
+        .fold(0.0, f64::max);
+    ensure!(
+        err < 1e-6,
+        "spot check failed: x·y decrypts with error {err:e}"
+    );
+
+    let steps8: Vec<i64> = (1..=8).collect();
+    let mut out = Vec::new();
+    for op in OPS.iter().copied().filter(|op| wanted(op)) {
+        let runs = cfg.runs.unwrap_or_else(|| default_runs(op));
+        progress(&format!("  {op} ({runs} runs)"));
+        let be = ckks.backend();
+        let (median_us, min_us) = match op {
+            "ntt" => time_runs(runs, || {
+                be.ntt(&ctx, &mut ntt_poly);
+                Ok(())
+            })?,
+            "encrypt_pk" => time_runs(runs, || enc.encrypt(&px).map(drop).map_err(Into::into))?,
+            "decrypt" => time_runs(runs, || dec.decrypt_real(&cx).map(drop).map_err(Into::into))?,
+            "add" => time_runs(runs, || {
+                eval.add_new(&cx, &cy).map(drop).map_err(Into::into)
+            })?,
+            "mul_plain" => time_runs(runs, || {
+                eval.mul_plain_new(&cx, &py).map(drop).map_err(Into::into)
+            })?,
+            "hmult_relin" => time_runs(runs, || {
+                eval.mul_relin_new(&cx, &cy).map(drop).map_err(Into::into)
+            })?,
+            "rescale" => time_runs(runs, || {
+                eval.rescale_new(&prod).map(drop).map_err(Into::into)
+            })?,
+            "rotate" => time_runs(runs, || {
+                eval.rotate_new(&cx, 5).map(drop).map_err(Into::into)
+            })?,
+            "hoisted_rotate_8" => time_runs(runs, || {
+                eval.rotate_hoisted_new(&cx, &steps8)
+                    .map(drop)
+                    .map_err(Into::into)
+            })?,
+            other => bail!("internal: no timer for op `{other}`"),
+        };
+        let rec = Record {
+            op: op.to_string(),
+            backend: backend_name.clone(),
+            params: cfg.params_name.clone(),
+            log_n: params.log_n(),
+            limbs_q,
+            median_us,
+            min_us,
+            runs,
+        };
+        emit(&rec);
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// The readable table.
+pub fn table(records: &[Record]) -> String {
+    let mut s = String::new();
+    if let Some(r) = records.first() {
+        s.push_str(&format!(
+            "backend {}, params {} (N = 2^{}, {} Q limbs), top level\n",
+            r.backend, r.params, r.log_n, r.limbs_q
+        ));
+    }
+    s.push_str(&format!(
+        "{:<18}{:>14}{:>14}{:>6}\n",
+        "op", "median ms", "min ms", "runs"
+    ));
+    for r in records {
+        s.push_str(&format!(
+            "{:<18}{:>14.3}{:>14.3}{:>6}\n",
+            r.op,
+            r.median_us / 1e3,
+            r.min_us / 1e3,
+            r.runs
+        ));
+    }
+    s
+}

@@ -1,0 +1,17 @@
+//! Parameter presets as the command line names them.
+
+use crate::backends::UsageError;
+use anyhow::{Context, Result};
+use fhe_dsl::ckks::{Params, ParamsLiteral};
+
+/// Validates the preset `name` with the 128-bit security check, or — only when
+/// `insecure` is set (tests) — without it.
+pub fn preset(name: &str, insecure: bool) -> Result<Params> {
+    let lit = ParamsLiteral::preset(name).map_err(|e| UsageError(e.to_string()))?;
+    if insecure {
+        Params::new_insecure_for_tests(lit)
+            .with_context(|| format!("building preset `{name}` (insecure test mode)"))
+    } else {
+        Params::new(lit).with_context(|| format!("building preset `{name}`"))
+    }
+}

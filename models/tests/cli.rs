@@ -1,0 +1,177 @@
+//! The `fhe` tool end to end at small, insecure parameters (N = 2^12): the demo's
+//! arithmetic, the `bench ops` JSON shape, and the error paths.
+
+use fhe_dsl::backend::reference::ReferenceBackend;
+use fhe_models::{bench, demo, params};
+use std::process::{Command, Output};
+
+fn fhe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fhe"))
+        .args(args)
+        .output()
+        .expect("run the fhe binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn demo_is_precise_and_uses_three_levels() {
+    let p = params::preset("test-small", true).unwrap();
+    let top = p.max_level();
+    let r = demo::run(p, ReferenceBackend, &demo::DemoConfig::default(), |_| {}).unwrap();
+    assert_eq!(r.slots, 2048);
+    assert_eq!(r.rotation_steps.len(), 11);
+    assert_eq!(
+        (r.level_in, r.level_poly, r.level_out),
+        (top, top - 3, top - 3)
+    );
+    assert!(r.poly_precision.max_bits() > 25.0, "{r}");
+    assert!(r.sum_precision.max_bits() > 18.0, "{r}");
+    assert!((r.decrypted_sum - r.reference_sum).abs() < 1e-4, "{r}");
+    assert_eq!(r.timings.len(), 6);
+}
+
+#[test]
+fn demo_binary_prints_report() {
+    let out = fhe(&[
+        "demo",
+        "--params",
+        "test-small",
+        "--insecure-test-params",
+        "--slots",
+        "256",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for needle in ["precision", "keygen", "decrypt", "slots        256"] {
+        assert!(s.contains(needle), "missing `{needle}` in\n{s}");
+    }
+}
+
+#[test]
+fn bench_ops_json_lines_have_the_compare_ops_shape() {
+    let out = fhe(&[
+        "bench",
+        "ops",
+        "--params",
+        "test-small",
+        "--insecure-test-params",
+        "--backend",
+        "cpu",
+        "--format",
+        "json",
+        "--runs",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), bench::OPS.len(), "{stdout}");
+    for (line, op) in lines.iter().zip(bench::OPS) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        let obj = v.as_object().expect("an object");
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "backend",
+                "limbs_q",
+                "log_n",
+                "median_us",
+                "min_us",
+                "op",
+                "params",
+                "runs"
+            ]
+        );
+        assert_eq!(obj["op"], op);
+        assert_eq!(obj["params"], "test-small");
+        assert_eq!(obj["log_n"], 12);
+        assert_eq!(obj["limbs_q"], 6);
+        assert_eq!(obj["runs"], 1);
+        let (med, min) = (
+            obj["median_us"].as_f64().unwrap(),
+            obj["min_us"].as_f64().unwrap(),
+        );
+        assert!(min > 0.0 && min <= med, "{line}");
+    }
+}
+
+#[test]
+fn bench_ops_table_subset() {
+    let out = fhe(&[
+        "bench",
+        "ops",
+        "--params",
+        "test-small",
+        "--insecure-test-params",
+        "--only",
+        "add,rescale",
+        "--runs",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("median ms") && s.contains("add") && s.contains("rescale"));
+    assert!(!s.contains("hmult_relin"), "{s}");
+}
+
+#[test]
+fn gpu_backend_is_a_clear_usage_error() {
+    let out = fhe(&["bench", "ops", "--params", "bench-a", "--backend", "gpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = text(&out.stderr);
+    assert!(e.contains("GPU backend is not built yet"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn bad_input_gives_errors_not_panics() {
+    let out = fhe(&["demo", "--params", "bench-z"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = text(&out.stderr);
+    assert!(e.contains("unknown preset `bench-z`"), "{e}");
+
+    // the small set is refused without the hidden test flag
+    let out = fhe(&["demo", "--params", "test-small"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("insecure parameters"));
+
+    for args in [
+        &[
+            "bench",
+            "ops",
+            "--params",
+            "test-small",
+            "--insecure-test-params",
+            "--only",
+            "fft",
+        ][..],
+        &[
+            "bench",
+            "ops",
+            "--params",
+            "test-small",
+            "--insecure-test-params",
+            "--runs",
+            "0",
+        ][..],
+        &[
+            "demo",
+            "--params",
+            "test-small",
+            "--insecure-test-params",
+            "--slots",
+            "3",
+        ][..],
+    ] {
+        let out = fhe(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let e = text(&out.stderr);
+        assert!(e.starts_with("error:") || e.contains("\nerror:"), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}
