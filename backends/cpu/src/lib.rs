@@ -1,1 +1,724 @@
-//! placeholder
+//! The CPU backend of fhe-dsl: [`CpuBackend`].
+//!
+//! Polynomials live in host memory as [`RnsPoly`] (limb-major). Work is spread over the
+//! rayon pool across limbs (or word chunks for memory-bound element-wise loops); NTTs
+//! run on [`tfhe_ntt`]'s SIMD kernels (same root ψ and bit-reversed output order as
+//! [`fhe_dsl::math::NttTable`], pinned at plan creation with a scalar fallback).
+//!
+//! The coarse operations are fused: key switching computes each output limb of every
+//! digit on the fly (ModUp → inner product → ModDown) without materialising the raised
+//! digits, and basis conversions accumulate lazily in u128. Every result is bit-identical
+//! to [`fhe_dsl::backend::reference::ReferenceBackend`] (checked by the conformance suite).
+
+mod arith;
+mod cache;
+mod kernels;
+
+use cache::{auto_map, ntts, Ntt};
+use fhe_dsl::backend::{tail_constants, Backend, KeyDigits};
+use fhe_dsl::math::Modulus;
+use fhe_dsl::ring::{BaseConvTable, RingContext, RnsPoly};
+use kernels::{conv_row, inner_row, par_limbs, par_words, run_tasks, with_scratch, worth_par};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// The multi-threaded CPU backend. Stateless apart from process-wide table caches, so
+/// construction is free and instances are interchangeable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend {
+    _private: (),
+}
+
+impl CpuBackend {
+    /// A backend on the global rayon pool.
+    pub fn new() -> Self {
+        CpuBackend { _private: () }
+    }
+}
+
+/// Position in `src` of each prime of `dst` (panics if one is missing: a caller bug).
+fn positions(dst: &[usize], src: &[usize]) -> Vec<usize> {
+    if src.len() >= dst.len() && &src[..dst.len()] == dst {
+        return (0..dst.len()).collect();
+    }
+    dst.iter()
+        .map(|p| {
+            src.iter()
+                .position(|x| x == p)
+                .unwrap_or_else(|| panic!("operand lacks prime index {p} (has {src:?})"))
+        })
+        .collect()
+}
+
+/// Largest bit size among `primes`.
+fn max_bits(ctx: &RingContext, primes: &[usize]) -> u32 {
+    primes
+        .iter()
+        .map(|&i| ctx.modulus(i).bits())
+        .max()
+        .unwrap_or(1)
+}
+
+/// `a = f(a, b)` word-wise over `a`'s primes.
+fn zip_with(
+    ctx: &RingContext,
+    a: &mut RnsPoly,
+    b: &RnsPoly,
+    f: impl Fn(arith::Mod, &mut [u64], &[u64]) + Sync + Send,
+) {
+    assert_eq!(a.n, b.n, "ring degrees differ");
+    let n = a.n;
+    let pos = positions(&a.primes, &b.primes);
+    let nt = ntts(ctx);
+    let RnsPoly { primes, data, .. } = a;
+    par_words(data, n, |limb, off, chunk| {
+        let src = &b.data[pos[limb] * n + off..][..chunk.len()];
+        f(nt[primes[limb]].m, chunk, src)
+    });
+}
+
+/// The data of a key-switching decomposition of an NTT-form `a` over `Q_l`:
+/// digits of `alpha` primes, raised to `Q_l ∪ P`.
+struct Decomp<'c> {
+    ctx: &'c RingContext,
+    n: usize,
+    ntt: Arc<[Arc<Ntt>]>,
+    /// Output limb order: `Q_l` then `P`.
+    qp: Vec<usize>,
+    /// Position ranges (within `Q_l`) of each digit.
+    ranges: Vec<Range<usize>>,
+    /// Per digit: conversion from its primes to all the others (in `qp` order).
+    tables: Vec<Arc<BaseConvTable>>,
+    /// Per digit: bit bound of its primes.
+    bits: Vec<u32>,
+}
+
+impl<'c> Decomp<'c> {
+    fn new(ctx: &'c RingContext, q: &[usize], alpha: usize) -> Self {
+        assert!(alpha >= 1 && !q.is_empty(), "empty decomposition");
+        let qp: Vec<usize> = q.iter().copied().chain(ctx.p_indices()).collect();
+        let ranges: Vec<Range<usize>> = (0..q.len())
+            .step_by(alpha)
+            .map(|s| s..(s + alpha).min(q.len()))
+            .collect();
+        let tables = ranges
+            .iter()
+            .map(|r| {
+                let others: Vec<usize> =
+                    qp[..r.start].iter().chain(&qp[r.end..]).copied().collect();
+                ctx.base_conv(&q[r.clone()], &others)
+            })
+            .collect();
+        let bits = ranges
+            .iter()
+            .map(|r| max_bits(ctx, &q[r.clone()]))
+            .collect();
+        Decomp {
+            ctx,
+            n: ctx.n(),
+            ntt: ntts(ctx),
+            qp,
+            ranges,
+            tables,
+            bits,
+        }
+    }
+
+    fn digits(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// `y_i = [INTT(a)_i · qhat_inv_i]_{q_i}` for every Q limb (qhat of its own digit).
+    fn prepare(&self, a: &RnsPoly) -> Vec<u64> {
+        let n = self.n;
+        let alpha = self.ranges[0].len();
+        let mut y = a.data.clone();
+        par_limbs(&mut y, n, |i, limb| {
+            let ntt = &self.ntt[a.primes[i]];
+            let m = ntt.m;
+            let w = m.mul(ntt.raw_scale, self.tables[i / alpha].qhat_inv[i % alpha]);
+            let ws = m.shoup(w);
+            ntt.inverse_raw(limb);
+            limb.iter_mut().for_each(|x| *x = m.mul_shoup(*x, w, ws));
+        });
+        y
+    }
+
+    /// Digit `j` at output position `t` (NTT form): borrowed from `a` when the prime is
+    /// the digit's own, else converted from `y` into `out` (and `None` returned).
+    fn limb<'s>(
+        &self,
+        a: &'s RnsPoly,
+        y: &[u64],
+        j: usize,
+        t: usize,
+        out: &mut [u64],
+    ) -> Option<&'s [u64]> {
+        let r = &self.ranges[j];
+        if r.contains(&t) {
+            return Some(a.limb(t));
+        }
+        let n = self.n;
+        let row = if t < r.start { t } else { t - r.len() };
+        let from = r.len();
+        let tab = &self.tables[j];
+        let ys: Vec<&[u64]> = r.clone().map(|i| &y[i * n..(i + 1) * n]).collect();
+        let pt = self.qp[t];
+        conv_row(
+            &ys,
+            &tab.qhat_mod_p[row * from..(row + 1) * from],
+            self.bits[j],
+            self.ctx.modulus(pt),
+            0,
+            out,
+        );
+        self.ntt[pt].forward(out);
+        None
+    }
+}
+
+/// Where a key switch reads its raised digits from.
+enum Digits<'a, 'c> {
+    /// Computed per output limb from the decomposition of `a`.
+    OnTheFly {
+        d: &'a Decomp<'c>,
+        a: &'a RnsPoly,
+        y: &'a [u64],
+    },
+    /// Already raised (hoisting), each over `Q_l ∪ P`.
+    Raised(&'a [RnsPoly]),
+}
+
+impl Digits<'_, '_> {
+    /// Scratch words [`inner`](Self::inner) needs for limbs of `n` words.
+    fn scratch_len(&self, n: usize) -> usize {
+        match self {
+            Digits::OnTheFly { d, .. } => d.digits() * n,
+            Digits::Raised(_) => 0,
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Digits::OnTheFly { d, .. } => d.digits(),
+            Digits::Raised(r) => r.len(),
+        }
+    }
+
+    /// Inner product of every digit with `key` at output position `t` (prime `pt`),
+    /// written to `out0`/`out1`; `scratch` holds `count()·n` words.
+    #[allow(clippy::too_many_arguments)]
+    fn inner(
+        &self,
+        ctx: &RingContext,
+        key: &KeyDigits<RnsPoly>,
+        kpos: &[(Vec<usize>, Vec<usize>)],
+        map: Option<&[u32]>,
+        t: usize,
+        pt: usize,
+        scratch: &mut [u64],
+        out0: &mut [u64],
+        out1: &mut [u64],
+    ) {
+        let n = out0.len();
+        let nd = self.count();
+        let d: Vec<&[u64]> = match self {
+            Digits::OnTheFly { d, a, y } => {
+                let borrowed: Vec<Option<&[u64]>> = scratch
+                    .chunks_exact_mut(n)
+                    .take(nd)
+                    .enumerate()
+                    .map(|(j, s)| d.limb(a, y, j, t, s))
+                    .collect();
+                borrowed
+                    .into_iter()
+                    .zip(scratch.chunks_exact(n))
+                    .map(|(b, s)| b.unwrap_or(s))
+                    .collect()
+            }
+            Digits::Raised(r) => r
+                .iter()
+                .map(|p| {
+                    let i = p.position(pt).expect("digit lacks a Q_l ∪ P prime");
+                    p.limb(i)
+                })
+                .collect(),
+        };
+        let kb: Vec<&[u64]> = (0..nd).map(|j| key[j].0.limb(kpos[j].0[t])).collect();
+        let ka: Vec<&[u64]> = (0..nd).map(|j| key[j].1.limb(kpos[j].1[t])).collect();
+        inner_row(ctx.modulus(pt), &d, &kb, &ka, map, out0, out1);
+    }
+}
+
+/// Constants of a division by the tail primes T (`keep` stays), precomputed per limb.
+struct Tail {
+    /// Per tail limb: `(N^-1·qhat_inv, shoup, half·qhat_inv)` (y = raw·w + h).
+    pre: Vec<(u64, u64, u64)>,
+    /// Per kept limb: `(-half mod q, T^-1, shoup(T^-1))`.
+    post: Vec<(u64, u64, u64)>,
+    table: Arc<BaseConvTable>,
+    bits: u32,
+}
+
+impl Tail {
+    fn new(ctx: &RingContext, nt: &[Arc<Ntt>], keep: &[usize], drop: &[usize]) -> Self {
+        let c = tail_constants(ctx, keep, drop);
+        let table = ctx.base_conv(drop, keep);
+        let pre = drop
+            .iter()
+            .enumerate()
+            .map(|(s, &i)| {
+                let m = nt[i].m;
+                let w = m.mul(nt[i].raw_scale, table.qhat_inv[s]);
+                (w, m.shoup(w), m.mul(c.half_tail[s], table.qhat_inv[s]))
+            })
+            .collect();
+        let post = keep
+            .iter()
+            .enumerate()
+            .map(|(t, &i)| {
+                let m = nt[i].m;
+                (c.neg_half_keep[t], c.inv_keep[t], m.shoup(c.inv_keep[t]))
+            })
+            .collect();
+        Tail {
+            pre,
+            post,
+            table,
+            bits: max_bits(ctx, drop),
+        }
+    }
+
+    /// Tail limb `s` (NTT form, prime index `pi`) → conversion input `y_s`, in place.
+    fn prepare(&self, ntt: &Ntt, s: usize, limb: &mut [u64]) {
+        let (w, ws, h) = self.pre[s];
+        let m = ntt.m;
+        ntt.inverse_raw(limb);
+        limb.iter_mut()
+            .for_each(|x| *x = m.add(m.mul_shoup(*x, w, ws), h));
+    }
+
+    /// Kept limb `t` (NTT form): `(x - NTT([y]_T converted)) · T^-1`, in place.
+    /// `scratch` is `n` words.
+    fn finish(
+        &self,
+        ntt: &Ntt,
+        p: &Modulus,
+        ys: &[&[u64]],
+        t: usize,
+        limb: &mut [u64],
+        scratch: &mut [u64],
+    ) {
+        let from = ys.len();
+        let (neg_half, inv, inv_s) = self.post[t];
+        conv_row(
+            ys,
+            &self.table.qhat_mod_p[t * from..(t + 1) * from],
+            self.bits,
+            p,
+            neg_half,
+            scratch,
+        );
+        ntt.forward(scratch);
+        let m = ntt.m;
+        for (x, &c) in limb.iter_mut().zip(scratch.iter()) {
+            *x = m.mul_shoup(m.sub(*x, c), inv, inv_s);
+        }
+    }
+}
+
+impl CpuBackend {
+    /// Fused key switch (ModUp digits → inner product → ModDown) of the digits against
+    /// `key`, optionally permuted by `galois`; `c0`, when given, is permuted the same way
+    /// and added to the first output (a hoisted rotation).
+    fn key_switch_fused(
+        &self,
+        ctx: &RingContext,
+        digits: &Digits<'_, '_>,
+        qp: &[usize],
+        key: &KeyDigits<RnsPoly>,
+        galois: Option<usize>,
+        c0: Option<&RnsPoly>,
+    ) -> (RnsPoly, RnsPoly) {
+        let n = ctx.n();
+        let nd = digits.count();
+        assert!(nd <= key.len(), "{nd} digits, key has {}", key.len());
+        let k = ctx.num_p();
+        let l = qp.len() - k;
+        assert!(l >= 1, "key switch needs Q limbs");
+        let nt = ntts(ctx);
+        let kpos: Vec<(Vec<usize>, Vec<usize>)> = key[..nd]
+            .iter()
+            .map(|(b, a)| (positions(qp, &b.primes), positions(qp, &a.primes)))
+            .collect();
+        let map = galois.map(|g| auto_map(ctx.log_n(), g));
+        let map = map.as_deref();
+        let (keep, drop) = qp.split_at(l);
+        let tail = Tail::new(ctx, &nt, keep, drop);
+        let par = worth_par(qp.len() * n);
+
+        // Phase A: the P limbs of both outputs, taken to coefficient form for ModDown.
+        let mut y0 = vec![0u64; k * n];
+        let mut y1 = vec![0u64; k * n];
+        let tasks: Vec<_> = y0
+            .chunks_exact_mut(n)
+            .zip(y1.chunks_exact_mut(n))
+            .enumerate()
+            .collect();
+        run_tasks(tasks, par, |(s, (o0, o1))| {
+            let (t, pt) = (l + s, qp[l + s]);
+            with_scratch(digits.scratch_len(n), |scr| {
+                digits.inner(ctx, key, &kpos, map, t, pt, scr, o0, o1)
+            });
+            tail.prepare(&nt[pt], s, o0);
+            tail.prepare(&nt[pt], s, o1);
+        });
+
+        // Phase B: each Q limb of both outputs, ModDown applied on the spot.
+        let c0_pos = c0.map(|c| positions(keep, &c.primes));
+        let mut out0 = RnsPoly::zero(n, keep);
+        let mut out1 = RnsPoly::zero(n, keep);
+        let ys0: Vec<&[u64]> = y0.chunks_exact(n).collect();
+        let ys1: Vec<&[u64]> = y1.chunks_exact(n).collect();
+        let tasks: Vec<_> = out0
+            .data
+            .chunks_exact_mut(n)
+            .zip(out1.data.chunks_exact_mut(n))
+            .enumerate()
+            .collect();
+        run_tasks(tasks, par, |(t, (o0, o1))| {
+            let pt = qp[t];
+            let sl = digits.scratch_len(n);
+            with_scratch(sl + n, |scr| {
+                let (scr, conv) = scr.split_at_mut(sl);
+                digits.inner(ctx, key, &kpos, map, t, pt, scr, o0, o1);
+                tail.finish(&nt[pt], ctx.modulus(pt), &ys0, t, o0, conv);
+                tail.finish(&nt[pt], ctx.modulus(pt), &ys1, t, o1, conv);
+            });
+            if let (Some(c0), Some(pos)) = (c0, &c0_pos) {
+                let src = c0.limb(pos[t]);
+                let m = nt[pt].m;
+                match map {
+                    Some(map) => {
+                        for (x, &mi) in o0.iter_mut().zip(map) {
+                            *x = m.add(*x, src[mi as usize]);
+                        }
+                    }
+                    None => {
+                        for (x, &c) in o0.iter_mut().zip(src) {
+                            *x = m.add(*x, c);
+                        }
+                    }
+                }
+            }
+        });
+        (out0, out1)
+    }
+}
+
+impl Backend for CpuBackend {
+    type Poly = RnsPoly;
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn upload(&self, _ctx: &RingContext, p: RnsPoly) -> RnsPoly {
+        p
+    }
+
+    fn download(&self, _ctx: &RingContext, p: &RnsPoly) -> RnsPoly {
+        p.clone()
+    }
+
+    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> RnsPoly {
+        RnsPoly::zero(ctx.n(), primes)
+    }
+
+    fn primes<'a>(&self, p: &'a RnsPoly) -> &'a [usize] {
+        &p.primes
+    }
+
+    fn select(&self, _ctx: &RingContext, a: &RnsPoly, primes: &[usize]) -> RnsPoly {
+        let pos = positions(primes, &a.primes);
+        let mut data = Vec::with_capacity(primes.len() * a.n);
+        for j in pos {
+            data.extend_from_slice(a.limb(j));
+        }
+        RnsPoly {
+            primes: primes.to_vec(),
+            n: a.n,
+            data,
+        }
+    }
+
+    fn concat(&self, _ctx: &RingContext, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
+        let mut data = Vec::with_capacity(a.data.len() + b.data.len());
+        data.extend_from_slice(&a.data);
+        data.extend_from_slice(&b.data);
+        let mut primes = a.primes.clone();
+        primes.extend_from_slice(&b.primes);
+        RnsPoly {
+            primes,
+            n: a.n,
+            data,
+        }
+    }
+
+    fn ntt(&self, ctx: &RingContext, a: &mut RnsPoly) {
+        let nt = ntts(ctx);
+        let RnsPoly { primes, data, n } = a;
+        par_limbs(data, *n, |i, l| nt[primes[i]].forward(l));
+    }
+
+    fn intt(&self, ctx: &RingContext, a: &mut RnsPoly) {
+        let nt = ntts(ctx);
+        let RnsPoly { primes, data, n } = a;
+        par_limbs(data, *n, |i, l| nt[primes[i]].inverse(l));
+    }
+
+    fn add_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+        zip_with(ctx, a, b, |m, x, y| {
+            x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.add(*x, y))
+        });
+    }
+
+    fn sub_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+        zip_with(ctx, a, b, |m, x, y| {
+            x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.sub(*x, y))
+        });
+    }
+
+    fn neg_assign(&self, ctx: &RingContext, a: &mut RnsPoly) {
+        let nt = ntts(ctx);
+        let RnsPoly { primes, data, n } = a;
+        par_words(data, *n, |i, _, x| {
+            let m = nt[primes[i]].m;
+            x.iter_mut().for_each(|x| *x = m.neg(*x));
+        });
+    }
+
+    fn mul_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+        zip_with(ctx, a, b, |m, x, y| {
+            x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.mul(*x, y))
+        });
+    }
+
+    fn mul_add_assign(&self, ctx: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
+        assert!(acc.n == a.n && acc.n == b.n, "ring degrees differ");
+        let n = acc.n;
+        let pa = positions(&acc.primes, &a.primes);
+        let pb = positions(&acc.primes, &b.primes);
+        let nt = ntts(ctx);
+        let RnsPoly { primes, data, .. } = acc;
+        par_words(data, n, |limb, off, x| {
+            let m = nt[primes[limb]].m;
+            let sa = &a.data[pa[limb] * n + off..][..x.len()];
+            let sb = &b.data[pb[limb] * n + off..][..x.len()];
+            for ((x, &u), &v) in x.iter_mut().zip(sa).zip(sb) {
+                *x = m.mul_add(u, v, *x);
+            }
+        });
+    }
+
+    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut RnsPoly, s: &[u64]) {
+        let nt = ntts(ctx);
+        let RnsPoly { primes, data, n } = a;
+        let ws: Vec<(u64, u64)> = primes
+            .iter()
+            .zip(s)
+            .map(|(&p, &w)| (w, nt[p].m.shoup(w)))
+            .collect();
+        assert_eq!(ws.len(), primes.len(), "one scalar per limb");
+        par_words(data, *n, |i, _, x| {
+            let m = nt[primes[i]].m;
+            let (w, wsh) = ws[i];
+            x.iter_mut().for_each(|x| *x = m.mul_shoup(*x, w, wsh));
+        });
+    }
+
+    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut RnsPoly, s: &[u64]) {
+        let nt = ntts(ctx);
+        let RnsPoly { primes, data, n } = a;
+        assert!(s.len() >= primes.len(), "one scalar per limb");
+        par_words(data, *n, |i, _, x| {
+            let m = nt[primes[i]].m;
+            let c = s[i];
+            x.iter_mut().for_each(|x| *x = m.add(*x, c));
+        });
+    }
+
+    fn automorphism_ntt(&self, ctx: &RingContext, a: &RnsPoly, galois: usize, out: &mut RnsPoly) {
+        let n = a.n;
+        let map = auto_map(n.trailing_zeros(), galois);
+        if out.primes != a.primes {
+            out.primes.clone_from(&a.primes);
+        }
+        out.n = n;
+        out.data.resize(a.data.len(), 0);
+        let _ = ctx;
+        par_limbs(&mut out.data, n, |i, o| {
+            let src = a.limb(i);
+            for (o, &j) in o.iter_mut().zip(map.iter()) {
+                *o = src[j as usize];
+            }
+        });
+    }
+
+    fn base_convert(&self, ctx: &RingContext, a: &RnsPoly, to: &[usize]) -> RnsPoly {
+        let n = a.n;
+        let t = ctx.base_conv(&a.primes, to);
+        let nt = ntts(ctx);
+        let mut y = a.data.clone();
+        par_limbs(&mut y, n, |i, l| {
+            let m = nt[a.primes[i]].m;
+            let (w, ws) = (t.qhat_inv[i], t.qhat_inv_shoup[i]);
+            l.iter_mut().for_each(|x| *x = m.mul_shoup(*x, w, ws));
+        });
+        let ys: Vec<&[u64]> = y.chunks_exact(n).collect();
+        let from = ys.len();
+        let bits = max_bits(ctx, &a.primes);
+        let mut out = RnsPoly::zero(n, to);
+        par_limbs(&mut out.data, n, |j, l| {
+            conv_row(
+                &ys,
+                &t.qhat_mod_p[j * from..(j + 1) * from],
+                bits,
+                ctx.modulus(to[j]),
+                0,
+                l,
+            )
+        });
+        out
+    }
+
+    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut RnsPoly, tail: usize) {
+        let total = a.primes.len();
+        assert!(tail >= 1 && tail < total, "tail {tail} of {total} limbs");
+        let n = a.n;
+        let l = total - tail;
+        let nt = ntts(ctx);
+        let (keep, drop) = a.primes.split_at(l);
+        let tc = Tail::new(ctx, &nt, keep, drop);
+        let (head, tail_data) = a.data.split_at_mut(l * n);
+        par_limbs(tail_data, n, |s, limb| tc.prepare(&nt[drop[s]], s, limb));
+        let ys: Vec<&[u64]> = tail_data.chunks_exact(n).collect();
+        par_limbs(head, n, |t, limb| {
+            with_scratch(n, |scr| {
+                tc.finish(&nt[keep[t]], ctx.modulus(keep[t]), &ys, t, limb, scr)
+            })
+        });
+        a.data.truncate(l * n);
+        a.primes.truncate(l);
+    }
+
+    fn decompose_mod_up(&self, ctx: &RingContext, a: &RnsPoly, alpha: usize) -> Vec<RnsPoly> {
+        let d = Decomp::new(ctx, &a.primes, alpha);
+        let y = d.prepare(a);
+        let n = d.n;
+        let mut outs: Vec<RnsPoly> = (0..d.digits()).map(|_| RnsPoly::zero(n, &d.qp)).collect();
+        let tasks: Vec<(usize, usize, &mut [u64])> = outs
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(j, o)| {
+                o.data
+                    .chunks_exact_mut(n)
+                    .enumerate()
+                    .map(move |(t, l)| (j, t, l))
+            })
+            .collect();
+        let par = worth_par(tasks.len() * n);
+        run_tasks(tasks, par, |(j, t, l)| {
+            if let Some(src) = d.limb(a, &y, j, t, l) {
+                l.copy_from_slice(src);
+            }
+        });
+        outs
+    }
+
+    fn key_switch_inner(
+        &self,
+        ctx: &RingContext,
+        digits: &[RnsPoly],
+        key: &KeyDigits<RnsPoly>,
+        galois: Option<usize>,
+    ) -> (RnsPoly, RnsPoly) {
+        assert!(
+            digits.len() <= key.len(),
+            "{} digits, key has {}",
+            digits.len(),
+            key.len()
+        );
+        let n = ctx.n();
+        let primes = digits[0].primes.clone();
+        let kpos: Vec<(Vec<usize>, Vec<usize>)> = key[..digits.len()]
+            .iter()
+            .map(|(b, a)| (positions(&primes, &b.primes), positions(&primes, &a.primes)))
+            .collect();
+        let map = galois.map(|g| auto_map(ctx.log_n(), g));
+        let src = Digits::Raised(digits);
+        let mut acc0 = RnsPoly::zero(n, &primes);
+        let mut acc1 = RnsPoly::zero(n, &primes);
+        let tasks: Vec<_> = acc0
+            .data
+            .chunks_exact_mut(n)
+            .zip(acc1.data.chunks_exact_mut(n))
+            .enumerate()
+            .collect();
+        run_tasks(tasks, worth_par(primes.len() * n), |(t, (o0, o1))| {
+            src.inner(
+                ctx,
+                key,
+                &kpos,
+                map.as_deref(),
+                t,
+                primes[t],
+                &mut [],
+                o0,
+                o1,
+            )
+        });
+        (acc0, acc1)
+    }
+
+    fn key_switch(
+        &self,
+        ctx: &RingContext,
+        a: &RnsPoly,
+        key: &KeyDigits<RnsPoly>,
+        alpha: usize,
+        galois: Option<usize>,
+    ) -> (RnsPoly, RnsPoly) {
+        let d = Decomp::new(ctx, &a.primes, alpha);
+        let y = d.prepare(a);
+        let src = Digits::OnTheFly { d: &d, a, y: &y };
+        self.key_switch_fused(ctx, &src, &d.qp, key, galois, None)
+    }
+
+    fn hoisted_rotations(
+        &self,
+        ctx: &RingContext,
+        c0: &RnsPoly,
+        c1: &RnsPoly,
+        keys: &[(usize, &KeyDigits<RnsPoly>)],
+        alpha: usize,
+    ) -> Vec<(RnsPoly, RnsPoly)> {
+        let d = Decomp::new(ctx, &c1.primes, alpha);
+        if keys.len() == 1 {
+            // nothing to share: compute the raised digits on the fly
+            let y = d.prepare(c1);
+            let src = Digits::OnTheFly {
+                d: &d,
+                a: c1,
+                y: &y,
+            };
+            let (g, key) = keys[0];
+            return vec![self.key_switch_fused(ctx, &src, &d.qp, key, Some(g), Some(c0))];
+        }
+        let raised = self.decompose_mod_up(ctx, c1, alpha);
+        let src = Digits::Raised(&raised);
+        keys.iter()
+            .map(|&(g, key)| self.key_switch_fused(ctx, &src, &d.qp, key, Some(g), Some(c0)))
+            .collect()
+    }
+}

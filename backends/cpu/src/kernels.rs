@@ -1,0 +1,238 @@
+//! Limb-level kernels and the parallel drivers around them.
+
+use crate::arith::lazy_terms;
+use fhe_dsl::math::Modulus;
+use rayon::prelude::*;
+use std::cell::Cell;
+
+/// Below this many words an operation runs on the calling thread (rayon's fork/join
+/// costs more than it saves).
+const PAR_MIN_WORDS: usize = 1 << 15;
+
+/// Element-wise work is split into chunks of at most this many words.
+const WORD_CHUNK: usize = 1 << 13;
+
+/// Coefficient block of the lazy accumulators (two u128 blocks stay in L1).
+const BLOCK: usize = 256;
+
+/// Whether `words` of work is worth spreading over the pool.
+#[inline]
+pub(crate) fn worth_par(words: usize) -> bool {
+    words >= PAR_MIN_WORDS && rayon::current_num_threads() > 1
+}
+
+/// Runs `f(items)` on the pool when `par`, else on this thread.
+pub(crate) fn run_tasks<T: Send>(items: Vec<T>, par: bool, f: impl Fn(T) + Sync + Send) {
+    if par && items.len() > 1 {
+        items.into_par_iter().for_each(f);
+    } else {
+        items.into_iter().for_each(f);
+    }
+}
+
+/// `f(limb_index, limb)` for every limb of limb-major `data`.
+pub(crate) fn par_limbs(data: &mut [u64], n: usize, f: impl Fn(usize, &mut [u64]) + Sync + Send) {
+    if worth_par(data.len()) && data.len() > n {
+        data.par_chunks_exact_mut(n)
+            .enumerate()
+            .for_each(|(i, l)| f(i, l));
+    } else {
+        data.chunks_exact_mut(n)
+            .enumerate()
+            .for_each(|(i, l)| f(i, l));
+    }
+}
+
+/// `f(limb_index, offset_in_limb, chunk)` over word chunks that never straddle limbs
+/// (finer than [`par_limbs`], for memory-bound element-wise loops).
+pub(crate) fn par_words(
+    data: &mut [u64],
+    n: usize,
+    f: impl Fn(usize, usize, &mut [u64]) + Sync + Send,
+) {
+    let ch = n.min(WORD_CHUNK); // both powers of two: ch divides n
+    let g = |(c, s): (usize, &mut [u64])| {
+        let start = c * ch;
+        f(start / n, start % n, s)
+    };
+    if worth_par(data.len()) {
+        data.par_chunks_mut(ch).enumerate().for_each(g);
+    } else {
+        data.chunks_mut(ch).enumerate().for_each(g);
+    }
+}
+
+thread_local! {
+    static SCRATCH: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` on a thread-local scratch buffer of `len` words (contents unspecified).
+/// Re-entrant: a nested call just gets a fresh buffer.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u64]) -> R) -> R {
+    let mut v = SCRATCH.with(|c| c.take());
+    if v.len() < len {
+        v.resize(len, 0);
+    }
+    let r = f(&mut v[..len]);
+    SCRATCH.with(|c| c.set(v));
+    r
+}
+
+/// Fast-basis-conversion row: `out[k] = (Σ_i ys[i][k] · c[i] + add) mod p`, with the
+/// sum accumulated lazily in u128 (reduced only when it could overflow).
+/// `y_bits` bounds the bit size of every `ys` word; `c[i] < p`, `add < p`.
+pub(crate) fn conv_row(
+    ys: &[&[u64]],
+    c: &[u64],
+    y_bits: u32,
+    p: &Modulus,
+    add: u64,
+    out: &mut [u64],
+) {
+    debug_assert!(!ys.is_empty() && ys.len() == c.len());
+    let lim = lazy_terms(y_bits, p.bits());
+    let mut acc = [0u128; BLOCK];
+    for (b, ob) in out.chunks_mut(BLOCK).enumerate() {
+        let base = b * BLOCK;
+        let len = ob.len();
+        let acc = &mut acc[..len];
+        let mut cnt = 0;
+        for (i, (y, &ci)) in ys.iter().zip(c).enumerate() {
+            let yb = &y[base..base + len];
+            let ci = ci as u128;
+            if i == 0 {
+                for (a, &v) in acc.iter_mut().zip(yb) {
+                    *a = v as u128 * ci;
+                }
+            } else {
+                for (a, &v) in acc.iter_mut().zip(yb) {
+                    *a += v as u128 * ci;
+                }
+            }
+            cnt += 1;
+            if cnt == lim && i + 1 < ys.len() {
+                acc.iter_mut().for_each(|a| *a = p.reduce_u128(*a) as u128);
+                cnt = 0;
+            }
+        }
+        for (o, a) in ob.iter_mut().zip(acc.iter()) {
+            *o = p.add(p.reduce_u128(*a), add);
+        }
+    }
+}
+
+/// Key-switching inner product for one limb over prime `p`:
+/// `out0[k] = Σ_j d_j[π(k)] · kb_j[k]`, `out1[k] = Σ_j d_j[π(k)] · ka_j[k]` mod p, with
+/// `π = map` (identity when `None`), accumulated lazily in u128.
+pub(crate) fn inner_row(
+    p: &Modulus,
+    d: &[&[u64]],
+    kb: &[&[u64]],
+    ka: &[&[u64]],
+    map: Option<&[u32]>,
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
+    let lim = lazy_terms(p.bits(), p.bits());
+    let mut acc0 = [0u128; BLOCK];
+    let mut acc1 = [0u128; BLOCK];
+    for (b, (o0, o1)) in out0
+        .chunks_mut(BLOCK)
+        .zip(out1.chunks_mut(BLOCK))
+        .enumerate()
+    {
+        let base = b * BLOCK;
+        let len = o0.len();
+        let (a0, a1) = (&mut acc0[..len], &mut acc1[..len]);
+        a0.fill(0);
+        a1.fill(0);
+        let mut cnt = 0;
+        for (j, ((dj, bj), aj)) in d.iter().zip(kb).zip(ka).enumerate() {
+            let (bj, aj) = (&bj[base..base + len], &aj[base..base + len]);
+            match map {
+                None => {
+                    let dj = &dj[base..base + len];
+                    for ((((s0, s1), &x), &y0), &y1) in
+                        a0.iter_mut().zip(a1.iter_mut()).zip(dj).zip(bj).zip(aj)
+                    {
+                        *s0 += x as u128 * y0 as u128;
+                        *s1 += x as u128 * y1 as u128;
+                    }
+                }
+                Some(map) => {
+                    let mb = &map[base..base + len];
+                    for ((((s0, s1), &mi), &y0), &y1) in
+                        a0.iter_mut().zip(a1.iter_mut()).zip(mb).zip(bj).zip(aj)
+                    {
+                        let x = dj[mi as usize] as u128;
+                        *s0 += x * y0 as u128;
+                        *s1 += x * y1 as u128;
+                    }
+                }
+            }
+            cnt += 1;
+            if cnt == lim && j + 1 < d.len() {
+                a0.iter_mut()
+                    .chain(a1.iter_mut())
+                    .for_each(|a| *a = p.reduce_u128(*a) as u128);
+                cnt = 0;
+            }
+        }
+        for (o, a) in o0.iter_mut().zip(a0.iter()) {
+            *o = p.reduce_u128(*a);
+        }
+        for (o, a) in o1.iter_mut().zip(a1.iter()) {
+            *o = p.reduce_u128(*a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fhe_dsl::math::ntt_primes;
+    use rand::{Rng, SeedableRng};
+
+    /// Enough rows to force the mid-accumulation reductions (61-bit: 63 terms at most).
+    #[test]
+    fn lazy_rows_reduce_when_needed() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let qs = ntt_primes(61, 10, 2, &[]).unwrap();
+        let (src, p) = (Modulus::new(qs[0]), Modulus::new(qs[1]));
+        let rows = 150;
+        let n = 600; // not a multiple of the block
+        let ys: Vec<Vec<u64>> = (0..rows)
+            .map(|_| (0..n).map(|_| rng.gen_range(0..src.value())).collect())
+            .collect();
+        let c: Vec<u64> = (0..rows).map(|_| rng.gen_range(0..p.value())).collect();
+        let add = p.value() - 3;
+        let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+        let mut out = vec![0; n];
+        conv_row(&refs, &c, src.bits(), &p, add, &mut out);
+        for k in 0..n {
+            let want = (0..rows).fold(add, |acc, i| p.add(acc, p.mul(p.reduce(ys[i][k]), c[i])));
+            assert_eq!(out[k], want, "conv at {k}");
+        }
+        // inner product, with and without a permutation
+        let kb: Vec<Vec<u64>> = (0..rows)
+            .map(|_| (0..n).map(|_| rng.gen_range(0..p.value())).collect())
+            .collect();
+        let d: Vec<Vec<u64>> = ys
+            .iter()
+            .map(|v| v.iter().map(|&x| p.reduce(x)).collect())
+            .collect();
+        let dr: Vec<&[u64]> = d.iter().map(|v| v.as_slice()).collect();
+        let kr: Vec<&[u64]> = kb.iter().map(|v| v.as_slice()).collect();
+        let map: Vec<u32> = (0..n as u32).rev().collect();
+        for perm in [None, Some(map.as_slice())] {
+            let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
+            inner_row(&p, &dr, &kr, &dr, perm, &mut o0, &mut o1);
+            for k in 0..n {
+                let idx = perm.map_or(k, |m| m[k] as usize);
+                let w0 = (0..rows).fold(0, |acc, j| p.add(acc, p.mul(d[j][idx], kb[j][k])));
+                let w1 = (0..rows).fold(0, |acc, j| p.add(acc, p.mul(d[j][idx], d[j][k])));
+                assert_eq!((o0[k], o1[k]), (w0, w1), "inner at {k}");
+            }
+        }
+    }
+}
