@@ -29,11 +29,11 @@ impl fmt::Display for BackendKind {
 }
 
 /// The implementation behind `--backend cpu`.
-pub type CpuImpl = fhe_dsl::backend::reference::ReferenceBackend;
+pub type CpuImpl = fhe_backend_cpu::CpuBackend;
 
 /// A fresh CPU backend.
 pub fn cpu_backend() -> CpuImpl {
-    fhe_dsl::backend::reference::ReferenceBackend
+    fhe_backend_cpu::CpuBackend::new()
 }
 
 /// An error the user can fix by changing the command line (exit code 2).
