@@ -32,6 +32,7 @@
 //! ```
 
 pub mod backend;
+pub mod circuits;
 pub mod ckks;
 #[doc(hidden)]
 pub mod conformance;
