@@ -5,8 +5,10 @@
 //! Everything here goes through [`Evaluator`](crate::ckks::Evaluator) and the
 //! [`Backend`](crate::backend::Backend) trait, so it runs on every backend unchanged.
 
+pub mod linear;
 pub mod polynomial;
 
+pub use linear::{EncodedLinearTransform, LinearTransform};
 pub use polynomial::{evaluate_chebyshev, evaluate_chebyshev_unit, ChebyshevPoly};
 
 use crate::backend::Backend;
