@@ -39,5 +39,6 @@ pub mod conformance;
 mod error;
 pub mod math;
 pub mod ring;
+pub mod typed;
 
 pub use error::{Error, Result};

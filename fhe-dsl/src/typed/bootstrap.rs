@@ -1,0 +1,39 @@
+//! The [`Bootstrap`] trait: how the typed DSL calls a bootstrapper.
+
+use crate::backend::Backend;
+use crate::ckks::Ciphertext;
+use crate::error::Result;
+
+/// A bootstrapper whose output is at level `OUT`: it refreshes a ciphertext at any level
+/// (its scale state must be [`Fresh`](super::Fresh)) to one at level `OUT` carrying the
+/// same message.
+///
+/// The output level is a *const parameter* of the trait rather than only an associated
+/// constant because stable Rust cannot use `T::OUTPUT_LEVEL` as a const argument
+/// (`Ct<B, { T::OUTPUT_LEVEL }>` needs `generic_const_exprs`). With one impl per type the
+/// compiler infers `OUT` from the bootstrapper, so `x.bootstrap(&bt)` needs no turbofish.
+/// [`OUTPUT_LEVEL`](Self::OUTPUT_LEVEL) repeats it for generic code and reports.
+///
+/// The typed wrappers check that the returned ciphertext is really at level `OUT`.
+///
+/// ```
+/// use fhe_dsl::backend::Backend;
+/// use fhe_dsl::ckks::Ciphertext;
+/// use fhe_dsl::typed::Bootstrap;
+///
+/// /// A stand-in that refuses to run: shows the shape of an implementation.
+/// struct NotYet;
+/// impl<B: Backend> Bootstrap<B, 12> for NotYet {
+///     fn bootstrap(&self, ct: &Ciphertext<B>) -> fhe_dsl::Result<Ciphertext<B>> {
+///         Err(fhe_dsl::Error::InvalidInput(format!("no bootstrapper yet (level {})", ct.level())))
+///     }
+/// }
+/// assert_eq!(<NotYet as Bootstrap<fhe_dsl::backend::reference::ReferenceBackend, 12>>::OUTPUT_LEVEL, 12);
+/// ```
+pub trait Bootstrap<B: Backend, const OUT: usize> {
+    /// The level of every ciphertext [`bootstrap`](Self::bootstrap) returns.
+    const OUTPUT_LEVEL: usize = OUT;
+
+    /// Refreshes `ct` (relinearised, not owing a rescale) to level `OUT`.
+    fn bootstrap(&self, ct: &Ciphertext<B>) -> Result<Ciphertext<B>>;
+}
