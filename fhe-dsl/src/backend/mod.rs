@@ -200,6 +200,28 @@ pub trait Backend: Send + Sync + 'static {
         (u0, u1)
     }
 
+    /// ModRaise (bootstrapping): lifts an NTT-form polynomial over one prime `q` to the
+    /// primes `to` (NTT form), using the centered representative in `(-q/2, q/2]` of
+    /// each coefficient.
+    fn mod_raise(&self, ctx: &RingContext, a: &Self::Poly, to: &[usize]) -> Self::Poly {
+        let from = self.primes(a).to_vec();
+        assert_eq!(from.len(), 1, "mod_raise takes a one-prime polynomial");
+        let m = ctx.modulus(from[0]);
+        let half = (m.value() - 1) / 2;
+        let mut coeff = a.clone();
+        self.intt(ctx, &mut coeff);
+        // x + half lies in [0, q): its exact lift, then remove half in the target primes
+        self.add_scalar_assign(ctx, &mut coeff, &[half]);
+        let mut out = self.base_convert(ctx, &coeff, to);
+        let neg_half: Vec<u64> = to
+            .iter()
+            .map(|&i| ctx.modulus(i).neg(ctx.modulus(i).reduce(half)))
+            .collect();
+        self.add_scalar_assign(ctx, &mut out, &neg_half);
+        self.ntt(ctx, &mut out);
+        out
+    }
+
     /// Rotations of one ciphertext `(c0, c1)` by several Galois elements sharing one
     /// decomposition (hoisting). Returns the rotated ciphertexts in the order of `keys`.
     fn hoisted_rotations(

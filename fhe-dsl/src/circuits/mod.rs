@@ -5,9 +5,14 @@
 //! Everything here goes through [`Evaluator`](crate::ckks::Evaluator) and the
 //! [`Backend`](crate::backend::Backend) trait, so it runs on every backend unchanged.
 
+pub mod bootstrap;
 pub mod linear;
 pub mod polynomial;
 
+pub use bootstrap::{
+    bench_bootstrap, BootstrapConfig, BootstrapPreset, BootstrapTimings, Bootstrapper,
+    BootstrappingKeys, EncapsulationKey,
+};
 pub use linear::{EncodedLinearTransform, LinearTransform};
 pub use polynomial::{evaluate_chebyshev, evaluate_chebyshev_unit, ChebyshevPoly};
 

@@ -14,6 +14,12 @@ struct DeviceKey<B: Backend> {
     digits: Vec<(B::Poly, B::Poly)>,
 }
 
+/// A switching key between two arbitrary secrets, uploaded for use with
+/// [`Evaluator::switch_key_new`].
+pub struct DeviceSwitchingKey<B: Backend> {
+    key: DeviceKey<B>,
+}
+
 /// Evaluates operations on ciphertexts with a fixed set of evaluation keys.
 pub struct Evaluator<B: Backend> {
     ckks: Ckks<B>,
@@ -67,6 +73,49 @@ impl<B: Backend> Evaluator<B> {
             ckks,
             relin,
             galois,
+        })
+    }
+
+    /// Uploads a switching key (e.g. from
+    /// [`KeyGenerator::switching_key_between`](super::KeyGenerator::switching_key_between)).
+    pub fn upload_switching_key(
+        &self,
+        key: &super::keys::SwitchingKey,
+    ) -> Result<DeviceSwitchingKey<B>> {
+        let tmp = Evaluator::new(
+            self.ckks.clone(),
+            &EvaluationKeys {
+                relin: Some(key.clone()),
+                galois: BTreeMap::new(),
+            },
+        )?;
+        Ok(DeviceSwitchingKey {
+            key: tmp.relin.expect("uploaded above"),
+        })
+    }
+
+    /// Switches a ciphertext decrypting under the key's source secret to one decrypting
+    /// under its target secret.
+    pub fn switch_key_new(
+        &self,
+        ct: &Ciphertext<B>,
+        key: &DeviceSwitchingKey<B>,
+    ) -> Result<Ciphertext<B>> {
+        Self::check_degree("switch_key", ct)?;
+        let (u0, u1) = self.be().key_switch(
+            self.ctx(),
+            &ct.parts[1],
+            &key.key.digits,
+            self.ckks.params().alpha(),
+            None,
+        );
+        let mut c0 = ct.parts[0].clone();
+        self.be().add_assign(self.ctx(), &mut c0, &u0);
+        Ok(Ciphertext {
+            parts: vec![c0, u1],
+            level: ct.level,
+            scale: ct.scale,
+            slots: ct.slots,
         })
     }
 

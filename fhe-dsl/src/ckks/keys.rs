@@ -264,6 +264,27 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
         out
     }
 
+    /// A secret key with exactly `hamming_weight` nonzero ternary coefficients, whatever
+    /// the parameter set's distribution (for sparse-secret encapsulation in
+    /// bootstrapping; never use it as a main secret under secure parameters).
+    pub fn sparse_secret_key(&mut self, hamming_weight: usize) -> SecretKey {
+        let n = self.params().n();
+        SecretKey {
+            coeffs: sampling::sparse_ternary(&mut self.rng, n, hamming_weight),
+        }
+    }
+
+    /// A switching key from `from` to `to` over the full Q·P: a ciphertext decrypting
+    /// under `from` is switched to one decrypting under `to` (both secrets of this
+    /// parameter set's ring). The key is an RLWE sample under `to`, so `to` must be a
+    /// secret the full modulus is secure for.
+    pub fn switching_key_between(&mut self, from: &SecretKey, to: &SecretKey) -> SwitchingKey {
+        let qp = self.ckks.qp_primes(self.params().max_level());
+        let s_to = self.ckks.small_to_ntt(&to.coeffs, &qp);
+        let s_from = self.ckks.small_to_ntt(&from.coeffs, &qp);
+        self.switching_key(&s_to, &s_from)
+    }
+
     /// Access to the generator's CSPRNG (for encryptors sharing it).
     pub fn rng(&mut self) -> &mut impl RngCore {
         &mut self.rng

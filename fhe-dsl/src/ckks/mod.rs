@@ -8,7 +8,7 @@ mod keys;
 mod params;
 
 pub use context::{Ciphertext, Ckks, Decryptor, Encryptor, Plaintext};
-pub use evaluator::Evaluator;
+pub use evaluator::{DeviceSwitchingKey, Evaluator};
 pub use keys::{
     galois_element, EvaluationKeys, KeyGenerator, KeyRequest, PublicKey, SecretKey, SwitchingKey,
 };
