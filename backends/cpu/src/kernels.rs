@@ -91,6 +91,20 @@ pub(crate) fn conv_row(
 ) {
     debug_assert!(!ys.is_empty() && ys.len() == c.len());
     let lim = lazy_terms(y_bits, p.bits());
+    if ys.len() <= lim {
+        // register-resident accumulator, no intermediate reduction needed
+        match ys.len() {
+            1 => return conv_fixed::<1>(ys, c, p, add, out),
+            2 => return conv_fixed::<2>(ys, c, p, add, out),
+            3 => return conv_fixed::<3>(ys, c, p, add, out),
+            4 => return conv_fixed::<4>(ys, c, p, add, out),
+            5 => return conv_fixed::<5>(ys, c, p, add, out),
+            6 => return conv_fixed::<6>(ys, c, p, add, out),
+            7 => return conv_fixed::<7>(ys, c, p, add, out),
+            8 => return conv_fixed::<8>(ys, c, p, add, out),
+            _ => {}
+        }
+    }
     let mut acc = [0u128; BLOCK];
     for (b, ob) in out.chunks_mut(BLOCK).enumerate() {
         let base = b * BLOCK;
@@ -121,6 +135,65 @@ pub(crate) fn conv_row(
     }
 }
 
+/// [`conv_row`] for exactly `F` rows that fit one u128 accumulator.
+#[inline(never)]
+fn conv_fixed<const F: usize>(ys: &[&[u64]], c: &[u64], p: &Modulus, add: u64, out: &mut [u64]) {
+    let n = out.len();
+    let ys: [&[u64]; F] = std::array::from_fn(|i| &ys[i][..n]);
+    let c: [u128; F] = std::array::from_fn(|i| c[i] as u128);
+    for (k, o) in out.iter_mut().enumerate() {
+        let mut acc = 0u128;
+        for i in 0..F {
+            acc += ys[i][k] as u128 * c[i];
+        }
+        *o = p.add(p.reduce_u128(acc), add);
+    }
+}
+
+/// [`inner_row`] for exactly `D` digits that fit one u128 accumulator each.
+#[inline(never)]
+fn inner_fixed<const D: usize>(
+    p: &Modulus,
+    d: &[&[u64]],
+    kb: &[&[u64]],
+    ka: &[&[u64]],
+    map: Option<&[u32]>,
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
+    let n = out0.len();
+    let kb: [&[u64]; D] = std::array::from_fn(|j| &kb[j][..n]);
+    let ka: [&[u64]; D] = std::array::from_fn(|j| &ka[j][..n]);
+    match map {
+        None => {
+            let d: [&[u64]; D] = std::array::from_fn(|j| &d[j][..n]);
+            for (k, (o0, o1)) in out0.iter_mut().zip(out1.iter_mut()).enumerate() {
+                let (mut s0, mut s1) = (0u128, 0u128);
+                for j in 0..D {
+                    let x = d[j][k] as u128;
+                    s0 += x * kb[j][k] as u128;
+                    s1 += x * ka[j][k] as u128;
+                }
+                *o0 = p.reduce_u128(s0);
+                *o1 = p.reduce_u128(s1);
+            }
+        }
+        Some(map) => {
+            let d: [&[u64]; D] = std::array::from_fn(|j| d[j]);
+            for (k, ((o0, o1), &mi)) in out0.iter_mut().zip(out1.iter_mut()).zip(map).enumerate() {
+                let (mut s0, mut s1) = (0u128, 0u128);
+                for j in 0..D {
+                    let x = d[j][mi as usize] as u128;
+                    s0 += x * kb[j][k] as u128;
+                    s1 += x * ka[j][k] as u128;
+                }
+                *o0 = p.reduce_u128(s0);
+                *o1 = p.reduce_u128(s1);
+            }
+        }
+    }
+}
+
 /// Key-switching inner product for one limb over prime `p`:
 /// `out0[k] = Σ_j d_j[π(k)] · kb_j[k]`, `out1[k] = Σ_j d_j[π(k)] · ka_j[k]` mod p, with
 /// `π = map` (identity when `None`), accumulated lazily in u128.
@@ -134,6 +207,17 @@ pub(crate) fn inner_row(
     out1: &mut [u64],
 ) {
     let lim = lazy_terms(p.bits(), p.bits());
+    if d.len() <= lim {
+        match d.len() {
+            1 => return inner_fixed::<1>(p, d, kb, ka, map, out0, out1),
+            2 => return inner_fixed::<2>(p, d, kb, ka, map, out0, out1),
+            3 => return inner_fixed::<3>(p, d, kb, ka, map, out0, out1),
+            4 => return inner_fixed::<4>(p, d, kb, ka, map, out0, out1),
+            5 => return inner_fixed::<5>(p, d, kb, ka, map, out0, out1),
+            6 => return inner_fixed::<6>(p, d, kb, ka, map, out0, out1),
+            _ => {}
+        }
+    }
     let mut acc0 = [0u128; BLOCK];
     let mut acc1 = [0u128; BLOCK];
     for (b, (o0, o1)) in out0
@@ -199,39 +283,41 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
         let qs = ntt_primes(61, 10, 2, &[]).unwrap();
         let (src, p) = (Modulus::new(qs[0]), Modulus::new(qs[1]));
-        let rows = 150;
-        let n = 600; // not a multiple of the block
-        let ys: Vec<Vec<u64>> = (0..rows)
-            .map(|_| (0..n).map(|_| rng.gen_range(0..src.value())).collect())
-            .collect();
-        let c: Vec<u64> = (0..rows).map(|_| rng.gen_range(0..p.value())).collect();
-        let add = p.value() - 3;
-        let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
-        let mut out = vec![0; n];
-        conv_row(&refs, &c, src.bits(), &p, add, &mut out);
-        for k in 0..n {
-            let want = (0..rows).fold(add, |acc, i| p.add(acc, p.mul(p.reduce(ys[i][k]), c[i])));
-            assert_eq!(out[k], want, "conv at {k}");
-        }
-        // inner product, with and without a permutation
-        let kb: Vec<Vec<u64>> = (0..rows)
-            .map(|_| (0..n).map(|_| rng.gen_range(0..p.value())).collect())
-            .collect();
-        let d: Vec<Vec<u64>> = ys
-            .iter()
-            .map(|v| v.iter().map(|&x| p.reduce(x)).collect())
-            .collect();
-        let dr: Vec<&[u64]> = d.iter().map(|v| v.as_slice()).collect();
-        let kr: Vec<&[u64]> = kb.iter().map(|v| v.as_slice()).collect();
-        let map: Vec<u32> = (0..n as u32).rev().collect();
-        for perm in [None, Some(map.as_slice())] {
-            let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
-            inner_row(&p, &dr, &kr, &dr, perm, &mut o0, &mut o1);
+        for rows in [1usize, 3, 4, 6, 8, 150] {
+            let n = 600; // not a multiple of the block
+            let ys: Vec<Vec<u64>> = (0..rows)
+                .map(|_| (0..n).map(|_| rng.gen_range(0..src.value())).collect())
+                .collect();
+            let c: Vec<u64> = (0..rows).map(|_| rng.gen_range(0..p.value())).collect();
+            let add = p.value() - 3;
+            let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+            let mut out = vec![0; n];
+            conv_row(&refs, &c, src.bits(), &p, add, &mut out);
             for k in 0..n {
-                let idx = perm.map_or(k, |m| m[k] as usize);
-                let w0 = (0..rows).fold(0, |acc, j| p.add(acc, p.mul(d[j][idx], kb[j][k])));
-                let w1 = (0..rows).fold(0, |acc, j| p.add(acc, p.mul(d[j][idx], d[j][k])));
-                assert_eq!((o0[k], o1[k]), (w0, w1), "inner at {k}");
+                let want =
+                    (0..rows).fold(add, |acc, i| p.add(acc, p.mul(p.reduce(ys[i][k]), c[i])));
+                assert_eq!(out[k], want, "conv at {k}");
+            }
+            // inner product, with and without a permutation
+            let kb: Vec<Vec<u64>> = (0..rows)
+                .map(|_| (0..n).map(|_| rng.gen_range(0..p.value())).collect())
+                .collect();
+            let d: Vec<Vec<u64>> = ys
+                .iter()
+                .map(|v| v.iter().map(|&x| p.reduce(x)).collect())
+                .collect();
+            let dr: Vec<&[u64]> = d.iter().map(|v| v.as_slice()).collect();
+            let kr: Vec<&[u64]> = kb.iter().map(|v| v.as_slice()).collect();
+            let map: Vec<u32> = (0..n as u32).rev().collect();
+            for perm in [None, Some(map.as_slice())] {
+                let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
+                inner_row(&p, &dr, &kr, &dr, perm, &mut o0, &mut o1);
+                for k in 0..n {
+                    let idx = perm.map_or(k, |m| m[k] as usize);
+                    let w0 = (0..rows).fold(0, |acc, j| p.add(acc, p.mul(d[j][idx], kb[j][k])));
+                    let w1 = (0..rows).fold(0, |acc, j| p.add(acc, p.mul(d[j][idx], d[j][k])));
+                    assert_eq!((o0[k], o1[k]), (w0, w1), "inner at {k}");
+                }
             }
         }
     }
