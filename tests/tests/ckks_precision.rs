@@ -255,3 +255,32 @@ fn errors_name_both_values() {
         .to_string();
     assert!(e.contains("digits"), "{e}");
 }
+
+/// Decoding reconstructs through several limbs without big integers: large messages
+/// (here up to 2^40 at scale 2^45, 85-bit integers) come back exactly.
+#[test]
+fn decode_large_values() {
+    let s = Setup::new(small_params(), backend(), &KeyRequest::new());
+    let p = s.ckks.params().clone();
+    let v: Vec<Complex64> = random_complex(p.max_slots(), 10)
+        .iter()
+        .map(|z| z * 2f64.powi(40))
+        .collect();
+    for level in [p.max_level(), 2, 1] {
+        let pt = s.ckks.encode(&v, level, p.default_scale()).unwrap();
+        let got = s.ckks.decode(&pt).unwrap();
+        let rel = got
+            .iter()
+            .zip(&v)
+            .map(|(g, w)| (g - w).norm() / w.norm())
+            .fold(0.0, f64::max);
+        assert!(rel < 1e-12, "level {level}: relative error {rel:e}");
+        let ct = s.ckks.encryptor_sk(&s.sk).encrypt(&pt).unwrap();
+        let (bits, _) = precision(&s.decrypt(&ct), &v);
+        assert!(
+            bits > -14.0,
+            "level {level}: error 2^{:.1} on 2^40-sized values",
+            -bits
+        );
+    }
+}

@@ -368,22 +368,41 @@ impl<B: Backend> Ckks<B> {
             for (i, c) in coeffs.iter_mut().enumerate().filter(|(i, _)| wanted(*i)) {
                 *c = q.center(m.data[i]) as f64 * inv_scale;
             }
-        } else if k == 2 {
-            // Garner with u128: x = a0 + q0·[(a1 - a0)·q0^-1 mod q1]
-            let (q0, q1) = (ctx.modulus(0), ctx.modulus(1));
-            let inv = q1.inv(q1.reduce(q0.value())).expect("distinct primes");
-            let big_q = q0.value() as u128 * q1.value() as u128;
-            for (i, c) in coeffs.iter_mut().enumerate().filter(|(i, _)| wanted(*i)) {
-                let a0 = m.data[i];
-                let a1 = m.data[n + i];
-                let t = q1.mul(q1.sub(a1, q1.reduce(a0)), inv);
-                let x = a0 as u128 + q0.value() as u128 * t as u128;
-                let v = if x > big_q / 2 {
-                    -((big_q - x) as f64)
-                } else {
-                    x as f64
-                };
-                *c = v * inv_scale;
+        } else if k <= 8 {
+            // CRT without big integers: x = Σ y_i·qhat_i − v·Q with y_i = [a_i·qhat_i^-1]_{q_i}
+            // and v = round(Σ y_i/q_i) (x/Q is tiny, so the rounding is safe). x itself is
+            // small (|x| < 2^127), so the sum is exact in wrapping u128 arithmetic.
+            let primes: Vec<usize> = (0..k).collect();
+            let conv = ctx.base_conv(&primes, &[]);
+            let qhat_wrap: Vec<u128> = (0..k)
+                .map(|i| {
+                    (0..k).filter(|&j| j != i).fold(1u128, |acc, j| {
+                        acc.wrapping_mul(ctx.modulus(j).value() as u128)
+                    })
+                })
+                .collect();
+            let q_wrap = (0..k).fold(1u128, |acc, j| {
+                acc.wrapping_mul(ctx.modulus(j).value() as u128)
+            });
+            let inv_q: Vec<f64> = (0..k)
+                .map(|i| 1.0 / ctx.modulus(i).value() as f64)
+                .collect();
+            for (idx, c) in coeffs.iter_mut().enumerate().filter(|(i, _)| wanted(*i)) {
+                let mut acc = 0u128;
+                let mut frac = 0.0f64;
+                for i in 0..k {
+                    let mi = ctx.modulus(i);
+                    let y = mi.mul_shoup(
+                        m.data[i * n + idx],
+                        conv.qhat_inv[i],
+                        conv.qhat_inv_shoup[i],
+                    );
+                    acc = acc.wrapping_add((y as u128).wrapping_mul(qhat_wrap[i]));
+                    frac += y as f64 * inv_q[i];
+                }
+                let v = frac.round() as u128;
+                let x = acc.wrapping_sub(v.wrapping_mul(q_wrap)) as i128;
+                *c = x as f64 * inv_scale;
             }
         } else {
             for (i, c) in coeffs.iter_mut().enumerate().filter(|(i, _)| wanted(*i)) {

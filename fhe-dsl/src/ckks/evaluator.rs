@@ -317,6 +317,28 @@ impl<B: Backend> Evaluator<B> {
         Ok(())
     }
 
+    /// `ct *= c` for a real constant encoded at `const_scale` (the constant becomes
+    /// `round(c·const_scale)`; the ciphertext's scale is multiplied by `const_scale`).
+    /// Use it to land on a chosen scale after the next rescale.
+    pub fn mul_const_scaled_assign(
+        &self,
+        ct: &mut Ciphertext<B>,
+        c: f64,
+        const_scale: f64,
+    ) -> Result<()> {
+        if !(c.is_finite() && const_scale.is_finite() && const_scale > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "constant {c} at scale {const_scale} is not a finite, positively scaled value"
+            )));
+        }
+        let r = self.const_residues(ct.level, c * const_scale);
+        for p in &mut ct.parts {
+            self.be().mul_scalar_assign(self.ctx(), p, &r);
+        }
+        ct.scale *= const_scale;
+        Ok(())
+    }
+
     /// `ct *= k` for an integer: exact, scale unchanged.
     pub fn mul_int_assign(&self, ct: &mut Ciphertext<B>, k: i64) {
         let r: Vec<u64> = (0..self.ckks.params().limbs_at(ct.level))
