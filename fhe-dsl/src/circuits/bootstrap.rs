@@ -600,6 +600,8 @@ pub struct Bootstrapper<B: Backend> {
     /// NTT form of X^{N/2} over every Q prime (multiplies slots by i).
     monomial_i: B::Poly,
     check: Option<B::Poly>,
+    /// log2 of the factor by which EvalMod's output scale exceeds Δ.
+    boost_log: f64,
 }
 
 impl<B: Backend> Bootstrapper<B> {
@@ -628,11 +630,21 @@ impl<B: Backend> Bootstrapper<B> {
         let arcsine = config.arcsine_poly()?.map(|p| p.coeffs);
         let eval_mod_depth = config.eval_mod_depth()?;
         let stc_top = top - config.cts_levels - eval_mod_depth;
+        // EvalMod outputs the coefficients (≈ 2^{-log_slots/2} of the slot values) at the
+        // raised scale Δ·2^c, c ≈ log_slots/2 + 2, so the noise SlotToCoeff adds is not
+        // amplified by the DFT gain; each stage gives back its share of 2^c.
+        let boost_log = (config.log_slots as f64 / 2.0).ceil() + 2.0;
+        let sizes = group_sizes(config.log_slots as usize, config.stc_levels);
         let stc = t
             .stc
             .iter()
+            .zip(&sizes)
             .enumerate()
-            .map(|(i, lt)| lt.encode(ckks, stc_top - i))
+            .map(|(i, (lt, &layers))| {
+                let give = boost_log * layers as f64 / config.log_slots as f64;
+                let q = params.rescale_divisor(stc_top - i);
+                lt.encode_with_scale(ckks, stc_top - i, q / 2f64.powf(give))
+            })
             .collect::<Result<Vec<_>>>()?;
         let (be, ctx) = (ckks.backend(), params.ring());
         let pa = ctx.p_indices().start;
@@ -668,6 +680,7 @@ impl<B: Backend> Bootstrapper<B> {
             from_sparse,
             monomial_i,
             check: None,
+            boost_log,
         })
     }
 
@@ -745,7 +758,7 @@ impl<B: Backend> Bootstrapper<B> {
         let t2 = Instant::now();
         // EvalMod: sin(2π(K+½)y)/(2π) ≈ Δ'm/q0; asking for scale Δ·q0/Δ' makes the raw
         // value Δ·m, i.e. the message m at the default scale Δ.
-        let delta = params.default_scale();
+        let delta = params.default_scale() * 2f64.powf(self.boost_log);
         let in_scale = halves[0].scale; // = q0 (set at ModRaise)
         let target = delta * in_scale / self.message_scale(ct.scale);
         let mut modded = Vec::with_capacity(halves.len());
@@ -776,6 +789,7 @@ impl<B: Backend> Bootstrapper<B> {
             y.slots = n;
         }
         y.slots = out_slots;
+        y.scale = params.default_scale();
         let t4 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
         Ok((

@@ -171,6 +171,18 @@ impl LinearTransform {
         ckks: &Ckks<B>,
         level: usize,
     ) -> Result<EncodedLinearTransform<B>> {
+        let scale = ckks.params().rescale_divisor(level.min(ckks.params().max_level()));
+        self.encode_with_scale(ckks, level, scale)
+    }
+
+    /// Encodes at `level` with plaintext scale `pt_scale`: [`EncodedLinearTransform::apply`]
+    /// then multiplies the ciphertext's scale by `pt_scale / q_level`.
+    pub fn encode_with_scale<B: Backend>(
+        &self,
+        ckks: &Ckks<B>,
+        level: usize,
+        pt_scale: f64,
+    ) -> Result<EncodedLinearTransform<B>> {
         let params = ckks.params();
         if level == 0 || level > params.max_level() {
             return Err(Error::LevelTooLow {
@@ -186,7 +198,7 @@ impl LinearTransform {
                 params.max_slots()
             )));
         }
-        let scale = params.rescale_divisor(level);
+        let scale = pt_scale;
         let g = self.baby_step();
         let n = self.slots;
         let mut pts: BTreeMap<usize, Vec<(usize, Plaintext<B>)>> = BTreeMap::new();
@@ -201,6 +213,7 @@ impl LinearTransform {
             slots: n,
             level,
             g,
+            pt_scale,
             pts,
         })
     }
@@ -213,6 +226,7 @@ pub struct EncodedLinearTransform<B: Backend> {
     slots: usize,
     level: usize,
     g: usize,
+    pt_scale: f64,
     /// giant index j → (baby index i, plaintext) pairs
     pts: BTreeMap<usize, Vec<(usize, Plaintext<B>)>>,
 }
@@ -244,8 +258,9 @@ impl<B: Backend> EncodedLinearTransform<B> {
         set.into_iter().collect()
     }
 
-    /// `M · ct`, rescaled: one level consumed, scale unchanged. The ciphertext must sit
-    /// at the transform's level (a higher one is dropped first).
+    /// `M · ct`, rescaled: one level consumed, scale unchanged (multiplied by
+    /// `pt_scale / q_level` for [`LinearTransform::encode_with_scale`]). The ciphertext
+    /// must sit at the transform's level (a higher one is dropped first).
     pub fn apply(&self, eval: &Evaluator<B>, ct: &Ciphertext<B>) -> Result<Ciphertext<B>> {
         let mut x = ct.clone();
         if x.level < self.level {
@@ -295,11 +310,11 @@ impl<B: Backend> EncodedLinearTransform<B> {
                 // the zero map
                 let mut z = x.clone();
                 super::mul_integer_raw(eval, &mut z, 0.0);
-                z.scale *= eval.ckks().params().rescale_divisor(self.level);
+                z.scale *= self.pt_scale;
                 z
             }
         };
-        let scale = ct.scale;
+        let scale = ct.scale * self.pt_scale / eval.ckks().params().rescale_divisor(self.level);
         eval.rescale_assign(&mut out)?;
         out.scale = scale;
         out.slots = self.slots;
