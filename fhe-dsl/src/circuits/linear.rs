@@ -171,7 +171,9 @@ impl LinearTransform {
         ckks: &Ckks<B>,
         level: usize,
     ) -> Result<EncodedLinearTransform<B>> {
-        let scale = ckks.params().rescale_divisor(level.min(ckks.params().max_level()));
+        let scale = ckks
+            .params()
+            .rescale_divisor(level.min(ckks.params().max_level()));
         self.encode_with_scale(ckks, level, scale)
     }
 
