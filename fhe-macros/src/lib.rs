@@ -1,0 +1,127 @@
+//! # fhe-macros
+//!
+//! [`model!`] turns a forward pass written in a small, Rust-shaped language into a
+//! struct of plaintext weights and a `forward` method made of plain generic calls into
+//! [`fhe_dsl::typed`](../fhe_dsl/typed/index.html), generic over the backend. At
+//! expansion time it computes the level of every value, rejects a pass that runs out of
+//! levels with an error on the offending step, can place bootstraps for you, and
+//! publishes the exact rotation steps the model needs as a constant.
+//!
+//! The level arithmetic here and the types in `fhe_dsl::typed` agree by construction:
+//! every `let` the macro emits carries the type the macro computed
+//! (`EncVector<B, SLOTS, LEVEL>`), so an accepted program that the types disagreed with
+//! would not compile.
+
+mod parse;
+mod plan;
+
+use proc_macro::TokenStream;
+
+/// Declares an encrypted model: its settings, its layers and its forward pass.
+///
+/// ```
+/// use fhe_dsl::backend::reference::ReferenceBackend;
+/// use fhe_dsl::ckks::{Ckks, Params, ParamsLiteral};
+/// use fhe_dsl::typed::{Dense, EncVector, Poly};
+///
+/// fhe_macros::model! {
+///     /// Two dense layers around a square.
+///     pub struct Tiny {
+///         slots: 4,
+///         input_level: 5,
+///     }
+///     layers {
+///         fc1: Dense,
+///         sq: Poly(degree = 2),
+///         fc2: Dense,
+///     }
+///     fn forward(x) {
+///         let h = fc1(x);   // level 5 → 4
+///         let a = sq(h);    // 4 → 2
+///         let y = fc2(a);   // 2 → 1
+///         y
+///     }
+/// }
+///
+/// # fn main() -> fhe_dsl::Result<()> {
+/// assert_eq!(Tiny::OUTPUT_LEVEL, 1);
+/// assert_eq!(Tiny::ROTATIONS, &[1, 2, 3]);
+/// let model = Tiny {
+///     fc1: Dense::new(vec![0.25; 16], vec![0.0; 4])?,
+///     sq: Poly::new(vec![0.0, 0.5, 0.5])?,
+///     fc2: Dense::identity(),
+/// };
+/// let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, ReferenceBackend);
+/// let mut kg = ckks.key_generator();
+/// let sk = kg.secret_key();
+/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &Tiny::key_request()))?;
+/// let enc = ckks.encryptor(&kg.public_key(&sk));
+/// let input = [0.1, 0.2, 0.3, 0.4];
+/// let x = EncVector::encrypt(&ckks, &enc, &input)?;
+/// let y: EncVector<ReferenceBackend, 4, 1> = model.forward(&ev, x)?;
+/// let got = y.decrypt(&ckks.decryptor(&sk))?;
+/// for (g, w) in got.iter().zip(model.forward_plain(&input)) {
+///     assert!((g - w).abs() < 1e-5);
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Syntax
+///
+/// ```text
+/// model! {
+///     #[doc attributes]  VIS struct NAME {
+///         slots: N,                // packed length, a power of two
+///         input_level: L,          // level of the input
+///         bootstrap_level: Lb,     // optional: level after a bootstrap
+///         auto_bootstrap,          // optional: place bootstraps automatically
+///     }
+///     layers { name: Dense, name: Diagonal, name: Poly(degree = d), … }
+///     fn forward(input) {
+///         let v = layer(u);        // Dense, Diagonal: 1 level; Poly: levels_for_degree(d)
+///         let v = bootstrap(u);    // → level Lb
+///         let v = add(u, w);       // the higher operand is `mod_down`ed: free
+///         let v = rotate(u, k);    // left rotation by the integer literal k
+///         let v = sum(u);          // every slot ← the sum (rotations 1, 2, 4, …)
+///         v                        // the output
+///     }
+/// }
+/// ```
+///
+/// # What it generates
+///
+/// - `VIS struct NAME { pub layer: Dense<N> | Diagonal<N> | Poly<K>, … }`;
+/// - constants `SLOTS`, `INPUT_LEVEL`, `OUTPUT_LEVEL`, `BOOTSTRAP_LEVEL` (if declared),
+///   `BOOTSTRAPS` (explicit + automatic), `AUTO_BOOTSTRAPPED` (the values bootstrapped
+///   automatically), `LEVELS` (each value's level), `ROTATIONS` (exactly the rotation
+///   steps used), `NEEDS_RELIN`, and `key_request()` for the client's key generation;
+/// - `forward<B: Backend, Bt: Bootstrap<B, Lb>>(&self, ev, bt, x)` (`bt` only when
+///   `bootstrap_level` is declared), whose every `let` is typed with its level;
+/// - `forward_plain(&self, x: &[f64]) -> Vec<f64>`, the float64 reference of the same pass.
+///
+/// # Errors
+///
+/// All at once, each spanning the offending step, with the rest of the expansion still
+/// emitted so the struct and its methods resolve in an IDE:
+///
+/// ```compile_fail
+/// fhe_macros::model! {
+///     struct Deep { slots: 4, input_level: 3 }
+///     layers { fc: Dense, act: Poly(degree = 2) }
+///     fn forward(x) {
+///         let c1 = fc(x);
+///         let c2 = fc(c1);
+///         let a = act(c2); // error: `act` needs 2 levels, 1 left after `c2`; insert `bootstrap`
+///         a
+///     }
+/// }
+/// ```
+///
+/// With `auto_bootstrap`, the macro finds a placement with the fewest bootstraps (exact
+/// search for up to 20 values, greedy as-late-as-possible beyond), shown in the types of
+/// `forward` and in `AUTO_BOOTSTRAPPED`.
+#[proc_macro]
+pub fn model(input: TokenStream) -> TokenStream {
+    let model = syn::parse_macro_input!(input as parse::Model);
+    plan::expand(model).into()
+}
