@@ -13,6 +13,9 @@
 mod arith;
 mod cache;
 mod kernels;
+mod simd;
+
+pub use simd::{enabled as simd_enabled, set_enabled as set_simd_enabled};
 
 use cache::{auto_map, ntts, Ntt};
 use fhe_dsl::backend::{tail_constants, Backend, KeyDigits};
@@ -499,9 +502,7 @@ impl Backend for CpuBackend {
     }
 
     fn mul_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
-        zip_with(ctx, a, b, |m, x, y| {
-            x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.mul(*x, y))
-        });
+        zip_with(ctx, a, b, simd::mul_assign);
     }
 
     fn mul_add_assign(&self, ctx: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
@@ -515,9 +516,7 @@ impl Backend for CpuBackend {
             let m = nt[primes[limb]].m;
             let sa = &a.data[pa[limb] * n + off..][..x.len()];
             let sb = &b.data[pb[limb] * n + off..][..x.len()];
-            for ((x, &u), &v) in x.iter_mut().zip(sa).zip(sb) {
-                *x = m.mul_add(u, v, *x);
-            }
+            simd::mul_add_assign(m, x, sa, sb);
         });
     }
 

@@ -1,0 +1,297 @@
+//! Vectorised modular multiplication for primes `q < 2^50` (AVX2 + FMA, 4 lanes).
+//!
+//! The f64 "double-double" trick: for `a, b < q < 2^50` both operands are exact doubles,
+//! `h = fl(a·b)` and `l = fma(a, b, -h)` satisfy `a·b = h + l` exactly, the quotient
+//! estimate `t = floor(h · fl(1/q))` is within 1 of `floor(a·b / q)` (relative error
+//! `< 2^-51` on a value `< 2^50`), and `r = fma(-t, q, h) + l = a·b - t·q` is computed
+//! exactly (every intermediate is an integer of magnitude `< 2^52`). `r ∈ [-q, 2q)` is
+//! then brought into `[0, q)` with two compare-and-correct steps, so results are the
+//! fully reduced residues [`fhe_dsl::math::Modulus`] returns, bit for bit.
+//!
+//! Dispatch is at run time (`avx2` and `fma` detected once); every entry point has a
+//! portable scalar fallback, and larger primes always take it.
+
+use crate::arith::Mod;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Largest modulus (exclusive) the f64 kernels accept.
+pub(crate) const F64_Q_LIMIT: u64 = 1 << 50;
+
+/// 0 = not yet probed, 1 = vector kernels on, 2 = off (unsupported or disabled).
+static MODE: AtomicU8 = AtomicU8::new(0);
+
+fn detect() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the vector kernels are in use.
+#[inline]
+pub fn enabled() -> bool {
+    match MODE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = detect();
+            MODE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns the vector kernels on (where the CPU supports them) or off, process-wide.
+/// Results are identical either way; this exists for A/B timing and cross-checks.
+pub fn set_enabled(on: bool) {
+    MODE.store(if on && detect() { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether `m` takes the vector path.
+#[inline]
+fn fast(m: Mod) -> bool {
+    m.q < F64_Q_LIMIT && enabled()
+}
+
+/// `x[i] = x[i]·y[i] mod q` (operands reduced).
+pub(crate) fn mul_assign(m: Mod, x: &mut [u64], y: &[u64]) {
+    assert_eq!(x.len(), y.len());
+    #[cfg(target_arch = "x86_64")]
+    if fast(m) {
+        // SAFETY: `fast` checked that the CPU has AVX2 and FMA.
+        unsafe { x86::mul_assign(m.q, x, y) };
+        return;
+    }
+    x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.mul(*x, y));
+}
+
+/// `acc[i] = acc[i] + a[i]·b[i] mod q` (operands reduced).
+pub(crate) fn mul_add_assign(m: Mod, acc: &mut [u64], a: &[u64], b: &[u64]) {
+    assert!(acc.len() == a.len() && acc.len() == b.len());
+    #[cfg(target_arch = "x86_64")]
+    if fast(m) {
+        // SAFETY: `fast` checked that the CPU has AVX2 and FMA.
+        unsafe { x86::mul_add_assign(m.q, acc, a, b) };
+        return;
+    }
+    for ((x, &u), &v) in acc.iter_mut().zip(a).zip(b) {
+        *x = m.mul_add(u, v, *x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Bits of the double `2^52`: OR-ing an integer `< 2^52` into its mantissa gives
+    /// `2^52 + x` exactly.
+    const MAGIC: i64 = 0x4330_0000_0000_0000;
+
+    /// Constants of one modulus, broadcast.
+    #[derive(Clone, Copy)]
+    struct Consts {
+        q: __m256d,
+        qinv: __m256d,
+        magic_i: __m256i,
+        magic_d: __m256d,
+        zero: __m256d,
+    }
+
+    impl Consts {
+        #[inline(always)]
+        unsafe fn new(q: u64) -> Self {
+            // SAFETY: plain AVX register set-ups, no memory access.
+            unsafe {
+                Consts {
+                    q: _mm256_set1_pd(q as f64),
+                    qinv: _mm256_set1_pd(1.0 / q as f64),
+                    magic_i: _mm256_set1_epi64x(MAGIC),
+                    magic_d: _mm256_set1_pd(4_503_599_627_370_496.0),
+                    zero: _mm256_setzero_pd(),
+                }
+            }
+        }
+    }
+
+    /// Lanes `< 2^52` as exact doubles.
+    #[inline(always)]
+    unsafe fn to_f64(c: &Consts, x: __m256i) -> __m256d {
+        // SAFETY: register-only AVX2 operations (caller guarantees the features).
+        unsafe {
+            _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(x, c.magic_i)),
+                c.magic_d,
+            )
+        }
+    }
+
+    /// Integral doubles in `[0, 2^52)` back to integers.
+    #[inline(always)]
+    unsafe fn to_u64(c: &Consts, x: __m256d) -> __m256i {
+        // SAFETY: register-only AVX2 operations (caller guarantees the features).
+        unsafe { _mm256_xor_si256(_mm256_castpd_si256(_mm256_add_pd(x, c.magic_d)), c.magic_i) }
+    }
+
+    /// `a·b mod q` for exact doubles `a, b < q < 2^50`, as a double in `[0, q)`.
+    #[inline(always)]
+    unsafe fn mulmod(c: &Consts, a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: register-only AVX2/FMA operations (caller guarantees the features).
+        unsafe {
+            let h = _mm256_mul_pd(a, b);
+            let l = _mm256_fmsub_pd(a, b, h);
+            let t = _mm256_floor_pd(_mm256_mul_pd(h, c.qinv));
+            let r = _mm256_add_pd(_mm256_fnmadd_pd(t, c.q, h), l);
+            // r in [-q, 2q): add q where negative, then subtract q where >= q
+            let r = _mm256_add_pd(
+                r,
+                _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, c.zero), c.q),
+            );
+            _mm256_sub_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(r, c.q), c.q))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load(p: *const u64) -> __m256i {
+        // SAFETY: the caller passes a pointer to 4 readable words.
+        unsafe { _mm256_loadu_si256(p as *const __m256i) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(p: *mut u64, v: __m256i) {
+        // SAFETY: the caller passes a pointer to 4 writable words.
+        unsafe { _mm256_storeu_si256(p as *mut __m256i, v) }
+    }
+
+    /// See [`super::mul_assign`]; `q < 2^50`, equal lengths.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn mul_assign(q: u64, x: &mut [u64], y: &[u64]) {
+        let n = x.len();
+        let main = n - n % 4;
+        // SAFETY: `i + 4 <= main <= n` for every vector access; both slices have `n` words.
+        unsafe {
+            let c = Consts::new(q);
+            let (px, py) = (x.as_mut_ptr(), y.as_ptr());
+            let mut i = 0;
+            while i < main {
+                let a = to_f64(&c, load(px.add(i)));
+                let b = to_f64(&c, load(py.add(i)));
+                store(px.add(i), to_u64(&c, mulmod(&c, a, b)));
+                i += 4;
+            }
+        }
+        let m = crate::arith::Mod::new(q);
+        for k in main..n {
+            x[k] = m.mul(x[k], y[k]);
+        }
+    }
+
+    /// See [`super::mul_add_assign`]; `q < 2^50`, equal lengths.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn mul_add_assign(q: u64, acc: &mut [u64], a: &[u64], b: &[u64]) {
+        let n = acc.len();
+        let main = n - n % 4;
+        // SAFETY: `i + 4 <= main <= n` for every vector access; all slices have `n` words.
+        unsafe {
+            let c = Consts::new(q);
+            let (px, pa, pb) = (acc.as_mut_ptr(), a.as_ptr(), b.as_ptr());
+            let mut i = 0;
+            while i < main {
+                let u = to_f64(&c, load(pa.add(i)));
+                let v = to_f64(&c, load(pb.add(i)));
+                let s = _mm256_add_pd(mulmod(&c, u, v), to_f64(&c, load(px.add(i))));
+                let s = _mm256_sub_pd(s, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(s, c.q), c.q));
+                store(px.add(i), to_u64(&c, s));
+                i += 4;
+            }
+        }
+        let m = crate::arith::Mod::new(q);
+        for k in main..n {
+            acc[k] = m.mul_add(a[k], b[k], acc[k]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fhe_dsl::math::{ntt_primes, Modulus};
+    use proptest::prelude::*;
+
+    /// Primes of 28..=50 bits (the f64 range) plus two the scalar path keeps.
+    fn primes() -> Vec<u64> {
+        let mut v = Vec::new();
+        for bits in [28u32, 31, 36, 40, 45, 49, 50, 55, 60] {
+            v.extend(ntt_primes(bits, 4, 2, &[]).unwrap());
+        }
+        v.push(268_369_921);
+        v.push(F64_Q_LIMIT - 27); // not NTT-friendly, but any odd modulus works here
+        v
+    }
+
+    /// Inputs: the edges (0, 1, 2, q-1, q-2, q/2, powers of two below q) and randoms.
+    fn inputs(q: u64, rng: &mut impl rand::Rng, extra: usize) -> Vec<u64> {
+        let mut v = vec![0, 1, 2, q - 1, q - 2, q / 2, q / 2 + 1];
+        let mut p = 1u64;
+        while p < q {
+            v.push(p);
+            v.push(q - p);
+            p <<= 1;
+        }
+        v.extend((0..extra).map(|_| rng.gen_range(0..q)));
+        v
+    }
+
+    #[test]
+    fn edges_and_randoms_match_modulus() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for q in primes() {
+            let (m, r) = (Mod::new(q), Modulus::new(q));
+            let xs = inputs(q, &mut rng, 200);
+            // all pairs, laid out so every vector lane and the scalar tail see them
+            let a: Vec<u64> = xs.iter().flat_map(|&x| xs.iter().map(move |_| x)).collect();
+            let b: Vec<u64> = xs.iter().flat_map(|_| xs.iter().copied()).collect();
+            let c: Vec<u64> = (0..a.len()).map(|k| xs[(k * 7 + 3) % xs.len()]).collect();
+            for on in [true, false] {
+                set_enabled(on);
+                let mut x = a[..a.len() - 1].to_vec(); // odd length: exercises the tail
+                mul_assign(m, &mut x, &b[..a.len() - 1]);
+                for k in 0..x.len() {
+                    assert_eq!(x[k], r.mul(a[k], b[k]), "q={q} {}·{}", a[k], b[k]);
+                }
+                let mut acc = c.clone();
+                mul_add_assign(m, &mut acc, &a, &b);
+                for k in 0..acc.len() {
+                    assert_eq!(acc[k], r.add(r.mul(a[k], b[k]), c[k]), "q={q}");
+                }
+            }
+            set_enabled(true);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_vectors_match_modulus(seed in any::<u64>(), i in 0usize..38, len in 0usize..70) {
+            use rand::{Rng, SeedableRng};
+            let ps = primes();
+            let q = ps[i % ps.len()];
+            let (m, r) = (Mod::new(q), Modulus::new(q));
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let a: Vec<u64> = (0..len).map(|_| rng.gen_range(0..q)).collect();
+            let b: Vec<u64> = (0..len).map(|_| rng.gen_range(0..q)).collect();
+            let c: Vec<u64> = (0..len).map(|_| rng.gen_range(0..q)).collect();
+            let mut x = a.clone();
+            mul_assign(m, &mut x, &b);
+            let mut acc = c.clone();
+            mul_add_assign(m, &mut acc, &a, &b);
+            for k in 0..len {
+                prop_assert_eq!(x[k], r.mul(a[k], b[k]));
+                prop_assert_eq!(acc[k], r.add(r.mul(a[k], b[k]), c[k]));
+            }
+        }
+    }
+}
