@@ -79,6 +79,10 @@ fn main() {
         });
     }
 
+    let poly_ops = ["mul_assign", "mul_add_assign", "rescale_poly"];
+    if !only.is_empty() && only.iter().all(|o| poly_ops.contains(&o.as_str())) {
+        return;
+    }
     let ck = Ckks::new(params.clone(), be);
     let mut kg = ck.key_generator();
     let sk = kg.secret_key();

@@ -90,6 +90,9 @@ pub(crate) fn conv_row(
     out: &mut [u64],
 ) {
     debug_assert!(!ys.is_empty() && ys.len() == c.len());
+    if crate::simd::conv_row(p.value(), ys, c, y_bits, add, out) {
+        return;
+    }
     let lim = lazy_terms(y_bits, p.bits());
     if ys.len() <= lim {
         // register-resident accumulator, no intermediate reduction needed

@@ -323,10 +323,7 @@ impl Tail {
             scratch,
         );
         ntt.forward(scratch);
-        let m = ntt.m;
-        for (x, &c) in limb.iter_mut().zip(scratch.iter()) {
-            *x = m.mul_shoup(m.sub(*x, c), inv, inv_s);
-        }
+        simd::sub_mul_const(ntt.m, limb, scratch, inv, inv_s);
     }
 }
 

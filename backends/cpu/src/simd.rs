@@ -63,7 +63,7 @@ pub(crate) fn mul_assign(m: Mod, x: &mut [u64], y: &[u64]) {
     #[cfg(target_arch = "x86_64")]
     if fast(m) {
         // SAFETY: `fast` checked that the CPU has AVX2 and FMA.
-        unsafe { x86::mul_assign(m.q, x, y) };
+        unsafe { x86::mul_assign(m, x, y) };
         return;
     }
     x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.mul(*x, y));
@@ -75,7 +75,7 @@ pub(crate) fn mul_add_assign(m: Mod, acc: &mut [u64], a: &[u64], b: &[u64]) {
     #[cfg(target_arch = "x86_64")]
     if fast(m) {
         // SAFETY: `fast` checked that the CPU has AVX2 and FMA.
-        unsafe { x86::mul_add_assign(m.q, acc, a, b) };
+        unsafe { x86::mul_add_assign(m, acc, a, b) };
         return;
     }
     for ((x, &u), &v) in acc.iter_mut().zip(a).zip(b) {
@@ -83,8 +83,45 @@ pub(crate) fn mul_add_assign(m: Mod, acc: &mut [u64], a: &[u64], b: &[u64]) {
     }
 }
 
+/// Basis-conversion row `out[k] = (Σ_i ys[i][k]·c[i] + add) mod q` on the vector path;
+/// returns `false` (doing nothing) when it does not apply: `q >= 2^50`, inputs wider
+/// than 50 bits (`y_bits`), or kernels off. Requires `c[i] < q`, `add < q`.
+pub(crate) fn conv_row(
+    q: u64,
+    ys: &[&[u64]],
+    c: &[u64],
+    y_bits: u32,
+    add: u64,
+    out: &mut [u64],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if y_bits <= 50 && q < F64_Q_LIMIT && enabled() {
+        assert!(ys.len() == c.len() && ys.iter().all(|y| y.len() >= out.len()));
+        // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; lengths checked above.
+        unsafe { x86::conv_row(q, ys, c, add, out) };
+        return true;
+    }
+    let _ = (q, ys, c, y_bits, add, out);
+    false
+}
+
+/// `x[k] = (x[k] - s[k])·w mod q` (operands reduced; `ws = m.shoup(w)`).
+pub(crate) fn sub_mul_const(m: Mod, x: &mut [u64], s: &[u64], w: u64, ws: u64) {
+    assert_eq!(x.len(), s.len());
+    #[cfg(target_arch = "x86_64")]
+    if fast(m) {
+        // SAFETY: `fast` checked that the CPU has AVX2 and FMA.
+        unsafe { x86::sub_mul_const(m, x, s, w) };
+        return;
+    }
+    for (x, &c) in x.iter_mut().zip(s) {
+        *x = m.mul_shoup(m.sub(*x, c), w, ws);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use crate::arith::Mod;
     use std::arch::x86_64::*;
 
     /// Bits of the double `2^52`: OR-ing an integer `< 2^52` into its mantissa gives
@@ -168,12 +205,12 @@ mod x86 {
 
     /// See [`super::mul_assign`]; `q < 2^50`, equal lengths.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn mul_assign(q: u64, x: &mut [u64], y: &[u64]) {
+    pub(super) unsafe fn mul_assign(m: Mod, x: &mut [u64], y: &[u64]) {
         let n = x.len();
         let main = n - n % 4;
         // SAFETY: `i + 4 <= main <= n` for every vector access; both slices have `n` words.
         unsafe {
-            let c = Consts::new(q);
+            let c = Consts::new(m.q);
             let (px, py) = (x.as_mut_ptr(), y.as_ptr());
             let mut i = 0;
             while i < main {
@@ -183,7 +220,6 @@ mod x86 {
                 i += 4;
             }
         }
-        let m = crate::arith::Mod::new(q);
         for k in main..n {
             x[k] = m.mul(x[k], y[k]);
         }
@@ -191,12 +227,12 @@ mod x86 {
 
     /// See [`super::mul_add_assign`]; `q < 2^50`, equal lengths.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn mul_add_assign(q: u64, acc: &mut [u64], a: &[u64], b: &[u64]) {
+    pub(super) unsafe fn mul_add_assign(m: Mod, acc: &mut [u64], a: &[u64], b: &[u64]) {
         let n = acc.len();
         let main = n - n % 4;
         // SAFETY: `i + 4 <= main <= n` for every vector access; all slices have `n` words.
         unsafe {
-            let c = Consts::new(q);
+            let c = Consts::new(m.q);
             let (px, pa, pb) = (acc.as_mut_ptr(), a.as_ptr(), b.as_ptr());
             let mut i = 0;
             while i < main {
@@ -208,9 +244,66 @@ mod x86 {
                 i += 4;
             }
         }
-        let m = crate::arith::Mod::new(q);
         for k in main..n {
             acc[k] = m.mul_add(a[k], b[k], acc[k]);
+        }
+    }
+
+    /// See [`super::conv_row`]; `q < 2^50`, every `ys` word `< 2^50`, `c[i], add < q`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn conv_row(q: u64, ys: &[&[u64]], c: &[u64], add: u64, out: &mut [u64]) {
+        let n = out.len();
+        let main = n - n % 4;
+        // SAFETY: `i + 4 <= main <= n` for every vector access; every row has `>= n` words.
+        unsafe {
+            let k = Consts::new(q);
+            let cs: Vec<__m256d> = c.iter().map(|&ci| _mm256_set1_pd(ci as f64)).collect();
+            let addv = _mm256_set1_pd(add as f64);
+            let po = out.as_mut_ptr();
+            let mut i = 0;
+            while i < main {
+                let mut s = addv;
+                for (y, &ci) in ys.iter().zip(&cs) {
+                    let v = to_f64(&k, load(y.as_ptr().add(i)));
+                    s = _mm256_add_pd(s, mulmod(&k, v, ci));
+                    s = _mm256_sub_pd(s, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(s, k.q), k.q));
+                }
+                store(po.add(i), to_u64(&k, s));
+                i += 4;
+            }
+        }
+        let m = Mod::new(q);
+        for k in main..n {
+            out[k] = ys.iter().zip(c).fold(add, |a, (y, &ci)| {
+                // y may exceed q (a wider source prime): reduce it first
+                m.add(a, m.mul(y[k] % q, ci))
+            });
+        }
+    }
+
+    /// See [`super::sub_mul_const`]; `q < 2^50`, operands and `w` reduced.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn sub_mul_const(m: Mod, x: &mut [u64], s: &[u64], w: u64) {
+        let n = x.len();
+        let main = n - n % 4;
+        // SAFETY: `i + 4 <= main <= n` for every vector access; both slices have `n` words.
+        unsafe {
+            let k = Consts::new(m.q);
+            let wv = _mm256_set1_pd(w as f64);
+            let (px, ps) = (x.as_mut_ptr(), s.as_ptr());
+            let mut i = 0;
+            while i < main {
+                let d = _mm256_sub_pd(to_f64(&k, load(px.add(i))), to_f64(&k, load(ps.add(i))));
+                let d = _mm256_add_pd(
+                    d,
+                    _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(d, k.zero), k.q),
+                );
+                store(px.add(i), to_u64(&k, mulmod(&k, d, wv)));
+                i += 4;
+            }
+        }
+        for k in main..n {
+            x[k] = m.mul(m.sub(x[k], s[k]), w);
         }
     }
 }
@@ -256,20 +349,68 @@ mod tests {
             let a: Vec<u64> = xs.iter().flat_map(|&x| xs.iter().map(move |_| x)).collect();
             let b: Vec<u64> = xs.iter().flat_map(|_| xs.iter().copied()).collect();
             let c: Vec<u64> = (0..a.len()).map(|k| xs[(k * 7 + 3) % xs.len()]).collect();
-            for on in [true, false] {
-                set_enabled(on);
-                let mut x = a[..a.len() - 1].to_vec(); // odd length: exercises the tail
-                mul_assign(m, &mut x, &b[..a.len() - 1]);
-                for k in 0..x.len() {
-                    assert_eq!(x[k], r.mul(a[k], b[k]), "q={q} {}·{}", a[k], b[k]);
-                }
-                let mut acc = c.clone();
-                mul_add_assign(m, &mut acc, &a, &b);
-                for k in 0..acc.len() {
-                    assert_eq!(acc[k], r.add(r.mul(a[k], b[k]), c[k]), "q={q}");
+            let mut x = a[..a.len() - 1].to_vec(); // odd length: exercises the tail
+            mul_assign(m, &mut x, &b[..a.len() - 1]);
+            for k in 0..x.len() {
+                assert_eq!(x[k], r.mul(a[k], b[k]), "q={q} {}·{}", a[k], b[k]);
+            }
+            let mut acc = c.clone();
+            mul_add_assign(m, &mut acc, &a, &b);
+            for k in 0..acc.len() {
+                assert_eq!(acc[k], r.add(r.mul(a[k], b[k]), c[k]), "q={q}");
+            }
+        }
+    }
+
+    /// Conversion rows (inputs up to 50 bits, wider than `q`) and `(x - s)·w`.
+    #[test]
+    fn conv_and_sub_mul_match_modulus() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        for q in primes() {
+            let (m, r) = (Mod::new(q), Modulus::new(q));
+            let edges = inputs(q, &mut rng, 0);
+            let n = 4 * edges.len() + 3;
+            for y_bits in [r.bits(), 50] {
+                for rows in [1usize, 2, 3, 6, 9] {
+                    let mut ys: Vec<Vec<u64>> = (0..rows)
+                        .map(|_| {
+                            (0..n)
+                                .map(|_| rng.gen_range(0..1u64 << y_bits.min(50)))
+                                .collect()
+                        })
+                        .collect();
+                    for (k, &e) in edges.iter().enumerate() {
+                        ys[0][k] = e;
+                        ys[rows - 1][n - 1 - k] = (1u64 << y_bits.min(50)) - 1 - (e & 7);
+                    }
+                    let c: Vec<u64> = (0..rows)
+                        .map(|i| edges[(i * 5 + 3) % edges.len()])
+                        .collect();
+                    let add = edges[rows % edges.len()];
+                    let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+                    let mut out = vec![0; n];
+                    let done = conv_row(q, &refs, &c, y_bits, add, &mut out);
+                    assert_eq!(done, detect() && q < F64_Q_LIMIT && y_bits <= 50);
+                    if !done {
+                        continue;
+                    }
+                    for k in 0..n {
+                        let want =
+                            (0..rows).fold(add, |a, i| r.add(a, r.mul(r.reduce(ys[i][k]), c[i])));
+                        assert_eq!(out[k], want, "q={q} rows={rows} k={k}");
+                    }
                 }
             }
-            set_enabled(true);
+            let x: Vec<u64> = (0..n).map(|k| edges[k % edges.len()]).collect();
+            let sv: Vec<u64> = (0..n).map(|k| edges[(k * 3 + 1) % edges.len()]).collect();
+            for w in [0, 1, q - 1, q / 3] {
+                let mut got = x.clone();
+                sub_mul_const(m, &mut got, &sv, w, m.shoup(w));
+                for k in 0..n {
+                    assert_eq!(got[k], r.mul(r.sub(x[k], sv[k]), w), "q={q} w={w}");
+                }
+            }
         }
     }
 
