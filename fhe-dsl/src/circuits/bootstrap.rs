@@ -206,15 +206,15 @@ pub struct BootstrapPreset {
 }
 
 impl BootstrapPreset {
-    /// Default: N = 2^16, full slots, 128-bit secure (log PQ ≈ 1629 ≤ 1772, ternary
+    /// Default: N = 2^16, full slots, 128-bit secure (log PQ ≈ 1694 ≤ 1772, ternary
     /// main secret; the sparse ephemeral secret (h = 32) only appears in a key modulo
-    /// `q0·p`, about 121 bits). 9 levels of 45 bits left after bootstrapping.
+    /// `q0·p`, about 120 bits). 9 levels of 50 bits (Δ = 2^50) left after bootstrapping.
     ///
-    /// Q: q0 60 | 9 × 45 (computation) | 3 × 50 (SlotToCoeff) | 7 × 60 (EvalMod, an odd
-    /// degree-119 sine) | 3 × 58 (CoeffToSlot); P: 7 × 60; dnum 3.
+    /// Q: q0 60 | 9 × 50 (computation) | 3 × 50 (SlotToCoeff) | 7 × 60 (EvalMod, an odd
+    /// degree-119 sine) | 3 × 58 (CoeffToSlot); P: 8 × 55; dnum 3.
     pub fn n16() -> Self {
         let mut log_q = vec![60];
-        log_q.extend(std::iter::repeat_n(45, 9));
+        log_q.extend(std::iter::repeat_n(50, 9));
         log_q.extend(std::iter::repeat_n(50, 3));
         log_q.extend(std::iter::repeat_n(60, 7));
         log_q.extend(std::iter::repeat_n(58, 3));
@@ -223,10 +223,10 @@ impl BootstrapPreset {
             params: ParamsLiteral {
                 log_n: 16,
                 log_q,
-                log_p: vec![60; 7],
+                log_p: vec![55; 8],
                 level_primes: None,
                 dnum: 3,
-                log_scale: 45,
+                log_scale: 50,
                 secret: Default::default(),
             },
             config: BootstrapConfig {
