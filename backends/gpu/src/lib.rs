@@ -1,0 +1,747 @@
+//! The CUDA backend of fhe-dsl: [`GpuBackend`].
+//!
+//! Polynomials live in device memory ([`GpuPoly`]: one `CudaSlice<u64>`, limb-major, plus
+//! the prime list) and cross the bus only in [`Backend::upload`] / [`Backend::download`].
+//! The kernels (`kernels/*.cu`) are CUDA C with 64-bit words and 128-bit products through
+//! `__umul64hi` (Shoup for twiddles and scalars, Barrett otherwise); they are compiled by
+//! NVRTC once per process for the device's architecture and loaded into one module. Every
+//! result is fully reduced, hence bit-identical to the CPU and reference backends.
+//!
+//! Per ring context the backend keeps device copies of the NTT tables (keyed by
+//! [`RingContext::id`]) and of every basis-conversion table it has used (keyed by
+//! `(id, from, to)`). Allocation goes through CUDA's stream-ordered allocator on one
+//! stream, with the device's default memory pool set to keep freed blocks (release
+//! threshold = ∞), so steady-state operations do not call into the OS allocator.
+//!
+//! Construction never panics because a library is missing: [`GpuBackend::new`] returns
+//! [`GpuError::NoDriver`], [`GpuError::NoNvrtc`] or [`GpuError::NoDevice`] instead.
+
+pub mod kernels;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError, LaunchConfig,
+    PushKernelArg,
+};
+use cudarc::nvrtc::Ptx;
+use fhe_dsl::backend::Backend;
+use fhe_dsl::ring::{RingContext, RnsPoly};
+use kernels::{LimbParams, MAX_LIMBS};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Why the GPU backend is unavailable or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// `libcuda` (the driver) cannot be loaded.
+    #[error("CUDA driver library (libcuda) not found: no NVIDIA driver on this machine")]
+    NoDriver,
+    /// `libnvrtc` cannot be loaded.
+    #[error(
+        "NVRTC library (libnvrtc.so.13) not found: install CUDA 13 or the PyPI wheel \
+         nvidia-cuda-nvrtc==13.0.88 and put its lib folder on LD_LIBRARY_PATH"
+    )]
+    NoNvrtc,
+    /// The driver reports no device (or not the requested one).
+    #[error("no CUDA device {ordinal} (the driver reports {count})")]
+    NoDevice {
+        /// requested ordinal
+        ordinal: usize,
+        /// devices present
+        count: usize,
+    },
+    /// A driver call failed.
+    #[error("CUDA driver error in {what}: {err}")]
+    Driver {
+        /// what was being done
+        what: &'static str,
+        /// the driver's error
+        err: DriverError,
+    },
+    /// NVRTC rejected a kernel.
+    #[error("NVRTC failed to compile the kernels for {arch}:\n{log}")]
+    Compile {
+        /// target architecture
+        arch: String,
+        /// the compiler log
+        log: String,
+    },
+    /// cudarc panicked during initialisation (e.g. a driver older than CUDA 13 lacks a
+    /// symbol).
+    #[error("CUDA initialisation failed: {0}")]
+    Init(String),
+}
+
+fn drv<T>(what: &'static str, r: Result<T, DriverError>) -> Result<T, GpuError> {
+    r.map_err(|err| GpuError::Driver { what, err })
+}
+
+/// Unwraps a driver result inside a [`Backend`] operation (whose signature has no error
+/// channel): a failure there is a device fault, not user input.
+#[track_caller]
+fn ok<T>(what: &'static str, r: Result<T, DriverError>) -> T {
+    r.unwrap_or_else(|e| panic!("gpu backend: CUDA error in {what}: {e}"))
+}
+
+/// A device-resident RNS polynomial: `primes.len()` limbs of `n` words, limb-major.
+#[derive(Debug)]
+pub struct GpuPoly {
+    /// At least `primes.len() * n` words (one spare word when empty).
+    data: CudaSlice<u64>,
+    primes: Vec<usize>,
+    n: usize,
+}
+
+impl Clone for GpuPoly {
+    fn clone(&self) -> Self {
+        GpuPoly {
+            data: ok("clone", self.data.stream().clone_dtod(&self.data)),
+            primes: self.primes.clone(),
+            n: self.n,
+        }
+    }
+}
+
+impl GpuPoly {
+    /// Ring degree.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Number of words in use.
+    fn len(&self) -> usize {
+        self.primes.len() * self.n
+    }
+}
+
+struct Kernels {
+    ntt_fwd_stage: CudaFunction,
+    ntt_fwd_tail: CudaFunction,
+    intt_head: CudaFunction,
+    intt_stage: CudaFunction,
+    ew_binary: CudaFunction,
+    ew_mul_add: CudaFunction,
+    ew_unary: CudaFunction,
+    gather_limbs: CudaFunction,
+    automorphism_ntt: CudaFunction,
+    base_convert: CudaFunction,
+}
+
+impl Kernels {
+    fn load(m: &Arc<CudaModule>) -> Result<Self, GpuError> {
+        let f = |name: &'static str| drv(name, m.load_function(name));
+        Ok(Kernels {
+            ntt_fwd_stage: f("ntt_fwd_stage")?,
+            ntt_fwd_tail: f("ntt_fwd_tail")?,
+            intt_head: f("intt_head")?,
+            intt_stage: f("intt_stage")?,
+            ew_binary: f("ew_binary")?,
+            ew_mul_add: f("ew_mul_add")?,
+            ew_unary: f("ew_unary")?,
+            gather_limbs: f("gather_limbs")?,
+            automorphism_ntt: f("automorphism_ntt")?,
+            base_convert: f("base_convert")?,
+        })
+    }
+}
+
+/// Host copies of per-prime constants and device copies of the NTT tables of one context.
+struct RingTables {
+    q: Vec<u64>,
+    bh: Vec<u64>,
+    bl: Vec<u64>,
+    n_inv: Vec<u64>,
+    n_inv_shoup: Vec<u64>,
+    tw: CudaSlice<u64>,
+    tws: CudaSlice<u64>,
+    itw: CudaSlice<u64>,
+    itws: CudaSlice<u64>,
+    /// `itw[1] · N^-1` per prime (the last inverse stage) and its Shoup companion.
+    wn: CudaSlice<u64>,
+    wns: CudaSlice<u64>,
+}
+
+type ConvKey = (u64, Vec<usize>, Vec<usize>);
+
+struct Inner {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    k: Kernels,
+    arch: String,
+    device_name: String,
+    tables: Mutex<HashMap<u64, Arc<RingTables>>>,
+    conv: Mutex<HashMap<ConvKey, Arc<CudaSlice<u64>>>>,
+    _module: Arc<CudaModule>,
+}
+
+/// The CUDA backend. Cheap to clone (shares one device context, stream and table cache;
+/// [`GpuBackend::new`] returns the same shared instance per device).
+#[derive(Clone)]
+pub struct GpuBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuBackend")
+            .field("device", &self.inner.device_name)
+            .field("arch", &self.inner.arch)
+            .finish()
+    }
+}
+
+/// Threads per block of the element-wise and per-stage kernels.
+const BLOCK: u32 = 256;
+/// log2 of the words one shared-memory NTT block transforms (C = 2048: 16 KiB).
+const LOG_CHUNK: u32 = 11;
+
+fn split_hi_lo(q: u64) -> (u64, u64) {
+    let r = u128::MAX / q as u128;
+    ((r >> 64) as u64, r as u64)
+}
+
+fn shoup(q: u64, w: u64) -> u64 {
+    (((w as u128) << 64) / q as u128) as u64
+}
+
+/// Position in `src` of each prime of `dst` (panics if one is missing: a caller bug).
+fn positions(dst: &[usize], src: &[usize]) -> Vec<u32> {
+    dst.iter()
+        .map(|p| {
+            src.iter()
+                .position(|x| x == p)
+                .unwrap_or_else(|| panic!("operand lacks prime index {p} (has {src:?})"))
+                as u32
+        })
+        .collect()
+}
+
+impl GpuBackend {
+    /// The backend on device 0. Returns an error (never panics) when the driver, NVRTC or
+    /// a device is missing.
+    pub fn new() -> Result<Self, GpuError> {
+        Self::with_device(0)
+    }
+
+    /// The backend on device `ordinal` (one shared instance per device and process).
+    pub fn with_device(ordinal: usize) -> Result<Self, GpuError> {
+        static SHARED: OnceLock<Mutex<HashMap<usize, Arc<Inner>>>> = OnceLock::new();
+        // SAFETY: only attempts to dlopen the driver library; no symbol is called.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(GpuError::NoDriver);
+        }
+        if !kernels::nvrtc_available() {
+            return Err(GpuError::NoNvrtc);
+        }
+        let shared = SHARED.get_or_init(Default::default);
+        let mut map = shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inner) = map.get(&ordinal) {
+            return Ok(GpuBackend {
+                inner: inner.clone(),
+            });
+        }
+        let inner = std::panic::catch_unwind(|| Inner::init(ordinal)).map_err(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            GpuError::Init(msg)
+        })??;
+        let inner = Arc::new(inner);
+        map.insert(ordinal, inner.clone());
+        Ok(GpuBackend { inner })
+    }
+
+    /// Device name as the driver reports it.
+    pub fn device_name(&self) -> &str {
+        &self.inner.device_name
+    }
+
+    /// The architecture the kernels were compiled for (`sm_90` on an H100).
+    pub fn arch(&self) -> &str {
+        &self.inner.arch
+    }
+
+    /// Waits for all queued work (for timing).
+    pub fn synchronize(&self) -> Result<(), GpuError> {
+        drv("synchronize", self.inner.stream.synchronize())
+    }
+
+    /// The stream every operation runs on (for CUDA-event timing).
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.inner.stream
+    }
+
+    /// Device memory `(free, total)` in bytes.
+    pub fn mem_info(&self) -> Result<(usize, usize), GpuError> {
+        drv("mem_get_info", self.inner.ctx.mem_get_info())
+    }
+}
+
+impl Inner {
+    fn init(ordinal: usize) -> Result<Inner, GpuError> {
+        let count = drv("device count", CudaContext::device_count())?.max(0) as usize;
+        if ordinal >= count {
+            return Err(GpuError::NoDevice { ordinal, count });
+        }
+        let ctx = drv("context", CudaContext::new(ordinal))?;
+        // SAFETY: the backend uses exactly one stream for every allocation, launch, copy
+        // and free, so stream order alone serialises all accesses to device memory.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        keep_pool_memory(&ctx);
+        let (major, minor) = drv("compute capability", ctx.compute_capability())?;
+        let arch = format!("sm_{major}{minor}");
+        let device_name = drv("device name", ctx.name())?;
+        let ptx = kernels::program_ptx(&arch)?;
+        let module = drv("load module", ctx.load_module(Ptx::from_src(ptx)))?;
+        let k = Kernels::load(&module)?;
+        Ok(Inner {
+            ctx,
+            stream,
+            k,
+            arch,
+            device_name,
+            tables: Mutex::new(HashMap::new()),
+            conv: Mutex::new(HashMap::new()),
+            _module: module,
+        })
+    }
+}
+
+/// Sets the device's default memory pool to keep freed blocks (best effort: on failure
+/// the pool simply returns memory to the OS at synchronisation points).
+fn keep_pool_memory(ctx: &Arc<CudaContext>) {
+    use cudarc::driver::sys;
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    // SAFETY: `pool` is a valid out-pointer and the device handle comes from a live context.
+    let r = unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()) };
+    if r != sys::CUresult::CUDA_SUCCESS || pool.is_null() {
+        return;
+    }
+    let mut threshold = u64::MAX;
+    // SAFETY: the release-threshold attribute takes a pointer to a u64 (cuuint64_t).
+    let _ = unsafe {
+        sys::cuMemPoolSetAttribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            &mut threshold as *mut u64 as *mut std::ffi::c_void,
+        )
+    };
+}
+
+impl GpuBackend {
+    /// Device tables of `ctx` (built and uploaded on first use).
+    fn tables(&self, ctx: &RingContext) -> Arc<RingTables> {
+        let mut map = self.inner.tables.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = map.get(&ctx.id()) {
+            return t.clone();
+        }
+        let s = self.stream();
+        let l = ctx.moduli().len();
+        let n = ctx.n();
+        let (mut tw, mut tws, mut itw, mut itws) = (
+            Vec::with_capacity(l * n),
+            Vec::with_capacity(l * n),
+            Vec::with_capacity(l * n),
+            Vec::with_capacity(l * n),
+        );
+        let (mut q, mut bh, mut bl, mut n_inv, mut n_inv_shoup, mut wn, mut wns) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for i in 0..l {
+            let t = ctx.ntt_table(i);
+            let m = &t.modulus;
+            tw.extend_from_slice(&t.twiddles);
+            tws.extend_from_slice(&t.twiddles_shoup);
+            itw.extend_from_slice(&t.inv_twiddles);
+            itws.extend_from_slice(&t.inv_twiddles_shoup);
+            let qi = m.value();
+            let (h, lo) = split_hi_lo(qi);
+            q.push(qi);
+            bh.push(h);
+            bl.push(lo);
+            n_inv.push(t.n_inv);
+            n_inv_shoup.push(m.shoup(t.n_inv));
+            let w = if n > 1 {
+                m.mul(t.inv_twiddles[1], t.n_inv)
+            } else {
+                t.n_inv
+            };
+            wn.push(w);
+            wns.push(m.shoup(w));
+        }
+        let up = |v: &[u64]| ok("upload tables", s.clone_htod(v));
+        let t = Arc::new(RingTables {
+            tw: up(&tw),
+            tws: up(&tws),
+            itw: up(&itw),
+            itws: up(&itws),
+            wn: up(&wn),
+            wns: up(&wns),
+            q,
+            bh,
+            bl,
+            n_inv,
+            n_inv_shoup,
+        });
+        map.insert(ctx.id(), t.clone());
+        t
+    }
+
+    /// Device table of the basis conversion `from -> to` (see basis.cu for the layout).
+    fn conv_table(&self, ctx: &RingContext, from: &[usize], to: &[usize]) -> Arc<CudaSlice<u64>> {
+        let key = (ctx.id(), from.to_vec(), to.to_vec());
+        let mut map = self.inner.conv.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = map.get(&key) {
+            return t.clone();
+        }
+        let bc = ctx.base_conv(from, to);
+        let mut v = Vec::with_capacity(3 * from.len() + 3 * to.len() + from.len() * to.len());
+        v.extend(from.iter().map(|&i| ctx.modulus(i).value()));
+        v.extend_from_slice(&bc.qhat_inv);
+        v.extend_from_slice(&bc.qhat_inv_shoup);
+        v.extend(to.iter().map(|&j| ctx.modulus(j).value()));
+        v.extend(to.iter().map(|&j| split_hi_lo(ctx.modulus(j).value()).0));
+        v.extend(to.iter().map(|&j| split_hi_lo(ctx.modulus(j).value()).1));
+        v.extend_from_slice(&bc.qhat_mod_p);
+        let t = Arc::new(ok("upload conversion table", self.stream().clone_htod(&v)));
+        map.insert(key, t.clone());
+        t
+    }
+
+    /// Uninitialised-by-contract device buffer for `primes.len()` limbs (zeroed: cheap
+    /// next to any kernel, and never exposes stale data).
+    fn alloc(&self, n: usize, primes: &[usize]) -> GpuPoly {
+        let len = (primes.len() * n).max(1);
+        GpuPoly {
+            data: ok("alloc", self.stream().alloc_zeros::<u64>(len)),
+            primes: primes.to_vec(),
+            n,
+        }
+    }
+
+    /// Launch parameters for limbs `range` of a destination over `primes`.
+    fn params(
+        &self,
+        t: &RingTables,
+        primes: &[usize],
+        range: std::ops::Range<usize>,
+        pos_b: Option<&[u32]>,
+        pos_c: Option<&[u32]>,
+        scal: Option<(&[u64], &[u64])>,
+    ) -> Box<LimbParams> {
+        let mut p = Box::<LimbParams>::default();
+        for (slot, l) in range.enumerate() {
+            let pr = primes[l];
+            p.q[slot] = t.q[pr];
+            p.bh[slot] = t.bh[pr];
+            p.bl[slot] = t.bl[pr];
+            p.prime[slot] = pr as u32;
+            if let Some(pb) = pos_b {
+                p.pos_b[slot] = pb[l];
+            }
+            if let Some(pc) = pos_c {
+                p.pos_c[slot] = pc[l];
+            }
+            if let Some((s, ss)) = scal {
+                p.s[slot] = s[l];
+                p.ss[slot] = ss[l];
+            }
+        }
+        p
+    }
+
+    fn chunks(limbs: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+        (0..limbs)
+            .step_by(MAX_LIMBS)
+            .map(move |s| s..(s + MAX_LIMBS).min(limbs))
+    }
+
+    fn grid(words: usize, limbs: usize) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: ((words as u32).div_ceil(BLOCK), limbs as u32, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    fn binary(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly, op: u32) {
+        assert_eq!(a.n, b.n, "ring degrees differ");
+        let t = self.tables(ctx);
+        let pos = positions(&a.primes, &b.primes);
+        let (n, log_n) = (a.n, a.n.trailing_zeros());
+        for r in Self::chunks(a.primes.len()) {
+            let p = self.params(&t, &a.primes, r.clone(), Some(&pos), None, None);
+            let mut view = a.data.slice_mut(r.start * n..r.end * n);
+            let mut lb = self.stream().launch_builder(&self.inner.k.ew_binary);
+            lb.arg(&mut view).arg(&b.data).arg(&log_n).arg(&op).arg(&*p);
+            // SAFETY: ew_binary(u64*, const u64*, u32, u32, LimbParams) matches the
+            // arguments; indices stay below limbs·N of each buffer (positions checked).
+            ok("ew_binary", unsafe { lb.launch(Self::grid(n, r.len())) });
+        }
+    }
+
+    fn unary(&self, ctx: &RingContext, a: &mut GpuPoly, op: u32, s: &[u64]) {
+        let t = self.tables(ctx);
+        let (n, log_n) = (a.n, a.n.trailing_zeros());
+        let ss: Vec<u64> = if op == kernels::EW_MUL_SCALAR {
+            a.primes
+                .iter()
+                .zip(s)
+                .map(|(&pr, &v)| shoup(t.q[pr], v))
+                .collect()
+        } else {
+            vec![0; s.len()]
+        };
+        for r in Self::chunks(a.primes.len()) {
+            let scal = (!s.is_empty()).then_some((s, ss.as_slice()));
+            let p = self.params(&t, &a.primes, r.clone(), None, None, scal);
+            let mut view = a.data.slice_mut(r.start * n..r.end * n);
+            let mut lb = self.stream().launch_builder(&self.inner.k.ew_unary);
+            lb.arg(&mut view).arg(&log_n).arg(&op).arg(&*p);
+            // SAFETY: ew_unary(u64*, u32, u32, LimbParams) matches; in-bounds per limb.
+            ok("ew_unary", unsafe { lb.launch(Self::grid(n, r.len())) });
+        }
+    }
+}
+
+impl Backend for GpuBackend {
+    type Poly = GpuPoly;
+
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn upload(&self, _ctx: &RingContext, p: RnsPoly) -> GpuPoly {
+        if p.data.is_empty() {
+            return self.alloc(p.n, &p.primes);
+        }
+        GpuPoly {
+            data: ok("upload", self.stream().clone_htod(&p.data)),
+            primes: p.primes,
+            n: p.n,
+        }
+    }
+
+    fn download(&self, _ctx: &RingContext, p: &GpuPoly) -> RnsPoly {
+        let mut data = vec![0u64; p.len()];
+        if !data.is_empty() {
+            ok(
+                "download",
+                self.stream()
+                    .memcpy_dtoh(&p.data.slice(0..p.len()), &mut data),
+            );
+            ok("download sync", self.stream().synchronize());
+        }
+        RnsPoly {
+            primes: p.primes.clone(),
+            n: p.n,
+            data,
+        }
+    }
+
+    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> GpuPoly {
+        self.alloc(ctx.n(), primes)
+    }
+
+    fn primes<'a>(&self, p: &'a GpuPoly) -> &'a [usize] {
+        &p.primes
+    }
+
+    fn select(&self, ctx: &RingContext, a: &GpuPoly, primes: &[usize]) -> GpuPoly {
+        let t = self.tables(ctx);
+        let pos = positions(primes, &a.primes);
+        let mut out = self.alloc(a.n, primes);
+        let (n, log_n) = (a.n, a.n.trailing_zeros());
+        for r in Self::chunks(primes.len()) {
+            let p = self.params(&t, primes, r.clone(), Some(&pos), None, None);
+            let mut view = out.data.slice_mut(r.start * n..r.end * n);
+            let mut lb = self.stream().launch_builder(&self.inner.k.gather_limbs);
+            lb.arg(&mut view).arg(&a.data).arg(&log_n).arg(&*p);
+            // SAFETY: gather_limbs(u64*, const u64*, u32, LimbParams) matches; in-bounds.
+            ok("gather_limbs", unsafe { lb.launch(Self::grid(n, r.len())) });
+        }
+        out
+    }
+
+    fn concat(&self, _ctx: &RingContext, a: &GpuPoly, b: &GpuPoly) -> GpuPoly {
+        assert_eq!(a.n, b.n, "ring degrees differ");
+        let primes: Vec<usize> = a.primes.iter().chain(&b.primes).copied().collect();
+        let mut out = self.alloc(a.n, &primes);
+        let (la, lb) = (a.len(), b.len());
+        let s = self.stream();
+        if la > 0 {
+            let mut dst = out.data.slice_mut(0..la);
+            ok("concat", s.memcpy_dtod(&a.data.slice(0..la), &mut dst));
+        }
+        if lb > 0 {
+            let mut dst = out.data.slice_mut(la..la + lb);
+            ok("concat", s.memcpy_dtod(&b.data.slice(0..lb), &mut dst));
+        }
+        out
+    }
+
+    fn ntt(&self, ctx: &RingContext, a: &mut GpuPoly) {
+        let t = self.tables(ctx);
+        let (n, log_n) = (a.n, a.n.trailing_zeros());
+        let log_c = log_n.min(LOG_CHUNK);
+        for r in Self::chunks(a.primes.len()) {
+            let p = self.params(&t, &a.primes, r.clone(), None, None, None);
+            let mut view = a.data.slice_mut(r.start * n..r.end * n);
+            for log_t in (log_c..log_n).rev() {
+                let mut lb = self.stream().launch_builder(&self.inner.k.ntt_fwd_stage);
+                lb.arg(&mut view)
+                    .arg(&t.tw)
+                    .arg(&t.tws)
+                    .arg(&log_n)
+                    .arg(&log_t)
+                    .arg(&*p);
+                // SAFETY: ntt_fwd_stage(u64*, const u64*, const u64*, u32, u32,
+                // LimbParams) matches; tables hold N words per prime of the context.
+                ok("ntt_fwd_stage", unsafe {
+                    lb.launch(Self::grid(n / 2, r.len()))
+                });
+            }
+            let cfg = LaunchConfig {
+                grid_dim: ((n >> log_c) as u32, r.len() as u32, 1),
+                block_dim: (1 << (log_c - 1), 1, 1),
+                shared_mem_bytes: 8 << log_c,
+            };
+            let mut lb = self.stream().launch_builder(&self.inner.k.ntt_fwd_tail);
+            lb.arg(&mut view)
+                .arg(&t.tw)
+                .arg(&t.tws)
+                .arg(&log_n)
+                .arg(&log_c)
+                .arg(&*p);
+            // SAFETY: ntt_fwd_tail matches; C = 2·blockDim words of shared memory.
+            ok("ntt_fwd_tail", unsafe { lb.launch(cfg) });
+        }
+    }
+
+    fn intt(&self, ctx: &RingContext, a: &mut GpuPoly) {
+        let t = self.tables(ctx);
+        let (n, log_n) = (a.n, a.n.trailing_zeros());
+        let log_c = log_n.min(LOG_CHUNK);
+        let scal: Vec<u64> = a.primes.iter().map(|&pr| t.n_inv[pr]).collect();
+        let scal_s: Vec<u64> = a.primes.iter().map(|&pr| t.n_inv_shoup[pr]).collect();
+        for r in Self::chunks(a.primes.len()) {
+            let p = self.params(&t, &a.primes, r.clone(), None, None, Some((&scal, &scal_s)));
+            let mut view = a.data.slice_mut(r.start * n..r.end * n);
+            let cfg = LaunchConfig {
+                grid_dim: ((n >> log_c) as u32, r.len() as u32, 1),
+                block_dim: (1 << (log_c - 1), 1, 1),
+                shared_mem_bytes: 8 << log_c,
+            };
+            let mut lb = self.stream().launch_builder(&self.inner.k.intt_head);
+            lb.arg(&mut view)
+                .arg(&t.itw)
+                .arg(&t.itws)
+                .arg(&log_n)
+                .arg(&log_c)
+                .arg(&*p);
+            // SAFETY: intt_head matches; C = 2·blockDim words of shared memory.
+            ok("intt_head", unsafe { lb.launch(cfg) });
+            for log_t in log_c..log_n {
+                let mut lb = self.stream().launch_builder(&self.inner.k.intt_stage);
+                lb.arg(&mut view)
+                    .arg(&t.itw)
+                    .arg(&t.itws)
+                    .arg(&t.wn)
+                    .arg(&t.wns)
+                    .arg(&log_n)
+                    .arg(&log_t)
+                    .arg(&*p);
+                // SAFETY: intt_stage matches; wn/wns hold one word per prime.
+                ok("intt_stage", unsafe {
+                    lb.launch(Self::grid(n / 2, r.len()))
+                });
+            }
+        }
+    }
+
+    fn add_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
+        self.binary(ctx, a, b, kernels::EW_ADD);
+    }
+
+    fn sub_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
+        self.binary(ctx, a, b, kernels::EW_SUB);
+    }
+
+    fn neg_assign(&self, ctx: &RingContext, a: &mut GpuPoly) {
+        self.unary(ctx, a, kernels::EW_NEG, &[]);
+    }
+
+    fn mul_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
+        self.binary(ctx, a, b, kernels::EW_MUL);
+    }
+
+    fn mul_add_assign(&self, ctx: &RingContext, acc: &mut GpuPoly, a: &GpuPoly, b: &GpuPoly) {
+        assert!(acc.n == a.n && acc.n == b.n, "ring degrees differ");
+        let t = self.tables(ctx);
+        let pa = positions(&acc.primes, &a.primes);
+        let pb = positions(&acc.primes, &b.primes);
+        let (n, log_n) = (acc.n, acc.n.trailing_zeros());
+        for r in Self::chunks(acc.primes.len()) {
+            let p = self.params(&t, &acc.primes, r.clone(), Some(&pa), Some(&pb), None);
+            let mut view = acc.data.slice_mut(r.start * n..r.end * n);
+            let mut lb = self.stream().launch_builder(&self.inner.k.ew_mul_add);
+            lb.arg(&mut view)
+                .arg(&a.data)
+                .arg(&b.data)
+                .arg(&log_n)
+                .arg(&*p);
+            // SAFETY: ew_mul_add(u64*, const u64*, const u64*, u32, LimbParams) matches.
+            ok("ew_mul_add", unsafe { lb.launch(Self::grid(n, r.len())) });
+        }
+    }
+
+    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) {
+        assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
+        self.unary(ctx, a, kernels::EW_MUL_SCALAR, s);
+    }
+
+    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) {
+        assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
+        self.unary(ctx, a, kernels::EW_ADD_SCALAR, s);
+    }
+
+    fn automorphism_ntt(&self, _ctx: &RingContext, a: &GpuPoly, galois: usize, out: &mut GpuPoly) {
+        assert!(galois % 2 == 1, "Galois element {galois} is even");
+        let mut o = self.alloc(a.n, &a.primes);
+        let (n, log_n) = (a.n, a.n.trailing_zeros());
+        if a.len() > 0 {
+            let g = galois as u64;
+            let mut lb = self.stream().launch_builder(&self.inner.k.automorphism_ntt);
+            lb.arg(&mut o.data).arg(&a.data).arg(&log_n).arg(&g);
+            // SAFETY: automorphism_ntt(u64*, const u64*, u32, u64) matches; both buffers
+            // hold limbs·N words.
+            ok("automorphism_ntt", unsafe {
+                lb.launch(Self::grid(n, a.primes.len()))
+            });
+        }
+        *out = o;
+    }
+
+    fn base_convert(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> GpuPoly {
+        let mut out = self.alloc(a.n, to);
+        if to.is_empty() {
+            return out;
+        }
+        let table = self.conv_table(ctx, &a.primes, to);
+        let (n, log_n) = (a.n, a.n.trailing_zeros());
+        let (nf, nt) = (a.primes.len() as u32, to.len() as u32);
+        let mut lb = self.stream().launch_builder(&self.inner.k.base_convert);
+        lb.arg(&mut out.data)
+            .arg(&a.data)
+            .arg(&*table)
+            .arg(&nf)
+            .arg(&nt)
+            .arg(&log_n);
+        // SAFETY: base_convert(u64*, const u64*, const u64*, u32, u32, u32) matches; the
+        // table has the layout of basis.cu for (nf, nt).
+        ok("base_convert", unsafe {
+            lb.launch(Self::grid(n, to.len()))
+        });
+        out
+    }
+}
