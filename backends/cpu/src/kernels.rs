@@ -209,6 +209,9 @@ pub(crate) fn inner_row(
     out0: &mut [u64],
     out1: &mut [u64],
 ) {
+    if crate::simd::inner_row(p.value(), d, kb, ka, map, out0, out1) {
+        return;
+    }
     let lim = lazy_terms(p.bits(), p.bits());
     if d.len() <= lim {
         match d.len() {

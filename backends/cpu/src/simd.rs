@@ -84,8 +84,8 @@ pub(crate) fn mul_add_assign(m: Mod, acc: &mut [u64], a: &[u64], b: &[u64]) {
 }
 
 /// Basis-conversion row `out[k] = (Σ_i ys[i][k]·c[i] + add) mod q` on the vector path;
-/// returns `false` (doing nothing) when it does not apply: `q >= 2^50`, inputs wider
-/// than 50 bits (`y_bits`), or kernels off. Requires `c[i] < q`, `add < q`.
+/// returns `false` (doing nothing) when it does not apply (`q >= 2^50` or kernels off).
+/// `y_bits` bounds the inputs (any width up to 64). Requires `c[i] < q`, `add < q`.
 pub(crate) fn conv_row(
     q: u64,
     ys: &[&[u64]],
@@ -95,13 +95,45 @@ pub(crate) fn conv_row(
     out: &mut [u64],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if y_bits <= 50 && q < F64_Q_LIMIT && enabled() {
+    if q < F64_Q_LIMIT && enabled() {
         assert!(ys.len() == c.len() && ys.iter().all(|y| y.len() >= out.len()));
         // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; lengths checked above.
-        unsafe { x86::conv_row(q, ys, c, add, out) };
+        unsafe { x86::conv_row(q, ys, c, y_bits > 50, add, out) };
         return true;
     }
     let _ = (q, ys, c, y_bits, add, out);
+    false
+}
+
+/// Key-switching inner product (see [`crate::kernels::inner_row`]) on the vector path;
+/// returns `false` (doing nothing) when it does not apply (`q >= 2^50` or kernels off).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn inner_row(
+    q: u64,
+    d: &[&[u64]],
+    kb: &[&[u64]],
+    ka: &[&[u64]],
+    map: Option<&[u32]>,
+    out0: &mut [u64],
+    out1: &mut [u64],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if q < F64_Q_LIMIT && enabled() {
+        let n = out0.len();
+        assert!(out1.len() == n && d.len() == kb.len() && d.len() == ka.len());
+        assert!(kb.iter().chain(ka).all(|r| r.len() >= n));
+        match map {
+            None => assert!(d.iter().all(|r| r.len() >= n)),
+            Some(mp) => {
+                let lim = d.iter().map(|r| r.len()).min().unwrap_or(0);
+                assert!(mp.len() >= n && mp[..n].iter().all(|&i| (i as usize) < lim));
+            }
+        }
+        // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; bounds checked above.
+        unsafe { x86::inner_row(Mod::new(q), d, kb, ka, map, out0, out1) };
+        return true;
+    }
+    let _ = (q, d, kb, ka, map, out0, out1);
     false
 }
 
@@ -249,26 +281,102 @@ mod x86 {
         }
     }
 
-    /// See [`super::conv_row`]; `q < 2^50`, every `ys` word `< 2^50`, `c[i], add < q`.
+    /// `a·b - t·q` with `t = round(a·b/q)` (estimate): magnitude `< 0.875·q`, an exact
+    /// integer-valued double. For `a < 2^50`, `b < q < 2^50` (`a` may exceed `q`).
+    #[inline(always)]
+    unsafe fn mulmod_lazy(c: &Consts, a: __m256d, b: __m256d) -> __m256d {
+        // SAFETY: register-only AVX2/FMA operations (caller guarantees the features).
+        unsafe {
+            let h = _mm256_mul_pd(a, b);
+            let l = _mm256_fmsub_pd(a, b, h);
+            let t = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm256_mul_pd(h, c.qinv),
+            );
+            _mm256_add_pd(_mm256_fnmadd_pd(t, c.q, h), l)
+        }
+    }
+
+    /// An exact integer-valued `|s| < 2^53` to a representative of magnitude `< 0.51·q`.
+    #[inline(always)]
+    unsafe fn reduce_near(c: &Consts, s: __m256d) -> __m256d {
+        // SAFETY: register-only AVX2/FMA operations (caller guarantees the features).
+        unsafe {
+            let t = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm256_mul_pd(s, c.qinv),
+            );
+            _mm256_fnmadd_pd(t, c.q, s)
+        }
+    }
+
+    /// An exact integer-valued `|s| < 2^53` to `[0, q)`.
+    #[inline(always)]
+    unsafe fn reduce_full(c: &Consts, s: __m256d) -> __m256d {
+        // SAFETY: register-only AVX2/FMA operations (caller guarantees the features).
+        unsafe {
+            // |s/q| < 8 so the estimate is off by < 1: r in [-q, 2q)
+            let t = _mm256_floor_pd(_mm256_mul_pd(s, c.qinv));
+            let r = _mm256_fnmadd_pd(t, c.q, s);
+            let r = _mm256_add_pd(
+                r,
+                _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, c.zero), c.q),
+            );
+            _mm256_sub_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(r, c.q), c.q))
+        }
+    }
+
+    /// See [`super::conv_row`]; `q < 2^50`, `c[i], add < q`; `wide`: inputs are full
+    /// 64-bit words (split into 32-bit halves), else `< 2^50`.
+    ///
+    /// Lazy accumulation: each term is `< 0.875·q` in magnitude, the running sum starts
+    /// at `add < q` and is brought back under `0.51·q` before it could reach `8·q`
+    /// (`< 2^53`), so every addition is exact.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn conv_row(q: u64, ys: &[&[u64]], c: &[u64], add: u64, out: &mut [u64]) {
+    pub(super) unsafe fn conv_row(
+        q: u64,
+        ys: &[&[u64]],
+        c: &[u64],
+        wide: bool,
+        add: u64,
+        out: &mut [u64],
+    ) {
         let n = out.len();
         let main = n - n % 4;
         // SAFETY: `i + 4 <= main <= n` for every vector access; every row has `>= n` words.
         unsafe {
             let k = Consts::new(q);
-            let cs: Vec<__m256d> = c.iter().map(|&ci| _mm256_set1_pd(ci as f64)).collect();
+            // per row: (c, c·2^32 mod q)
+            let cs: Vec<(__m256d, __m256d)> = c
+                .iter()
+                .map(|&ci| {
+                    let hi = ((ci as u128) << 32) % q as u128;
+                    (_mm256_set1_pd(ci as f64), _mm256_set1_pd(hi as f64))
+                })
+                .collect();
+            let lo_mask = _mm256_set1_epi64x(0xffff_ffff);
             let addv = _mm256_set1_pd(add as f64);
+            let per_row = if wide { 2 } else { 1 };
             let po = out.as_mut_ptr();
             let mut i = 0;
             while i < main {
                 let mut s = addv;
-                for (y, &ci) in ys.iter().zip(&cs) {
-                    let v = to_f64(&k, load(y.as_ptr().add(i)));
-                    s = _mm256_add_pd(s, mulmod(&k, v, ci));
-                    s = _mm256_sub_pd(s, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(s, k.q), k.q));
+                let mut cnt = 0;
+                for (y, &(cl, ch)) in ys.iter().zip(&cs) {
+                    if cnt + per_row > 7 {
+                        s = reduce_near(&k, s);
+                        cnt = 0;
+                    }
+                    let v = load(y.as_ptr().add(i));
+                    if wide {
+                        let lo = to_f64(&k, _mm256_and_si256(v, lo_mask));
+                        let hi = to_f64(&k, _mm256_srli_epi64::<32>(v));
+                        s = _mm256_add_pd(s, mulmod_lazy(&k, lo, cl));
+                        s = _mm256_add_pd(s, mulmod_lazy(&k, hi, ch));
+                    } else {
+                        s = _mm256_add_pd(s, mulmod_lazy(&k, to_f64(&k, v), cl));
+                    }
+                    cnt += per_row;
                 }
-                store(po.add(i), to_u64(&k, s));
+                store(po.add(i), to_u64(&k, reduce_full(&k, s)));
                 i += 4;
             }
         }
@@ -278,6 +386,66 @@ mod x86 {
                 // y may exceed q (a wider source prime): reduce it first
                 m.add(a, m.mul(y[k] % q, ci))
             });
+        }
+    }
+
+    /// See [`super::inner_row`]; `q < 2^50`, all operands reduced, `map` entries `< n`
+    /// of every `d` row (checked by the caller).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn inner_row(
+        m: Mod,
+        d: &[&[u64]],
+        kb: &[&[u64]],
+        ka: &[&[u64]],
+        map: Option<&[u32]>,
+        out0: &mut [u64],
+        out1: &mut [u64],
+    ) {
+        let n = out0.len();
+        let main = n - n % 4;
+        // SAFETY: `i + 4 <= main <= n` for every contiguous vector access (all rows have
+        // `>= n` words); gathered indices come from `map` and are `< n`.
+        unsafe {
+            let k = Consts::new(m.q);
+            let (p0, p1) = (out0.as_mut_ptr(), out1.as_mut_ptr());
+            let mut i = 0;
+            while i < main {
+                let (mut s0, mut s1) = (k.zero, k.zero);
+                let mut cnt = 0;
+                for j in 0..d.len() {
+                    if cnt == 8 {
+                        s0 = reduce_near(&k, s0);
+                        s1 = reduce_near(&k, s1);
+                        cnt = 0;
+                    }
+                    let x = match map {
+                        None => load(d[j].as_ptr().add(i)),
+                        Some(map) => {
+                            let idx = _mm_loadu_si128(map.as_ptr().add(i) as *const __m128i);
+                            _mm256_i32gather_epi64::<8>(d[j].as_ptr() as *const i64, idx)
+                        }
+                    };
+                    let x = to_f64(&k, x);
+                    let b = to_f64(&k, load(kb[j].as_ptr().add(i)));
+                    let a = to_f64(&k, load(ka[j].as_ptr().add(i)));
+                    s0 = _mm256_add_pd(s0, mulmod_lazy(&k, x, b));
+                    s1 = _mm256_add_pd(s1, mulmod_lazy(&k, x, a));
+                    cnt += 1;
+                }
+                store(p0.add(i), to_u64(&k, reduce_full(&k, s0)));
+                store(p1.add(i), to_u64(&k, reduce_full(&k, s1)));
+                i += 4;
+            }
+        }
+        for t in main..n {
+            let idx = map.map_or(t, |mp| mp[t] as usize);
+            let (mut s0, mut s1) = (0, 0);
+            for j in 0..d.len() {
+                s0 = m.mul_add(d[j][idx], kb[j][t], s0);
+                s1 = m.mul_add(d[j][idx], ka[j][t], s1);
+            }
+            out0[t] = s0;
+            out1[t] = s1;
         }
     }
 
@@ -371,18 +539,14 @@ mod tests {
             let (m, r) = (Mod::new(q), Modulus::new(q));
             let edges = inputs(q, &mut rng, 0);
             let n = 4 * edges.len() + 3;
-            for y_bits in [r.bits(), 50] {
-                for rows in [1usize, 2, 3, 6, 9] {
+            for y_bits in [r.bits(), 50, 51, 57, 60, 64] {
+                for rows in [1usize, 2, 3, 4, 6, 7, 9, 24] {
                     let mut ys: Vec<Vec<u64>> = (0..rows)
-                        .map(|_| {
-                            (0..n)
-                                .map(|_| rng.gen_range(0..1u64 << y_bits.min(50)))
-                                .collect()
-                        })
+                        .map(|_| (0..n).map(|_| rng.gen::<u64>() >> (64 - y_bits)).collect())
                         .collect();
                     for (k, &e) in edges.iter().enumerate() {
                         ys[0][k] = e;
-                        ys[rows - 1][n - 1 - k] = (1u64 << y_bits.min(50)) - 1 - (e & 7);
+                        ys[rows - 1][n - 1 - k] = (u64::MAX >> (64 - y_bits)) - (e & 7);
                     }
                     let c: Vec<u64> = (0..rows)
                         .map(|i| edges[(i * 5 + 3) % edges.len()])
@@ -391,7 +555,7 @@ mod tests {
                     let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
                     let mut out = vec![0; n];
                     let done = conv_row(q, &refs, &c, y_bits, add, &mut out);
-                    assert_eq!(done, detect() && q < F64_Q_LIMIT && y_bits <= 50);
+                    assert_eq!(done, detect() && q < F64_Q_LIMIT);
                     if !done {
                         continue;
                     }
@@ -409,6 +573,52 @@ mod tests {
                 sub_mul_const(m, &mut got, &sv, w, m.shoup(w));
                 for k in 0..n {
                     assert_eq!(got[k], r.mul(r.sub(x[k], sv[k]), w), "q={q} w={w}");
+                }
+            }
+        }
+    }
+
+    /// Inner products of up to 20 digits, with and without a permutation.
+    #[test]
+    fn inner_row_matches_modulus() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for q in primes() {
+            let r = Modulus::new(q);
+            let edges = inputs(q, &mut rng, 0);
+            let n = 4 * edges.len() + 1;
+            for digits in [1usize, 2, 4, 8, 9, 17, 20] {
+                let mut row = |j: usize| -> Vec<u64> {
+                    (0..n)
+                        .map(|k| {
+                            if (k + j).is_multiple_of(3) {
+                                edges[(k * 7 + j) % edges.len()]
+                            } else {
+                                rng.gen_range(0..q)
+                            }
+                        })
+                        .collect()
+                };
+                let d: Vec<Vec<u64>> = (0..digits).map(&mut row).collect();
+                let kb: Vec<Vec<u64>> = (0..digits).map(|j| row(j + 1)).collect();
+                let ka: Vec<Vec<u64>> = (0..digits).map(|j| row(j + 2)).collect();
+                let dr: Vec<&[u64]> = d.iter().map(|x| x.as_slice()).collect();
+                let br: Vec<&[u64]> = kb.iter().map(|x| x.as_slice()).collect();
+                let ar: Vec<&[u64]> = ka.iter().map(|x| x.as_slice()).collect();
+                let map: Vec<u32> = (0..n as u32).map(|k| (k * 5 + 3) % n as u32).collect();
+                for perm in [None, Some(map.as_slice())] {
+                    let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
+                    let done = inner_row(q, &dr, &br, &ar, perm, &mut o0, &mut o1);
+                    assert_eq!(done, detect() && q < F64_Q_LIMIT);
+                    if !done {
+                        continue;
+                    }
+                    for k in 0..n {
+                        let x = perm.map_or(k, |m| m[k] as usize);
+                        let w0 = (0..digits).fold(0, |a, j| r.add(a, r.mul(d[j][x], kb[j][k])));
+                        let w1 = (0..digits).fold(0, |a, j| r.add(a, r.mul(d[j][x], ka[j][k])));
+                        assert_eq!((o0[k], o1[k]), (w0, w1), "q={q} digits={digits} k={k}");
+                    }
                 }
             }
         }
