@@ -1,0 +1,210 @@
+// Runs the CUDA kernels on the host (see cuda_shim.h) with the launch sequences of
+// src/lib.rs, and checks them against naive arithmetic: NTT against direct evaluation
+// at psi^(2 brv(i) + 1), inverse NTT round trip, element-wise ops against __int128,
+// basis conversion against the exact formula, automorphism against coefficient form.
+// Build and run: backends/gpu/emu/run.sh
+#include "cuda_shim.h"
+#include "../kernels/common.cuh"
+#include "../kernels/ntt.cu"
+#include "../kernels/elementwise.cu"
+#include "../kernels/automorphism.cu"
+#include "../kernels/basis.cu"
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+typedef unsigned __int128 u128;
+static int failures = 0;
+#define CHECK(c, ...) do { if (!(c)) { std::printf("FAIL: " __VA_ARGS__); std::printf("\n"); ++failures; return; } } while (0)
+
+static u64 mulm(u64 a, u64 b, u64 q) { return (u64)((u128)a * b % q); }
+static u64 powm(u64 a, u64 e, u64 q) { u64 r = 1; a %= q; while (e) { if (e & 1) r = mulm(r, a, q); a = mulm(a, a, q); e >>= 1; } return r; }
+static bool is_prime(u64 n) {
+    if (n < 2) return false;
+    for (u64 p : {2ull, 3ull, 5ull, 7ull, 11ull, 13ull, 17ull, 19ull, 23ull, 29ull, 31ull, 37ull}) {
+        if (n % p == 0) return n == p;
+    }
+    u64 d = n - 1; int s = 0; while (!(d & 1)) { d >>= 1; ++s; }
+    for (u64 a : {2ull, 3ull, 5ull, 7ull, 11ull, 13ull, 17ull, 19ull, 23ull, 29ull, 31ull, 37ull}) {
+        u64 x = powm(a, d, n);
+        if (x == 1 || x == n - 1) continue;
+        bool ok = false;
+        for (int r = 1; r < s; ++r) { x = mulm(x, x, n); if (x == n - 1) { ok = true; break; } }
+        if (!ok) return false;
+    }
+    return true;
+}
+// Primes q = 1 mod 2^(log_n+1) just below 2^bits.
+static std::vector<u64> primes(int bits, int log_n, int count) {
+    std::vector<u64> v; u64 step = 1ull << (log_n + 1);
+    for (u64 q = ((1ull << bits) / step) * step + 1; v.size() < (size_t)count; q -= step)
+        if (q < (1ull << bits) && is_prime(q)) v.push_back(q);
+    return v;
+}
+static u64 shoup(u64 w, u64 q) { return (u64)(((u128)w << 64) / q); }
+static u32 brv_h(u32 x, int bits) { u32 r = 0; for (int i = 0; i < bits; ++i) r |= ((x >> i) & 1) << (bits - 1 - i); return r; }
+
+struct Ring {
+    int log_n; u64 n; std::vector<u64> q, psi;
+    std::vector<u64> tw, tws, itw, itws, wn, wns, ninv, ninvs;
+};
+static Ring make_ring(int log_n, std::vector<u64> qs) {
+    Ring r; r.log_n = log_n; r.n = 1ull << log_n; r.q = qs;
+    for (u64 q : qs) {
+        u64 psi = 0;
+        for (u64 g = 2;; ++g) { psi = powm(g, (q - 1) / (2 * r.n), q); if (powm(psi, r.n, q) == q - 1) break; }
+        r.psi.push_back(psi);
+        u64 pinv = powm(psi, q - 2, q);
+        std::vector<u64> t(r.n), ti(r.n);
+        u64 w = 1, wi = 1;
+        for (u64 k = 0; k < r.n; ++k) { t[brv_h(k, log_n)] = w; ti[brv_h(k, log_n)] = wi; w = mulm(w, psi, q); wi = mulm(wi, pinv, q); }
+        for (u64 k = 0; k < r.n; ++k) { r.tw.push_back(t[k]); r.tws.push_back(shoup(t[k], q)); r.itw.push_back(ti[k]); r.itws.push_back(shoup(ti[k], q)); }
+        u64 ni = powm(r.n, q - 2, q);
+        r.ninv.push_back(ni); r.ninvs.push_back(shoup(ni, q));
+        u64 x = mulm(ti[1], ni, q); r.wn.push_back(x); r.wns.push_back(shoup(x, q));
+    }
+    return r;
+}
+static LimbParams params(const Ring &r, const std::vector<u32> &pr) {
+    LimbParams p; std::memset(&p, 0, sizeof p);
+    for (size_t l = 0; l < pr.size(); ++l) {
+        u64 q = r.q[pr[l]]; u128 b = ~(u128)0 / q;
+        p.q[l] = q; p.bh[l] = (u64)(b >> 64); p.bl[l] = (u64)b; p.prime[l] = pr[l];
+        p.s[l] = r.ninv[pr[l]]; p.ss[l] = r.ninvs[pr[l]];
+    }
+    return p;
+}
+static const u32 BLOCK = 256, LOG_CHUNK = 11;
+static dim3 g2(u64 words, u64 limbs) { dim3 d; d.x = (u32)((words + BLOCK - 1) / BLOCK); d.y = (u32)limbs; return d; }
+static dim3 b1(u32 x) { dim3 d; d.x = x; return d; }
+
+// The launch sequences of GpuBackend::ntt / intt.
+static void ntt(const Ring &r, u64 *a, const std::vector<u32> &pr) {
+    LimbParams p = params(r, pr); u32 log_n = r.log_n; u32 log_c = log_n < LOG_CHUNK ? log_n : LOG_CHUNK;
+    for (int lt = (int)log_n - 1; lt >= (int)log_c; --lt) { u32 t = lt; launch(g2(r.n / 2, pr.size()), b1(BLOCK), false, [&] { ntt_fwd_stage(a, r.tw.data(), r.tws.data(), log_n, t, p); }); }
+    dim3 g; g.x = (u32)(r.n >> log_c); g.y = (u32)pr.size();
+    launch(g, b1(1u << (log_c - 1)), true, [&] { ntt_fwd_tail(a, r.tw.data(), r.tws.data(), log_n, log_c, p); });
+}
+static void intt(const Ring &r, u64 *a, const std::vector<u32> &pr) {
+    LimbParams p = params(r, pr); u32 log_n = r.log_n; u32 log_c = log_n < LOG_CHUNK ? log_n : LOG_CHUNK;
+    dim3 g; g.x = (u32)(r.n >> log_c); g.y = (u32)pr.size();
+    launch(g, b1(1u << (log_c - 1)), true, [&] { intt_head(a, r.itw.data(), r.itws.data(), log_n, log_c, p); });
+    for (u32 lt = log_c; lt < log_n; ++lt) launch(g2(r.n / 2, pr.size()), b1(BLOCK), false, [&] { intt_stage(a, r.itw.data(), r.itws.data(), r.wn.data(), r.wns.data(), log_n, lt, p); });
+}
+
+static std::mt19937_64 rng(7);
+static std::vector<u64> rand_poly(const Ring &r, const std::vector<u32> &pr) {
+    std::vector<u64> v(pr.size() * r.n);
+    for (size_t l = 0; l < pr.size(); ++l) for (u64 k = 0; k < r.n; ++k) v[l * r.n + k] = rng() % r.q[pr[l]];
+    return v;
+}
+
+static void test_ntt(int log_n) {
+    auto qs = primes(50, log_n, 2); auto q2 = primes(61, log_n, 1); qs.push_back(q2[0]);
+    Ring r = make_ring(log_n, qs);
+    std::vector<u32> pr = {2, 0, 1};
+    auto a = rand_poly(r, pr), x = a;
+    ntt(r, x.data(), pr);
+    for (size_t l = 0; l < pr.size(); ++l) {
+        u64 q = r.q[pr[l]];
+        for (u64 i = 0; i < r.n; i += (r.n > 1024 ? 37 : 1)) {
+            u64 pt = powm(r.psi[pr[l]], 2 * brv_h(i, log_n) + 1, q), acc = 0;
+            for (u64 k = r.n; k-- > 0;) acc = (u64)(((u128)acc * pt + a[l * r.n + k]) % q);
+            CHECK(x[l * r.n + i] == acc, "ntt log_n=%d limb %zu pos %llu: %llu vs %llu", log_n, l, (unsigned long long)i, (unsigned long long)x[l * r.n + i], (unsigned long long)acc);
+        }
+    }
+    intt(r, x.data(), pr);
+    CHECK(x == a, "intt round trip log_n=%d", log_n);
+    std::printf("ok: ntt/intt N=2^%d\n", log_n);
+}
+
+static void test_elementwise() {
+    int log_n = 10; auto qs = primes(61, log_n, 2); auto q3 = primes(30, log_n, 2); qs.insert(qs.end(), q3.begin(), q3.end());
+    Ring r = make_ring(log_n, qs); u64 n = r.n;
+    std::vector<u32> da = {3, 0, 2}, wide = {0, 1, 2, 3};
+    auto a = rand_poly(r, da), b = rand_poly(r, wide), c = rand_poly(r, wide);
+    LimbParams p = params(r, da);
+    for (int l = 0; l < 3; ++l) { p.pos_b[l] = da[l]; p.pos_c[l] = da[l]; p.s[l] = r.q[da[l]] / 3 + l; p.ss[l] = shoup(p.s[l], r.q[da[l]]); }
+    for (u32 op = 0; op < 3; ++op) {
+        auto x = a;
+        launch(g2(n, 3), b1(BLOCK), false, [&] { ew_binary(x.data(), b.data(), log_n, op, p); });
+        for (int l = 0; l < 3; ++l) for (u64 k = 0; k < n; ++k) {
+            u64 q = r.q[da[l]], u = a[l * n + k], v = b[da[l] * n + k];
+            u64 want = op == 0 ? (u + v) % q : op == 1 ? (u + q - v) % q : mulm(u, v, q);
+            CHECK(x[l * n + k] == want, "ew_binary op %u", op);
+        }
+        x = a;
+        launch(g2(n, 3), b1(BLOCK), false, [&] { ew_unary(x.data(), log_n, op, p); });
+        for (int l = 0; l < 3; ++l) for (u64 k = 0; k < n; ++k) {
+            u64 q = r.q[da[l]], u = a[l * n + k];
+            u64 want = op == 0 ? (q - u) % q : op == 1 ? (u + p.s[l]) % q : mulm(u, p.s[l], q);
+            CHECK(x[l * n + k] == want, "ew_unary op %u", op);
+        }
+    }
+    auto x = a;
+    launch(g2(n, 3), b1(BLOCK), false, [&] { ew_mul_add(x.data(), b.data(), c.data(), log_n, p); });
+    for (int l = 0; l < 3; ++l) for (u64 k = 0; k < n; ++k) {
+        u64 q = r.q[da[l]];
+        CHECK(x[l * n + k] == (a[l * n + k] + mulm(b[da[l] * n + k], c[da[l] * n + k], q)) % q, "ew_mul_add");
+    }
+    std::vector<u64> y(3 * n);
+    launch(g2(n, 3), b1(BLOCK), false, [&] { gather_limbs(y.data(), b.data(), log_n, p); });
+    for (int l = 0; l < 3; ++l) for (u64 k = 0; k < n; ++k) CHECK(y[l * n + k] == b[da[l] * n + k], "gather");
+    std::printf("ok: element-wise (61- and 30-bit primes)\n");
+}
+
+static void test_automorphism() {
+    int log_n = 10; Ring r = make_ring(log_n, primes(50, log_n, 2)); u64 n = r.n;
+    std::vector<u32> pr = {0, 1};
+    auto a = rand_poly(r, pr);
+    for (u64 g : {5ull, 25ull, 3125ull, 2 * n - 1, 2 * n - 5}) {
+        std::vector<u64> ca(2 * n);
+        for (int l = 0; l < 2; ++l) for (u64 k = 0; k < n; ++k) {
+            u64 e = (k * g) & (2 * n - 1), v = a[l * n + k], q = r.q[l];
+            if (e < n) ca[l * n + e] = v; else ca[l * n + e - n] = (q - v) % q;
+        }
+        auto fa = a; ntt(r, fa.data(), pr); ntt(r, ca.data(), pr);
+        std::vector<u64> out(2 * n);
+        launch(g2(n, 2), b1(BLOCK), false, [&] { automorphism_ntt(out.data(), fa.data(), log_n, g); });
+        CHECK(out == ca, "automorphism g=%llu", (unsigned long long)g);
+    }
+    std::printf("ok: automorphism\n");
+}
+
+static void test_base_convert(int nf) {
+    int log_n = 10; auto qs = primes(61, log_n, nf + 3);
+    Ring r = make_ring(log_n, qs); u64 n = r.n;
+    std::vector<u32> from, to = {(u32)nf, (u32)nf + 1, (u32)nf + 2};
+    for (int i = 0; i < nf; ++i) from.push_back(i);
+    auto a = rand_poly(r, from);
+    std::vector<u64> tab;
+    std::vector<u64> qinv(nf);
+    for (int i = 0; i < nf; ++i) { u64 qi = r.q[i], prod = 1; for (int k = 0; k < nf; ++k) if (k != i) prod = mulm(prod, r.q[k] % qi, qi); qinv[i] = powm(prod, qi - 2, qi); }
+    for (int i = 0; i < nf; ++i) tab.push_back(r.q[i]);
+    for (int i = 0; i < nf; ++i) tab.push_back(qinv[i]);
+    for (int i = 0; i < nf; ++i) tab.push_back(shoup(qinv[i], r.q[i]));
+    for (u32 j : to) tab.push_back(r.q[j]);
+    for (u32 j : to) tab.push_back((u64)((~(u128)0 / r.q[j]) >> 64));
+    for (u32 j : to) tab.push_back((u64)(~(u128)0 / r.q[j]));
+    std::vector<u64> mat;
+    for (u32 j : to) for (int i = 0; i < nf; ++i) { u64 pj = r.q[j], prod = 1; for (int k = 0; k < nf; ++k) if (k != i) prod = mulm(prod, r.q[k] % pj, pj); mat.push_back(prod); }
+    tab.insert(tab.end(), mat.begin(), mat.end());
+    std::vector<u64> out(3 * n);
+    launch(g2(n, 3), b1(BLOCK), false, [&] { base_convert(out.data(), a.data(), tab.data(), nf, 3, log_n); });
+    for (int j = 0; j < 3; ++j) for (u64 k = 0; k < n; ++k) {
+        u64 pj = r.q[to[j]], acc = 0;
+        for (int i = 0; i < nf; ++i) acc = (acc + mulm(mulm(a[i * n + k], qinv[i], r.q[i]) % pj, mat[j * nf + i], pj)) % pj;
+        CHECK(out[j * n + k] == acc, "base_convert nf=%d j=%d k=%llu", nf, j, (unsigned long long)k);
+    }
+    std::printf("ok: base_convert from %d primes\n", nf);
+}
+
+int main() {
+    for (int log_n : {4, 10, 11, 12, 13}) test_ntt(log_n);
+    test_elementwise();
+    test_automorphism();
+    for (int nf : {1, 3, 16, 17, 40}) test_base_convert(nf);
+    if (failures) { std::printf("%d FAILURES\n", failures); return 1; }
+    std::printf("all kernel checks passed\n");
+    return 0;
+}
