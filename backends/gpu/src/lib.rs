@@ -271,6 +271,18 @@ impl GpuBackend {
         &self.inner.stream
     }
 
+    /// Device time in milliseconds of the work `f` enqueues, between two CUDA events on the
+    /// backend's stream (waits for it to finish).
+    pub fn time_ms(&self, f: impl FnOnce()) -> Result<f32, GpuError> {
+        use cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT;
+        let s = &self.inner.stream;
+        let start = drv("event", s.record_event(Some(CU_EVENT_DEFAULT)))?;
+        f();
+        let end = drv("event", s.record_event(Some(CU_EVENT_DEFAULT)))?;
+        drv("event sync", end.synchronize())?;
+        drv("elapsed", start.elapsed_ms(&end))
+    }
+
     /// Device memory `(free, total)` in bytes.
     pub fn mem_info(&self) -> Result<(usize, usize), GpuError> {
         drv("mem_get_info", self.inner.ctx.mem_get_info())
