@@ -16,13 +16,24 @@ fn stats(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 fn ab(name: &str, reps: usize, elems: f64, mut f: impl FnMut()) {
+    // AB_ONLY=B (or A) runs one side only, e.g. under a profiler
+    let only = std::env::var("AB_ONLY").ok();
+    let sides: Vec<bool> = match only.as_deref() {
+        Some("A") => vec![false],
+        Some("B") => vec![true],
+        _ => vec![false, true],
+    };
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for on in [false, true] {
+    for &on in &sides {
         set_simd_enabled(on);
         f(); // warm-up
     }
     for _ in 0..reps {
         for (on, out) in [(false, &mut a), (true, &mut b)] {
+            if !sides.contains(&on) {
+                out.push(f64::NAN);
+                continue;
+            }
             set_simd_enabled(on);
             let t = Instant::now();
             f();
@@ -71,6 +82,10 @@ fn main() {
             be.mul_add_assign(&ctx, &mut z, &x, &y)
         });
     }
+    if want("ntt") {
+        ab("ntt 24 limbs", reps, words, || be.ntt(&ctx, &mut z));
+        ab("intt 24 limbs", reps, words, || be.intt(&ctx, &mut z));
+    }
     if want("rescale_poly") {
         ab("rescale 1 poly", reps, words, || {
             let mut t = x.clone();
@@ -79,7 +94,7 @@ fn main() {
         });
     }
 
-    let poly_ops = ["mul_assign", "mul_add_assign", "rescale_poly"];
+    let poly_ops = ["mul_assign", "mul_add_assign", "rescale_poly", "ntt"];
     if !only.is_empty() && only.iter().all(|o| poly_ops.contains(&o.as_str())) {
         return;
     }

@@ -6,6 +6,7 @@
 //! safe and makes [`CpuBackend::new`](crate::CpuBackend::new) free.
 
 use crate::arith::Mod;
+use crate::fntt::F64Ntt;
 use fhe_dsl::math::{automorphism_ntt_map, NttTable};
 use fhe_dsl::ring::RingContext;
 use rayon::prelude::*;
@@ -22,6 +23,8 @@ enum Engine {
 /// Negacyclic NTT for one prime and degree, in fhe-dsl's convention.
 pub(crate) struct Ntt {
     engine: Engine,
+    /// The AVX2 f64 transform (primes `< 2^50`), used while the vector kernels are on.
+    f64: Option<F64Ntt>,
     /// Fast arithmetic for this prime.
     pub m: Mod,
     /// Factor taking [`inverse_raw`](Self::inverse_raw)'s output to the true inverse.
@@ -33,6 +36,7 @@ impl Ntt {
         let table = NttTable::new(q, log_n).expect("context primes are NTT-friendly");
         let m = Mod::new(q);
         let n = 1usize << log_n;
+        let f64 = F64Ntt::new(&table);
         if let Some(plan) = tfhe_ntt::prime64::Plan::try_new(n, q) {
             // Pin the root: the transform of X is (ψ^(2·brv(i)+1))_i, so its first entry is ψ.
             let mut x = vec![0u64; n];
@@ -42,12 +46,14 @@ impl Ntt {
                 return Ntt {
                     raw_scale: table.n_inv,
                     engine: Engine::Tfhe(plan),
+                    f64,
                     m,
                 };
             }
         }
         Ntt {
             engine: Engine::Scalar(table),
+            f64,
             m,
             raw_scale: 1,
         }
@@ -56,6 +62,9 @@ impl Ntt {
     /// Forward transform in place (natural order in, bit-reversed out, reduced).
     #[inline]
     pub fn forward(&self, a: &mut [u64]) {
+        if let Some(f) = self.fast() {
+            return f.forward(a);
+        }
         match &self.engine {
             Engine::Tfhe(p) => p.fwd(a),
             Engine::Scalar(t) => t.forward(a),
@@ -66,6 +75,11 @@ impl Ntt {
     /// times `raw_scale` is the true inverse mod q (any representative `< 2^64`).
     #[inline]
     pub fn inverse_raw(&self, a: &mut [u64]) {
+        if let Some(f) = self.fast() {
+            // same scaling as the engine's raw output (N^-1 included only where
+            // `raw_scale` is 1)
+            return f.inverse(a, self.raw_scale == 1);
+        }
         match &self.engine {
             Engine::Tfhe(p) => p.inv(a),
             Engine::Scalar(t) => t.inverse(a),
@@ -75,6 +89,9 @@ impl Ntt {
     /// Full inverse transform (fully reduced).
     #[inline]
     pub fn inverse(&self, a: &mut [u64]) {
+        if let Some(f) = self.fast() {
+            return f.inverse(a, true);
+        }
         match &self.engine {
             Engine::Tfhe(p) => {
                 p.inv(a);
@@ -82,6 +99,12 @@ impl Ntt {
             }
             Engine::Scalar(t) => t.inverse(a),
         }
+    }
+
+    /// The f64 transform, when it exists and the vector kernels are on.
+    #[inline]
+    fn fast(&self) -> Option<&F64Ntt> {
+        self.f64.as_ref().filter(|_| crate::simd::enabled())
     }
 
     /// Whether this prime runs on tfhe-ntt.

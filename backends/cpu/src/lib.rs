@@ -12,6 +12,7 @@
 
 mod arith;
 mod cache;
+mod fntt;
 mod kernels;
 mod simd;
 

@@ -20,7 +20,7 @@ pub(crate) const F64_Q_LIMIT: u64 = 1 << 50;
 /// 0 = not yet probed, 1 = vector kernels on, 2 = off (unsupported or disabled).
 static MODE: AtomicU8 = AtomicU8::new(0);
 
-fn detect() -> bool {
+pub(crate) fn detect() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
