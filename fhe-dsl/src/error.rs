@@ -73,6 +73,9 @@ pub enum Error {
     /// Malformed bytes.
     #[error("malformed data: {0}")]
     Malformed(String),
+    /// A device (GPU, accelerator) reported a failure.
+    #[error("device error: {0}")]
+    Device(String),
 }
 
 /// Result alias.

@@ -14,7 +14,7 @@ pub enum BackendKind {
     Cpu,
     /// The single-threaded reference backend inside fhe-dsl (slow; the specification).
     Reference,
-    /// The CUDA backend (not built yet).
+    /// The CUDA backend (`backends/gpu`; needs an NVIDIA driver and NVRTC at run time).
     Gpu,
 }
 
@@ -36,6 +36,19 @@ pub fn cpu_backend() -> CpuImpl {
     fhe_backend_cpu::CpuBackend::new()
 }
 
+/// The implementation behind `--backend gpu`.
+pub type GpuImpl = fhe_backend_gpu::GpuBackend;
+
+/// The GPU backend on device 0, or a [`UsageError`] saying why there is none.
+pub fn gpu_backend() -> Result<GpuImpl> {
+    fhe_backend_gpu::GpuBackend::new().map_err(|e| {
+        UsageError(format!(
+            "the GPU backend is unavailable here: {e}; use --backend cpu"
+        ))
+        .into()
+    })
+}
+
 /// An error the user can fix by changing the command line (exit code 2).
 #[derive(Debug)]
 pub struct UsageError(pub String);
@@ -48,15 +61,11 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Refuses backends that are not built yet, with a [`UsageError`].
+/// Checks that the requested backend can run here (the GPU needs a driver and a device),
+/// with a [`UsageError`] otherwise.
 pub fn check_available(kind: BackendKind) -> Result<()> {
     match kind {
-        BackendKind::Gpu => Err(UsageError(
-            "the GPU backend is not built yet (backends/gpu does not exist); \
-             use --backend cpu"
-                .into(),
-        )
-        .into()),
+        BackendKind::Gpu => gpu_backend().map(drop),
         BackendKind::Cpu | BackendKind::Reference => Ok(()),
     }
 }

@@ -64,13 +64,20 @@ pub struct BenchConfig {
 }
 
 /// Times `f`: one warm-up call, then `runs` calls; returns (median µs, min µs).
-pub fn time_runs(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
+/// `sync` waits for queued device work, so asynchronous backends are timed to completion.
+pub fn time_runs(
+    runs: usize,
+    sync: impl Fn() -> Result<()>,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<(f64, f64)> {
     ensure!(runs >= 1, "runs must be at least 1");
     f()?;
+    sync()?;
     let mut ts = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
         f()?;
+        sync()?;
         ts.push(t.elapsed().as_secs_f64() * 1e6);
     }
     ts.sort_by(f64::total_cmp);
@@ -153,29 +160,34 @@ pub fn run<B: Backend>(
         let runs = cfg.runs.unwrap_or_else(|| default_runs(op));
         progress(&format!("  {op} ({runs} runs)"));
         let be = ckks.backend();
+        let sync = || be.synchronize().map_err(anyhow::Error::from);
         let (median_us, min_us) = match op {
-            "ntt" => time_runs(runs, || {
+            "ntt" => time_runs(runs, sync, || {
                 be.ntt(&ctx, &mut ntt_poly);
                 Ok(())
             })?,
-            "encrypt_pk" => time_runs(runs, || enc.encrypt(&px).map(drop).map_err(Into::into))?,
-            "decrypt" => time_runs(runs, || dec.decrypt_real(&cx).map(drop).map_err(Into::into))?,
-            "add" => time_runs(runs, || {
+            "encrypt_pk" => time_runs(runs, sync, || {
+                enc.encrypt(&px).map(drop).map_err(Into::into)
+            })?,
+            "decrypt" => time_runs(runs, sync, || {
+                dec.decrypt_real(&cx).map(drop).map_err(Into::into)
+            })?,
+            "add" => time_runs(runs, sync, || {
                 eval.add_new(&cx, &cy).map(drop).map_err(Into::into)
             })?,
-            "mul_plain" => time_runs(runs, || {
+            "mul_plain" => time_runs(runs, sync, || {
                 eval.mul_plain_new(&cx, &py).map(drop).map_err(Into::into)
             })?,
-            "hmult_relin" => time_runs(runs, || {
+            "hmult_relin" => time_runs(runs, sync, || {
                 eval.mul_relin_new(&cx, &cy).map(drop).map_err(Into::into)
             })?,
-            "rescale" => time_runs(runs, || {
+            "rescale" => time_runs(runs, sync, || {
                 eval.rescale_new(&prod).map(drop).map_err(Into::into)
             })?,
-            "rotate" => time_runs(runs, || {
+            "rotate" => time_runs(runs, sync, || {
                 eval.rotate_new(&cx, 5).map(drop).map_err(Into::into)
             })?,
-            "hoisted_rotate_8" => time_runs(runs, || {
+            "hoisted_rotate_8" => time_runs(runs, sync, || {
                 eval.rotate_hoisted_new(&cx, &steps8)
                     .map(drop)
                     .map_err(Into::into)

@@ -7,7 +7,7 @@
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fhe_dsl::backend::reference::ReferenceBackend;
-use fhe_models::backends::{check_available, cpu_backend, BackendKind, UsageError};
+use fhe_models::backends::{check_available, cpu_backend, gpu_backend, BackendKind, UsageError};
 use fhe_models::{bench, demo, params};
 use std::io::Write;
 use std::process::ExitCode;
@@ -150,7 +150,7 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
     let report = match a.common.backend {
         BackendKind::Cpu => demo::run(params, cpu_backend(), &cfg, progress)?,
         BackendKind::Reference => demo::run(params, ReferenceBackend, &cfg, progress)?,
-        BackendKind::Gpu => unreachable!("refused by check_available"),
+        BackendKind::Gpu => demo::run(params, gpu_backend()?, &cfg, progress)?,
     };
     print!("{report}");
     Ok(())
@@ -176,7 +176,7 @@ fn run_bench_ops(a: &BenchOpsArgs) -> Result<()> {
     let records = match a.common.backend {
         BackendKind::Cpu => bench::run(params, cpu_backend(), &cfg, emit, progress)?,
         BackendKind::Reference => bench::run(params, ReferenceBackend, &cfg, emit, progress)?,
-        BackendKind::Gpu => unreachable!("refused by check_available"),
+        BackendKind::Gpu => bench::run(params, gpu_backend()?, &cfg, emit, progress)?,
     };
     if !json {
         print!("{}", bench::table(&records));

@@ -523,6 +523,10 @@ impl Backend for GpuBackend {
         "gpu"
     }
 
+    fn synchronize(&self) -> fhe_dsl::Result<()> {
+        GpuBackend::synchronize(self).map_err(|e| fhe_dsl::Error::Device(e.to_string()))
+    }
+
     fn upload(&self, _ctx: &RingContext, p: RnsPoly) -> GpuPoly {
         if p.data.is_empty() {
             return self.alloc(p.n, &p.primes);

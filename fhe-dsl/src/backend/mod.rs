@@ -32,6 +32,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Short name for reports ("cpu", "gpu", ...).
     fn name(&self) -> &'static str;
 
+    /// Blocks until all work queued on the device has finished. Host backends run
+    /// synchronously (the default does nothing); timing code calls this before reading
+    /// the clock.
+    fn synchronize(&self) -> crate::Result<()> {
+        Ok(())
+    }
+
     // ---- transfers and allocation -------------------------------------------------
 
     /// Moves a host polynomial to the device.
