@@ -234,3 +234,63 @@ pub fn table(records: &[Record]) -> String {
     }
     s
 }
+
+/// A readable table of a `bench bootstrap` JSON object.
+pub fn bootstrap_table(v: &serde_json::Value) -> String {
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    let b = |k: &str| v["breakdown_ms"][k].as_f64().unwrap_or(f64::NAN);
+    let mut s = String::new();
+    s += &format!(
+        "bootstrap: backend {}, params {} (N = 2^{}, {} slots), {} runs\n",
+        v["backend"].as_str().unwrap_or("?"),
+        v["params"].as_str().unwrap_or("?"),
+        v["log_n"],
+        v["slots"],
+        v["runs"]
+    );
+    s += &format!(
+        "{:<24}{:>12}\n",
+        "latency median",
+        format!("{:.2} s", f("median_ms") / 1e3)
+    );
+    s += &format!(
+        "{:<24}{:>12}\n",
+        "latency min",
+        format!("{:.2} s", f("min_ms") / 1e3)
+    );
+    for k in ["mod_raise", "coeff_to_slot", "eval_mod", "slot_to_coeff"] {
+        if v["breakdown_ms"].get(k).is_some() {
+            s += &format!(
+                "{:<24}{:>12}\n",
+                format!("  {k}"),
+                format!("{:.2} s", b(k) / 1e3)
+            );
+        }
+    }
+    s += &format!(
+        "{:<24}{:>12}\n",
+        "precision mean",
+        format!("{:.1} bits", f("precision_bits_mean"))
+    );
+    s += &format!(
+        "{:<24}{:>12}\n",
+        "precision min",
+        format!("{:.1} bits", f("precision_bits_min"))
+    );
+    s += &format!(
+        "{:<24}{:>12}\n",
+        "levels after",
+        v["levels_after"].to_string()
+    );
+    s += &format!(
+        "{:<24}{:>12}\n",
+        "key generation",
+        format!("{:.2} s", f("keygen_ms") / 1e3)
+    );
+    s += &format!(
+        "{:<24}{:>12}\n",
+        "key bytes",
+        format!("{:.2} GB", f("key_bytes") / 1e9)
+    );
+    s
+}

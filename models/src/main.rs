@@ -54,6 +54,28 @@ enum Command {
 enum BenchCommand {
     /// Per-operation timings at the top level of a preset.
     Ops(BenchOpsArgs),
+    /// Full-slot bootstrapping: latency, precision, levels left, keys.
+    Bootstrap(BenchBootstrapArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchBootstrapArgs {
+    /// Bootstrapping preset: boot-n16 (N=2^16, 128-bit secure, the default); the insecure
+    /// test presets boot-small and boot-tiny need --insecure-test-params.
+    #[arg(long, default_value = "boot-n16")]
+    params: String,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    backend: BackendKind,
+    /// Output format: a readable table, or one JSON object.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Timed bootstrappings (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Allow the insecure test presets (tests only).
+    #[arg(long, hide = true)]
+    insecure_test_params: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -184,6 +206,38 @@ fn run_bench_ops(a: &BenchOpsArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
+    use fhe_dsl::circuits::bootstrap::{bench_bootstrap, BootstrapPreset};
+    check_available(a.backend)?;
+    if a.runs == 0 {
+        return Err(UsageError("--runs must be at least 1".into()).into());
+    }
+    let preset = BootstrapPreset::by_name(&a.params).map_err(|e| UsageError(e.to_string()))?;
+    let insecure = a.params != "boot-n16";
+    if insecure && !a.insecure_test_params {
+        return Err(UsageError(format!(
+            "preset `{}` is an insecure test preset; use boot-n16",
+            a.params
+        ))
+        .into());
+    }
+    eprintln!(
+        "bench bootstrap: {} on {}, {} runs (key generation first)",
+        a.params, a.backend, a.runs
+    );
+    let json = match a.backend {
+        BackendKind::Cpu => bench_bootstrap(&preset, cpu_backend(), a.runs, insecure)?,
+        BackendKind::Reference => bench_bootstrap(&preset, ReferenceBackend, a.runs, insecure)?,
+        BackendKind::Gpu => bench_bootstrap(&preset, gpu_backend()?, a.runs, insecure)?,
+    };
+    if a.format == Format::Json {
+        println!("{json}");
+    } else {
+        print!("{}", bench::bootstrap_table(&json));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
@@ -191,6 +245,7 @@ fn main() -> ExitCode {
         None => run_demo(&DemoArgs::default()),
         Some(Command::Demo(a)) => run_demo(a),
         Some(Command::Bench(BenchCommand::Ops(a))) => run_bench_ops(a),
+        Some(Command::Bench(BenchCommand::Bootstrap(a))) => run_bench_bootstrap(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -179,3 +179,47 @@ fn bad_input_gives_errors_not_panics() {
         assert!(!e.contains("panicked"), "{e}");
     }
 }
+
+#[test]
+fn bench_bootstrap_json_shape() {
+    let out = fhe(&[
+        "bench",
+        "bootstrap",
+        "--params",
+        "boot-tiny",
+        "--insecure-test-params",
+        "--runs",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON object");
+    for k in [
+        "op",
+        "backend",
+        "params",
+        "log_n",
+        "slots",
+        "median_ms",
+        "min_ms",
+        "runs",
+        "precision_bits_mean",
+        "precision_bits_min",
+        "levels_after",
+        "keygen_ms",
+        "breakdown_ms",
+        "key_bytes",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k} in {v}");
+    }
+    for k in ["coeff_to_slot", "eval_mod", "slot_to_coeff"] {
+        assert!(v["breakdown_ms"].get(k).is_some(), "missing breakdown {k}");
+    }
+    assert_eq!(v["op"], "bootstrap");
+    assert!(v["precision_bits_mean"].as_f64().unwrap() > 15.0, "{v}");
+    // insecure presets need the hidden flag
+    let out = fhe(&["bench", "bootstrap", "--params", "boot-tiny"]);
+    assert_eq!(out.status.code(), Some(2));
+}
