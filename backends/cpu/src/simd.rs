@@ -31,14 +31,17 @@ pub(crate) fn detect() -> bool {
     }
 }
 
-/// Whether the vector kernels are in use.
+/// Whether the vector kernels are in use (off when the CPU lacks AVX2/FMA, after
+/// [`set_enabled`]`(false)`, or when the environment sets `FHE_CPU_SIMD=0`).
 #[inline]
 pub fn enabled() -> bool {
     match MODE.load(Ordering::Relaxed) {
         1 => true,
         2 => false,
         _ => {
-            let on = detect();
+            // FHE_CPU_SIMD=0 turns the vector kernels off (A/B timing of whole programs)
+            let off = std::env::var("FHE_CPU_SIMD").is_ok_and(|v| v == "0" || v == "off");
+            let on = !off && detect();
             MODE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
             on
         }
