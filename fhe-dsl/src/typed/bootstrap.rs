@@ -37,3 +37,30 @@ pub trait Bootstrap<B: Backend, const OUT: usize> {
     /// Refreshes `ct` (relinearised, not owing a rescale) to level `OUT`.
     fn bootstrap(&self, ct: &Ciphertext<B>) -> Result<Ciphertext<B>>;
 }
+
+/// A [`Bootstrapper`](crate::circuits::bootstrap::Bootstrapper) viewed at a type-level
+/// output level: the runtime output level is checked once, when the view is made, so the
+/// typed DSL can use the real bootstrapper wherever it expects a [`Bootstrap`].
+pub struct LeveledBootstrapper<'a, B: Backend, const OUT: usize> {
+    inner: &'a crate::circuits::bootstrap::Bootstrapper<B>,
+}
+
+impl<'a, B: Backend, const OUT: usize> LeveledBootstrapper<'a, B, OUT> {
+    /// Wraps `bs`; an error naming both levels if its output level is not `OUT`.
+    pub fn new(bs: &'a crate::circuits::bootstrap::Bootstrapper<B>) -> Result<Self> {
+        if bs.output_level() != OUT {
+            return Err(crate::Error::LevelMismatch {
+                op: "bootstrapper output level vs the typed level",
+                left: bs.output_level(),
+                right: OUT,
+            });
+        }
+        Ok(LeveledBootstrapper { inner: bs })
+    }
+}
+
+impl<B: Backend, const OUT: usize> Bootstrap<B, OUT> for LeveledBootstrapper<'_, B, OUT> {
+    fn bootstrap(&self, ct: &Ciphertext<B>) -> Result<Ciphertext<B>> {
+        self.inner.bootstrap(ct)
+    }
+}

@@ -74,7 +74,7 @@ mod ops;
 pub mod plain;
 mod vector;
 
-pub use bootstrap::Bootstrap;
+pub use bootstrap::{Bootstrap, LeveledBootstrapper};
 pub use ct::{AddCompatible, Ct, Fresh, Owed, ScaleState};
 pub use dynct::DynCt;
 pub use level::{levels_for_degree, AtLeast, Is, KnownLevel, Level, LevelBelow, Spend, MAX_LEVEL};
