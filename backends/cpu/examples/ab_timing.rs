@@ -86,6 +86,19 @@ fn main() {
         ab("ntt 24 limbs", reps, words, || be.ntt(&ctx, &mut z));
         ab("intt 24 limbs", reps, words, || be.intt(&ctx, &mut z));
     }
+    if want("base_convert") {
+        // 6 P limbs (57-bit, split into halves) -> 24 Q limbs: ModDown's conversion
+        let pp: Vec<usize> = ctx.p_indices().collect();
+        let xp = random_poly(&ctx, &pp, 4);
+        ab("base_convert P->Q", reps, words, || {
+            std::hint::black_box(be.base_convert(&ctx, &xp, &q));
+        });
+        let xq = random_poly(&ctx, &q[1..7], 5);
+        let to: Vec<usize> = q[7..].to_vec();
+        ab("base_convert 6Q->17Q", reps, (17 * ctx.n()) as f64, || {
+            std::hint::black_box(be.base_convert(&ctx, &xq, &to));
+        });
+    }
     if want("rescale_poly") {
         ab("rescale 1 poly", reps, words, || {
             let mut t = x.clone();
@@ -94,7 +107,13 @@ fn main() {
         });
     }
 
-    let poly_ops = ["mul_assign", "mul_add_assign", "rescale_poly", "ntt"];
+    let poly_ops = [
+        "mul_assign",
+        "mul_add_assign",
+        "rescale_poly",
+        "ntt",
+        "base_convert",
+    ];
     if !only.is_empty() && only.iter().all(|o| poly_ops.contains(&o.as_str())) {
         return;
     }

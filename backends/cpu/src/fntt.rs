@@ -122,7 +122,6 @@ mod x86 {
 
     const MAGIC: i64 = 0x4330_0000_0000_0000;
     const TWO52: f64 = 4_503_599_627_370_496.0;
-    const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 
     #[derive(Clone, Copy)]
     struct C {
@@ -131,6 +130,17 @@ mod x86 {
         zero: __m256d,
         magic_i: __m256i,
         magic_d: __m256d,
+    }
+
+    /// `round(x·qinv)` for `|x·qinv| < 2^51`: one fused multiply-add onto `1.5·2^52`
+    /// (whose ulp is 1) rounds the exact product to an integer, a subtraction recovers it.
+    #[inline(always)]
+    unsafe fn round_q(x: __m256d, qinv: __m256d) -> __m256d {
+        // SAFETY: register-only FMA operations (caller guarantees the features).
+        unsafe {
+            let m = _mm256_set1_pd(6_755_399_441_055_744.0);
+            _mm256_sub_pd(_mm256_fmadd_pd(x, qinv, m), m)
+        }
     }
 
     /// Helpers below: register-only AVX2/FMA operations unless they take a pointer; the
@@ -164,13 +174,13 @@ mod x86 {
     unsafe fn st_u(c: &C, p: *mut f64, x: __m256d) {
         // SAFETY: the caller passes 4 writable words.
         unsafe {
-            let t = _mm256_floor_pd(_mm256_mul_pd(x, c.qinv));
+            let t = round_q(x, c.qinv);
+            // |x/q| < 8: the rounded quotient leaves |r| < 0.51q
             let r = _mm256_fnmadd_pd(t, c.q, x);
             let r = _mm256_add_pd(
                 r,
                 _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, c.zero), c.q),
             );
-            let r = _mm256_sub_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(r, c.q), c.q));
             let v = _mm256_xor_si256(_mm256_castpd_si256(_mm256_add_pd(r, c.magic_d)), c.magic_i);
             _mm256_storeu_si256(p as *mut __m256i, v)
         }
@@ -183,7 +193,7 @@ mod x86 {
         unsafe {
             let h = _mm256_mul_pd(a, w);
             let l = _mm256_fmsub_pd(a, w, h);
-            let t = _mm256_round_pd::<NEAREST>(_mm256_mul_pd(h, c.qinv));
+            let t = round_q(h, c.qinv);
             _mm256_add_pd(_mm256_fnmadd_pd(t, c.q, h), l)
         }
     }
@@ -193,7 +203,7 @@ mod x86 {
     unsafe fn near(c: &C, s: __m256d) -> __m256d {
         // SAFETY: register-only.
         unsafe {
-            let t = _mm256_round_pd::<NEAREST>(_mm256_mul_pd(s, c.qinv));
+            let t = round_q(s, c.qinv);
             _mm256_fnmadd_pd(t, c.q, s)
         }
     }

@@ -2,11 +2,12 @@
 //!
 //! The f64 "double-double" trick: for `a, b < q < 2^50` both operands are exact doubles,
 //! `h = fl(a·b)` and `l = fma(a, b, -h)` satisfy `a·b = h + l` exactly, the quotient
-//! estimate `t = floor(h · fl(1/q))` is within 1 of `floor(a·b / q)` (relative error
-//! `< 2^-51` on a value `< 2^50`), and `r = fma(-t, q, h) + l = a·b - t·q` is computed
-//! exactly (every intermediate is an integer of magnitude `< 2^52`). `r ∈ [-q, 2q)` is
-//! then brought into `[0, q)` with two compare-and-correct steps, so results are the
-//! fully reduced residues [`fhe_dsl::math::Modulus`] returns, bit for bit.
+//! quotient `t = round(h · fl(1/q))` (one FMA onto `1.5·2^52`) is within `0.5 + 2^-51`
+//! of `a·b / q` (relative error `< 2^-52` on a value `< 2^50`), and
+//! `r = fma(-t, q, h) + l = a·b - t·q` is computed exactly (every intermediate is an
+//! integer of magnitude `< 2^52`). `|r| < 0.51·q` is then brought into `[0, q)` by adding
+//! `q` where negative, so results are the fully reduced residues
+//! [`fhe_dsl::math::Modulus`] returns, bit for bit.
 //!
 //! Dispatch is at run time (`avx2` and `fma` detected once); every entry point has a
 //! portable scalar fallback, and larger primes always take it.
@@ -189,6 +190,17 @@ mod x86 {
         }
     }
 
+    /// `round(x·qinv)` for `|x·qinv| < 2^51`: one fused multiply-add onto `1.5·2^52`
+    /// (whose ulp is 1) rounds the exact product to an integer, a subtraction recovers it.
+    #[inline(always)]
+    unsafe fn round_q(x: __m256d, qinv: __m256d) -> __m256d {
+        // SAFETY: register-only FMA operations (caller guarantees the features).
+        unsafe {
+            let m = _mm256_set1_pd(6_755_399_441_055_744.0);
+            _mm256_sub_pd(_mm256_fmadd_pd(x, qinv, m), m)
+        }
+    }
+
     /// Lanes `< 2^52` as exact doubles.
     #[inline(always)]
     unsafe fn to_f64(c: &Consts, x: __m256i) -> __m256d {
@@ -215,14 +227,13 @@ mod x86 {
         unsafe {
             let h = _mm256_mul_pd(a, b);
             let l = _mm256_fmsub_pd(a, b, h);
-            let t = _mm256_floor_pd(_mm256_mul_pd(h, c.qinv));
+            let t = round_q(h, c.qinv);
             let r = _mm256_add_pd(_mm256_fnmadd_pd(t, c.q, h), l);
-            // r in [-q, 2q): add q where negative, then subtract q where >= q
-            let r = _mm256_add_pd(
+            // |r| < 0.51q: add q where negative
+            _mm256_add_pd(
                 r,
                 _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, c.zero), c.q),
-            );
-            _mm256_sub_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(r, c.q), c.q))
+            )
         }
     }
 
@@ -292,9 +303,7 @@ mod x86 {
         unsafe {
             let h = _mm256_mul_pd(a, b);
             let l = _mm256_fmsub_pd(a, b, h);
-            let t = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                _mm256_mul_pd(h, c.qinv),
-            );
+            let t = round_q(h, c.qinv);
             _mm256_add_pd(_mm256_fnmadd_pd(t, c.q, h), l)
         }
     }
@@ -304,9 +313,7 @@ mod x86 {
     unsafe fn reduce_near(c: &Consts, s: __m256d) -> __m256d {
         // SAFETY: register-only AVX2/FMA operations (caller guarantees the features).
         unsafe {
-            let t = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                _mm256_mul_pd(s, c.qinv),
-            );
+            let t = round_q(s, c.qinv);
             _mm256_fnmadd_pd(t, c.q, s)
         }
     }
@@ -316,14 +323,59 @@ mod x86 {
     unsafe fn reduce_full(c: &Consts, s: __m256d) -> __m256d {
         // SAFETY: register-only AVX2/FMA operations (caller guarantees the features).
         unsafe {
-            // |s/q| < 8 so the estimate is off by < 1: r in [-q, 2q)
-            let t = _mm256_floor_pd(_mm256_mul_pd(s, c.qinv));
+            // |s/q| < 8 so the rounded quotient leaves |r| < 0.51q: add q where negative
+            let t = round_q(s, c.qinv);
             let r = _mm256_fnmadd_pd(t, c.q, s);
-            let r = _mm256_add_pd(
+            _mm256_add_pd(
                 r,
                 _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r, c.zero), c.q),
-            );
-            _mm256_sub_pd(r, _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(r, c.q), c.q))
+            )
+        }
+    }
+
+    /// `U` vectors of a conversion row starting at word `i` (independent accumulators,
+    /// interleaved for instruction-level parallelism), as canonical words.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn conv_block<const U: usize>(
+        k: &Consts,
+        ys: &[&[u64]],
+        cs: &[(__m256d, __m256d)],
+        wide: bool,
+        addv: __m256d,
+        lo_mask: __m256i,
+        i: usize,
+    ) -> [__m256i; U] {
+        // SAFETY: the caller guarantees `i + 4·U` words are readable in every row.
+        unsafe {
+            let per_row = if wide { 2 } else { 1 };
+            let mut s = [addv; U];
+            let mut cnt = 0;
+            for (y, &(cl, ch)) in ys.iter().zip(cs) {
+                if cnt + per_row > 7 {
+                    for s in &mut s {
+                        *s = reduce_near(k, *s);
+                    }
+                    cnt = 0;
+                }
+                for (u, s) in s.iter_mut().enumerate() {
+                    let v = load(y.as_ptr().add(i + 4 * u));
+                    if wide {
+                        let lo = to_f64(k, _mm256_and_si256(v, lo_mask));
+                        let hi = to_f64(k, _mm256_srli_epi64::<32>(v));
+                        *s = _mm256_add_pd(*s, mulmod_lazy(k, lo, cl));
+                        *s = _mm256_add_pd(*s, mulmod_lazy(k, hi, ch));
+                    } else {
+                        *s = _mm256_add_pd(*s, mulmod_lazy(k, to_f64(k, v), cl));
+                    }
+                }
+                cnt += per_row;
+            }
+            let mut out = [_mm256_setzero_si256(); U];
+            for (o, s) in out.iter_mut().zip(s) {
+                *o = to_u64(k, reduce_full(k, s));
+            }
+            out
         }
     }
 
@@ -357,29 +409,18 @@ mod x86 {
                 .collect();
             let lo_mask = _mm256_set1_epi64x(0xffff_ffff);
             let addv = _mm256_set1_pd(add as f64);
-            let per_row = if wide { 2 } else { 1 };
             let po = out.as_mut_ptr();
+            let main8 = n - n % 8;
             let mut i = 0;
+            while i < main8 {
+                let s = conv_block::<2>(&k, ys, &cs, wide, addv, lo_mask, i);
+                store(po.add(i), s[0]);
+                store(po.add(i + 4), s[1]);
+                i += 8;
+            }
             while i < main {
-                let mut s = addv;
-                let mut cnt = 0;
-                for (y, &(cl, ch)) in ys.iter().zip(&cs) {
-                    if cnt + per_row > 7 {
-                        s = reduce_near(&k, s);
-                        cnt = 0;
-                    }
-                    let v = load(y.as_ptr().add(i));
-                    if wide {
-                        let lo = to_f64(&k, _mm256_and_si256(v, lo_mask));
-                        let hi = to_f64(&k, _mm256_srli_epi64::<32>(v));
-                        s = _mm256_add_pd(s, mulmod_lazy(&k, lo, cl));
-                        s = _mm256_add_pd(s, mulmod_lazy(&k, hi, ch));
-                    } else {
-                        s = _mm256_add_pd(s, mulmod_lazy(&k, to_f64(&k, v), cl));
-                    }
-                    cnt += per_row;
-                }
-                store(po.add(i), to_u64(&k, reduce_full(&k, s)));
+                let s = conv_block::<1>(&k, ys, &cs, wide, addv, lo_mask, i);
+                store(po.add(i), s[0]);
                 i += 4;
             }
         }
