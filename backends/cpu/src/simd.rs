@@ -126,15 +126,24 @@ pub(crate) fn inner_row(
         let n = out0.len();
         assert!(out1.len() == n && d.len() == kb.len() && d.len() == ka.len());
         assert!(kb.iter().chain(ka).all(|r| r.len() >= n));
+        let mut blocked = false;
         match map {
             None => assert!(d.iter().all(|r| r.len() >= n)),
             Some(mp) => {
                 let lim = d.iter().map(|r| r.len()).min().unwrap_or(0);
                 assert!(mp.len() >= n && mp[..n].iter().all(|&i| (i as usize) < lim));
+                // automorphism maps in bit-reversed order permute aligned blocks of 4
+                // onto aligned blocks of 4: then one load and a lane shuffle replace the
+                // (microcoded, slow) gather
+                blocked = lim % 4 == 0
+                    && mp[..n - n % 4]
+                        .chunks_exact(4)
+                        .all(|c| c.iter().all(|&x| x & !3 == c[0] & !3));
             }
         }
-        // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; bounds checked above.
-        unsafe { x86::inner_row(Mod::new(q), d, kb, ka, map, out0, out1) };
+        // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; bounds checked above
+        // (`blocked`: every 4-block of `map` lies in one aligned 4-block below `lim`).
+        unsafe { x86::inner_row(Mod::new(q), d, kb, ka, map, blocked, out0, out1) };
         return true;
     }
     let _ = (q, d, kb, ka, map, out0, out1);
@@ -436,26 +445,44 @@ mod x86 {
     /// See [`super::inner_row`]; `q < 2^50`, all operands reduced, `map` entries `< n`
     /// of every `d` row (checked by the caller).
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn inner_row(
         m: Mod,
         d: &[&[u64]],
         kb: &[&[u64]],
         ka: &[&[u64]],
         map: Option<&[u32]>,
+        blocked: bool,
         out0: &mut [u64],
         out1: &mut [u64],
     ) {
         let n = out0.len();
         let main = n - n % 4;
         // SAFETY: `i + 4 <= main <= n` for every contiguous vector access (all rows have
-        // `>= n` words); gathered indices come from `map` and are `< n`.
+        // `>= n` words); gathered indices come from `map` and are in bounds; with
+        // `blocked`, `map[i] & !3` starts an in-bounds aligned block of 4.
         unsafe {
             let k = Consts::new(m.q);
             let (p0, p1) = (out0.as_mut_ptr(), out1.as_mut_ptr());
+            let three = _mm_set1_epi32(3);
+            let one = _mm256_set1_epi64x(1 << 32);
             let mut i = 0;
             while i < main {
                 let (mut s0, mut s1) = (k.zero, k.zero);
                 let mut cnt = 0;
+                // per output block: the gather indices, or the aligned source block and
+                // the 32-bit lane shuffle picking its words
+                let (idx, base, perm) = match map {
+                    Some(mp) => {
+                        let idx = _mm_loadu_si128(mp.as_ptr().add(i) as *const __m128i);
+                        let w = _mm256_cvtepu32_epi64(_mm_and_si128(idx, three));
+                        let w2 = _mm256_add_epi64(w, w);
+                        let perm =
+                            _mm256_add_epi64(_mm256_or_si256(w2, _mm256_slli_epi64::<32>(w2)), one);
+                        (idx, (*mp.get_unchecked(i) & !3) as usize, perm)
+                    }
+                    None => (_mm_setzero_si128(), 0, _mm256_setzero_si256()),
+                };
                 for j in 0..d.len() {
                     if cnt == 8 {
                         s0 = reduce_near(&k, s0);
@@ -464,10 +491,10 @@ mod x86 {
                     }
                     let x = match map {
                         None => load(d[j].as_ptr().add(i)),
-                        Some(map) => {
-                            let idx = _mm_loadu_si128(map.as_ptr().add(i) as *const __m128i);
-                            _mm256_i32gather_epi64::<8>(d[j].as_ptr() as *const i64, idx)
+                        Some(_) if blocked => {
+                            _mm256_permutevar8x32_epi32(load(d[j].as_ptr().add(base)), perm)
                         }
+                        Some(_) => _mm256_i32gather_epi64::<8>(d[j].as_ptr() as *const i64, idx),
                     };
                     let x = to_f64(&k, x);
                     let b = to_f64(&k, load(kb[j].as_ptr().add(i)));
@@ -663,6 +690,45 @@ mod tests {
                         let w1 = (0..digits).fold(0, |a, j| r.add(a, r.mul(d[j][x], ka[j][k])));
                         assert_eq!((o0[k], o1[k]), (w0, w1), "q={q} digits={digits} k={k}");
                     }
+                }
+            }
+        }
+    }
+
+    /// Automorphism maps (aligned 4-blocks: the shuffle path) against the reference.
+    #[test]
+    fn inner_row_automorphism_maps() {
+        use fhe_dsl::math::automorphism_ntt_map;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let log_n = 10;
+        let n = 1usize << log_n;
+        for q in primes() {
+            let r = Modulus::new(q);
+            for g in [5usize, 25, 125, 2 * n - 1, 3] {
+                let map = automorphism_ntt_map(log_n, g);
+                assert!(map
+                    .chunks_exact(4)
+                    .all(|c| c.iter().all(|&x| x & !3 == c[0] & !3)));
+                let digits = 1 + g % 5;
+                let mk = |rng: &mut rand_chacha::ChaCha8Rng| -> Vec<Vec<u64>> {
+                    (0..digits)
+                        .map(|_| (0..n).map(|_| rng.gen_range(0..q)).collect())
+                        .collect()
+                };
+                let (d, kb, ka) = (mk(&mut rng), mk(&mut rng), mk(&mut rng));
+                let dr: Vec<&[u64]> = d.iter().map(|x| x.as_slice()).collect();
+                let br: Vec<&[u64]> = kb.iter().map(|x| x.as_slice()).collect();
+                let ar: Vec<&[u64]> = ka.iter().map(|x| x.as_slice()).collect();
+                let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
+                if !inner_row(q, &dr, &br, &ar, Some(&map), &mut o0, &mut o1) {
+                    continue;
+                }
+                for k in 0..n {
+                    let x = map[k] as usize;
+                    let w0 = (0..digits).fold(0, |a, j| r.add(a, r.mul(d[j][x], kb[j][k])));
+                    let w1 = (0..digits).fold(0, |a, j| r.add(a, r.mul(d[j][x], ka[j][k])));
+                    assert_eq!((o0[k], o1[k]), (w0, w1), "q={q} g={g} k={k}");
                 }
             }
         }
