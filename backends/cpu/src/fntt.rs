@@ -5,11 +5,12 @@
 //! reduced outputs, so results are bit-identical to it.
 //!
 //! Inside the transform every value is an exact integer-valued double of magnitude
-//! `< 1.5·q` (signed representatives; twiddles are stored in `(-q/2, q/2]`). A product
+//! `< 2·q` (signed representatives; twiddles are stored in `(-q/2, q/2]`). A product
 //! with a twiddle is formed exactly as `h + l` (`l = fma(a, w, -h)`) and reduced with a
-//! rounded quotient estimate to magnitude `< 1.07·q`; sums are re-centred with
-//! [`reduce_near`](self) to `< 0.51·q` before each butterfly. Input words are converted
-//! on the first stage and canonical words written back on the last one, in place.
+//! rounded quotient estimate (one FMA onto `1.5·2^52`); the other butterfly input is
+//! re-centred to `< 0.51·q` on every other stage only, which keeps every value below
+//! `2·q` (bounds at the stage functions). Input words are converted on the first stage
+//! and canonical words written back on the last one, in place.
 //!
 //! The first stages run breadth-first; once a butterfly group fits a block of
 //! [`BLOCK`] words, the remaining stages run block by block (in L1).
@@ -208,24 +209,36 @@ mod x86 {
         }
     }
 
-    /// Forward butterfly: `(u, v) -> (u' + v·w, u' - v·w)` with `u'` re-centred.
+    /// Forward butterfly: `(u, v) -> (u' + v·w, u' - v·w)` with `u'` re-centred when
+    /// `NEAR` (else `u' = u`).
     #[inline(always)]
-    unsafe fn fbf(c: &C, u: __m256d, v: __m256d, w: __m256d) -> (__m256d, __m256d) {
+    unsafe fn fbf<const NEAR: bool>(
+        c: &C,
+        u: __m256d,
+        v: __m256d,
+        w: __m256d,
+    ) -> (__m256d, __m256d) {
         // SAFETY: register-only.
         unsafe {
-            let u = near(c, u);
+            let u = if NEAR { near(c, u) } else { u };
             let t = mulr(c, v, w);
             (_mm256_add_pd(u, t), _mm256_sub_pd(u, t))
         }
     }
 
-    /// Inverse butterfly: `(u, v) -> (u + v re-centred, (u - v)·w)`.
+    /// Inverse butterfly: `(u, v) -> (u + v, (u - v)·w)`, the sum re-centred when `NEAR`.
     #[inline(always)]
-    unsafe fn ibf(c: &C, u: __m256d, v: __m256d, w: __m256d) -> (__m256d, __m256d) {
+    unsafe fn ibf<const NEAR: bool>(
+        c: &C,
+        u: __m256d,
+        v: __m256d,
+        w: __m256d,
+    ) -> (__m256d, __m256d) {
         // SAFETY: register-only.
         unsafe {
+            let s = _mm256_add_pd(u, v);
             (
-                near(c, _mm256_add_pd(u, v)),
+                if NEAR { near(c, s) } else { s },
                 mulr(c, _mm256_sub_pd(u, v), w),
             )
         }
@@ -244,11 +257,11 @@ mod x86 {
         }
     }
 
-    /// Forward stage `(m, t)` with `t >= 4` over groups `i0..i1`; `first`: inputs are
-    /// integer words.
+    /// Forward stage `(m, t)` with `t >= 4` over groups `i0..i1`; `FIRST`: inputs are
+    /// integer words; `NEAR`: re-centre the `u` inputs.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn fwd_stage(
+    unsafe fn fwd_stage_k<const FIRST: bool, const NEAR: bool>(
         c: &C,
         p: *mut f64,
         tw: &[f64],
@@ -256,7 +269,6 @@ mod x86 {
         t: usize,
         i0: usize,
         i1: usize,
-        first: bool,
     ) {
         // SAFETY: groups `i0..i1` of stage (m, t) lie inside the N-word buffer.
         unsafe {
@@ -266,12 +278,12 @@ mod x86 {
                 let mut j = 0;
                 while j < t {
                     let (pu, pv) = (base.add(j), base.add(j + t));
-                    let (u, v) = if first {
+                    let (u, v) = if FIRST {
                         (ld_u(c, pu), ld_u(c, pv))
                     } else {
                         (ld(pu), ld(pv))
                     };
-                    let (x, y) = fbf(c, u, v, w);
+                    let (x, y) = fbf::<NEAR>(c, u, v, w);
                     st(pu, x);
                     st(pv, y);
                     j += 4;
@@ -280,10 +292,35 @@ mod x86 {
         }
     }
 
+    /// Forward stage `(m, t)`, `t >= 4`, groups `i0..i1`. Stage `s = log2 m` re-centres
+    /// `u` only when `s` is odd: inputs start below `q`, a stage without re-centring
+    /// adds at most `(0.5 + B/8)·q` to a bound `B·q`, one with it gives
+    /// `(1 + B/8)·q`, so every value stays below `1.9·q`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fwd_stage(c: &C, p: *mut f64, tw: &[f64], m: usize, t: usize, i0: usize, i1: usize) {
+        // SAFETY: forwarded.
+        unsafe {
+            if m == 1 {
+                fwd_stage_k::<true, false>(c, p, tw, m, t, i0, i1)
+            } else if m.trailing_zeros() % 2 == 1 {
+                fwd_stage_k::<false, true>(c, p, tw, m, t, i0, i1)
+            } else {
+                fwd_stage_k::<false, false>(c, p, tw, m, t, i0, i1)
+            }
+        }
+    }
+
     /// Forward stages `t = 2` and `t = 1` over words `w0..w1` (multiples of 8); the
     /// last one writes canonical integer words.
     #[inline(always)]
-    unsafe fn fwd_tail(c: &C, p: *mut f64, f: &F64Ntt, w0: usize, w1: usize) {
+    unsafe fn fwd_tail<const N2: bool, const N1: bool>(
+        c: &C,
+        p: *mut f64,
+        f: &F64Ntt,
+        w0: usize,
+        w1: usize,
+    ) {
         // SAFETY: `w0..w1` lies inside the buffer; twiddle tables hold N/2 entries.
         unsafe {
             let mut k = w0;
@@ -292,12 +329,12 @@ mod x86 {
                 let y = ld(p.add(k + 4));
                 let u = _mm256_permute2f128_pd::<0x20>(x, y);
                 let v = _mm256_permute2f128_pd::<0x31>(x, y);
-                let (u, v) = fbf(c, u, v, ld(f.tw2.as_ptr().add(k / 2)));
+                let (u, v) = fbf::<N2>(c, u, v, ld(f.tw2.as_ptr().add(k / 2)));
                 let x = _mm256_permute2f128_pd::<0x20>(u, v);
                 let y = _mm256_permute2f128_pd::<0x31>(u, v);
                 let u = _mm256_unpacklo_pd(x, y);
                 let v = _mm256_unpackhi_pd(x, y);
-                let (u, v) = fbf(c, u, v, ld(f.tw1.as_ptr().add(k / 2)));
+                let (u, v) = fbf::<N1>(c, u, v, ld(f.tw1.as_ptr().add(k / 2)));
                 st_u(c, p.add(k), _mm256_unpacklo_pd(u, v));
                 st_u(c, p.add(k + 4), _mm256_unpackhi_pd(u, v));
                 k += 8;
@@ -315,7 +352,7 @@ mod x86 {
             let c = consts(f.q);
             let (mut m, mut t) = (1usize, n / 2);
             while 2 * t > b {
-                fwd_stage(&c, p, &f.tw, m, t, 0, m, m == 1);
+                fwd_stage(&c, p, &f.tw, m, t, 0, m);
                 m *= 2;
                 t /= 2;
             }
@@ -323,11 +360,17 @@ mod x86 {
                 let (mut mm, mut tt) = (m, t);
                 while tt >= 4 {
                     let g = b / (2 * tt);
-                    fwd_stage(&c, p, &f.tw, mm, tt, blk * g, (blk + 1) * g, mm == 1);
+                    fwd_stage(&c, p, &f.tw, mm, tt, blk * g, (blk + 1) * g);
                     mm *= 2;
                     tt /= 2;
                 }
-                fwd_tail(&c, p, f, blk * b, (blk + 1) * b);
+                // stages log_n - 2 and log_n - 1: re-centre on the odd one
+                let (w0, w1) = (blk * b, (blk + 1) * b);
+                if n.trailing_zeros().is_multiple_of(2) {
+                    fwd_tail::<false, true>(&c, p, f, w0, w1)
+                } else {
+                    fwd_tail::<true, false>(&c, p, f, w0, w1)
+                }
             }
         }
     }
@@ -344,12 +387,12 @@ mod x86 {
                 let y = ld_u(c, p.add(k + 4));
                 let u = _mm256_unpacklo_pd(x, y);
                 let v = _mm256_unpackhi_pd(x, y);
-                let (u, v) = ibf(c, u, v, ld(f.itw1.as_ptr().add(k / 2)));
+                let (u, v) = ibf::<false>(c, u, v, ld(f.itw1.as_ptr().add(k / 2)));
                 let x = _mm256_unpacklo_pd(u, v);
                 let y = _mm256_unpackhi_pd(u, v);
                 let u = _mm256_permute2f128_pd::<0x20>(x, y);
                 let v = _mm256_permute2f128_pd::<0x31>(x, y);
-                let (u, v) = ibf(c, u, v, ld(f.itw2.as_ptr().add(k / 2)));
+                let (u, v) = ibf::<true>(c, u, v, ld(f.itw2.as_ptr().add(k / 2)));
                 st(p.add(k), _mm256_permute2f128_pd::<0x20>(u, v));
                 st(p.add(k + 4), _mm256_permute2f128_pd::<0x31>(u, v));
                 k += 8;
@@ -361,7 +404,7 @@ mod x86 {
     /// write canonical integer words, times `scale` when given.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn inv_stage(
+    unsafe fn inv_stage_k<const NEAR: bool>(
         c: &C,
         p: *mut f64,
         tw: &[f64],
@@ -379,7 +422,7 @@ mod x86 {
                 let mut j = 0;
                 while j < t {
                     let (pu, pv) = (base.add(j), base.add(j + t));
-                    let (x, y) = ibf(c, ld(pu), ld(pv), w);
+                    let (x, y) = ibf::<NEAR>(c, ld(pu), ld(pv), w);
                     match last {
                         None => {
                             st(pu, x);
@@ -396,6 +439,31 @@ mod x86 {
                     }
                     j += 4;
                 }
+            }
+        }
+    }
+
+    /// Inverse stage over groups `i0..i1`: the sums are re-centred only on stages with
+    /// `log2 t` odd (a bound `B·q` doubles without, the products stay below
+    /// `(0.5 + 2B/8)·q`, so every value stays below `2·q`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn inv_stage(
+        c: &C,
+        p: *mut f64,
+        tw: &[f64],
+        h: usize,
+        t: usize,
+        i0: usize,
+        i1: usize,
+        last: Option<Option<__m256d>>,
+    ) {
+        // SAFETY: forwarded.
+        unsafe {
+            if t.trailing_zeros() % 2 == 1 {
+                inv_stage_k::<true>(c, p, tw, h, t, i0, i1, last)
+            } else {
+                inv_stage_k::<false>(c, p, tw, h, t, i0, i1, last)
             }
         }
     }
@@ -454,24 +522,35 @@ mod tests {
                     let table = NttTable::new(q, log_n).unwrap();
                     let f = F64Ntt::new(&table).unwrap();
                     let n = 1usize << log_n;
-                    let mut x: Vec<u64> = (0..n).map(|_| rng.gen_range(0..q)).collect();
-                    x[0] = q - 1;
-                    x[n - 1] = 0;
-                    if log_n == 6 {
-                        x.iter_mut().for_each(|v| *v = q - 1);
+                    let mut rand: Vec<u64> = (0..n).map(|_| rng.gen_range(0..q)).collect();
+                    rand[0] = q - 1;
+                    rand[n - 1] = 0;
+                    let patterns = [
+                        rand,
+                        vec![q - 1; n],
+                        (0..n).map(|k| if k % 2 == 0 { q - 1 } else { 0 }).collect(),
+                        (0..n).map(|k| if k < n / 2 { q - 1 } else { 1 }).collect(),
+                    ];
+                    for x in patterns {
+                        let (mut a, mut b) = (x.clone(), x.clone());
+                        f.forward(&mut a);
+                        table.forward(&mut b);
+                        assert_eq!(a, b, "forward q={q} log_n={log_n}");
+                        let mut c = a.clone();
+                        f.inverse(&mut c, true);
+                        assert_eq!(c, x, "inverse q={q} log_n={log_n}");
+                        let mut d = a.clone();
+                        f.inverse(&mut d, false);
+                        let nn = n as u64 % q;
+                        let m = fhe_dsl::math::Modulus::new(q);
+                        assert!(d.iter().zip(&x).all(|(&d, &x)| d == m.mul(x, nn)));
+                        // transforms of the extreme outputs too (inverse inputs near q)
+                        let mut e = vec![q - 1; n];
+                        let mut e2 = e.clone();
+                        f.inverse(&mut e, true);
+                        table.inverse(&mut e2);
+                        assert_eq!(e, e2, "inverse of q-1 q={q} log_n={log_n}");
                     }
-                    let (mut a, mut b) = (x.clone(), x.clone());
-                    f.forward(&mut a);
-                    table.forward(&mut b);
-                    assert_eq!(a, b, "forward q={q} log_n={log_n}");
-                    let mut c = a.clone();
-                    f.inverse(&mut c, true);
-                    assert_eq!(c, x, "inverse q={q} log_n={log_n}");
-                    let mut d = a.clone();
-                    f.inverse(&mut d, false);
-                    let nn = n as u64 % q;
-                    let m = fhe_dsl::math::Modulus::new(q);
-                    assert!(d.iter().zip(&x).all(|(&d, &x)| d == m.mul(x, nn)));
                 }
             }
         }
