@@ -7,7 +7,8 @@
 //!
 //! The coarse operations are fused: key switching computes each output limb of every
 //! digit on the fly (ModUp → inner product → ModDown) without materialising the raised
-//! digits, and basis conversions accumulate lazily in u128. Every result is bit-identical
+//! digits (hoisted rotations form each digit limb once and run every rotation's inner
+//! product on it), and basis conversions accumulate lazily. Every result is bit-identical
 //! to [`fhe_dsl::backend::reference::ReferenceBackend`] (checked by the conformance suite).
 
 mod arith;
@@ -209,25 +210,12 @@ impl Digits<'_, '_> {
         }
     }
 
-    /// Inner product of every digit with `key` at output position `t` (prime `pt`),
-    /// written to `out0`/`out1`; `scratch` holds `count()·n` words.
-    #[allow(clippy::too_many_arguments)]
-    fn inner(
-        &self,
-        ctx: &RingContext,
-        key: &KeyDigits<RnsPoly>,
-        kpos: &[(Vec<usize>, Vec<usize>)],
-        map: Option<&[u32]>,
-        t: usize,
-        pt: usize,
-        scratch: &mut [u64],
-        out0: &mut [u64],
-        out1: &mut [u64],
-    ) {
-        let n = out0.len();
-        let nd = self.count();
-        let d: Vec<&[u64]> = match self {
+    /// The digits' limbs at output position `t` (prime `pt`), NTT form; `scratch` holds
+    /// [`scratch_len`](Self::scratch_len) words.
+    fn rows<'s>(&'s self, t: usize, pt: usize, n: usize, scratch: &'s mut [u64]) -> Vec<&'s [u64]> {
+        match self {
             Digits::OnTheFly { d, a, y } => {
+                let nd = d.digits();
                 let borrowed: Vec<Option<&[u64]>> = scratch
                     .chunks_exact_mut(n)
                     .take(nd)
@@ -247,10 +235,65 @@ impl Digits<'_, '_> {
                     p.limb(i)
                 })
                 .collect(),
-        };
-        let kb: Vec<&[u64]> = (0..nd).map(|j| key[j].0.limb(kpos[j].0[t])).collect();
-        let ka: Vec<&[u64]> = (0..nd).map(|j| key[j].1.limb(kpos[j].1[t])).collect();
-        inner_row(ctx.modulus(pt), &d, &kb, &ka, map, out0, out1);
+        }
+    }
+}
+
+/// One key of a (multi-key) key switch: the key, the positions of the output primes in
+/// its digits, and the automorphism index map (`None`: identity).
+struct KsKey<'a> {
+    key: &'a KeyDigits<RnsPoly>,
+    kpos: Vec<(Vec<usize>, Vec<usize>)>,
+    map: Option<Arc<[u32]>>,
+}
+
+impl<'a> KsKey<'a> {
+    fn new(
+        ctx: &RingContext,
+        qp: &[usize],
+        nd: usize,
+        key: &'a KeyDigits<RnsPoly>,
+        galois: Option<usize>,
+    ) -> Self {
+        assert!(nd <= key.len(), "{nd} digits, key has {}", key.len());
+        let kpos = key[..nd]
+            .iter()
+            .map(|(b, a)| (positions(qp, &b.primes), positions(qp, &a.primes)))
+            .collect();
+        KsKey {
+            key,
+            kpos,
+            map: galois.map(|g| auto_map(ctx.log_n(), g)),
+        }
+    }
+
+    /// Inner product of the digit `rows` at output position `t` (prime `pt`) with this
+    /// key, written to `out0`/`out1`.
+    fn inner(
+        &self,
+        ctx: &RingContext,
+        rows: &[&[u64]],
+        t: usize,
+        pt: usize,
+        out0: &mut [u64],
+        out1: &mut [u64],
+    ) {
+        let nd = rows.len();
+        let kb: Vec<&[u64]> = (0..nd)
+            .map(|j| self.key[j].0.limb(self.kpos[j].0[t]))
+            .collect();
+        let ka: Vec<&[u64]> = (0..nd)
+            .map(|j| self.key[j].1.limb(self.kpos[j].1[t]))
+            .collect();
+        inner_row(
+            ctx.modulus(pt),
+            rows,
+            &kb,
+            &ka,
+            self.map.as_deref(),
+            out0,
+            out1,
+        );
     }
 }
 
@@ -330,90 +373,115 @@ impl Tail {
 
 impl CpuBackend {
     /// Fused key switch (ModUp digits → inner product → ModDown) of the digits against
-    /// `key`, optionally permuted by `galois`; `c0`, when given, is permuted the same way
-    /// and added to the first output (a hoisted rotation).
+    /// each of `keys` (optionally permuted by its Galois element); `c0`, when given, is
+    /// permuted the same way and added to the first output (hoisted rotations). Every
+    /// digit limb is formed once per output position and shared by all keys.
     fn key_switch_fused(
         &self,
         ctx: &RingContext,
         digits: &Digits<'_, '_>,
         qp: &[usize],
-        key: &KeyDigits<RnsPoly>,
-        galois: Option<usize>,
+        keys: &[(Option<usize>, &KeyDigits<RnsPoly>)],
         c0: Option<&RnsPoly>,
-    ) -> (RnsPoly, RnsPoly) {
+    ) -> Vec<(RnsPoly, RnsPoly)> {
         let n = ctx.n();
         let nd = digits.count();
-        assert!(nd <= key.len(), "{nd} digits, key has {}", key.len());
         let k = ctx.num_p();
         let l = qp.len() - k;
         assert!(l >= 1, "key switch needs Q limbs");
         let nt = ntts(ctx);
-        let kpos: Vec<(Vec<usize>, Vec<usize>)> = key[..nd]
+        let ks: Vec<KsKey> = keys
             .iter()
-            .map(|(b, a)| (positions(qp, &b.primes), positions(qp, &a.primes)))
+            .map(|&(g, key)| KsKey::new(ctx, qp, nd, key, g))
             .collect();
-        let map = galois.map(|g| auto_map(ctx.log_n(), g));
-        let map = map.as_deref();
+        let nk = ks.len();
         let (keep, drop) = qp.split_at(l);
         let tail = Tail::new(ctx, &nt, keep, drop);
         let par = worth_par(qp.len() * n);
+        let sl = digits.scratch_len(n);
 
-        // Phase A: the P limbs of both outputs, taken to coefficient form for ModDown.
-        let mut y0 = vec![0u64; k * n];
-        let mut y1 = vec![0u64; k * n];
-        let tasks: Vec<_> = y0
-            .chunks_exact_mut(n)
-            .zip(y1.chunks_exact_mut(n))
-            .enumerate()
-            .collect();
-        run_tasks(tasks, par, |(s, (o0, o1))| {
-            let (t, pt) = (l + s, qp[l + s]);
-            with_scratch(digits.scratch_len(n), |scr| {
-                digits.inner(ctx, key, &kpos, map, t, pt, scr, o0, o1)
+        // Phase A: the P limbs of both outputs of every key, taken to coefficient form
+        // for ModDown. Layout: [key][limb] blocks of n words.
+        let mut y0 = vec![0u64; nk * k * n];
+        let mut y1 = vec![0u64; nk * k * n];
+        {
+            // per P limb s: its n-word block of every key, for both outputs
+            let mut per_limb: Vec<Vec<(&mut [u64], &mut [u64])>> =
+                (0..k).map(|_| Vec::new()).collect();
+            for (i, (o0, o1)) in y0
+                .chunks_exact_mut(n)
+                .zip(y1.chunks_exact_mut(n))
+                .enumerate()
+            {
+                per_limb[i % k].push((o0, o1));
+            }
+            let tasks: Vec<_> = per_limb.into_iter().enumerate().collect();
+            run_tasks(tasks, par, |(s, outs)| {
+                let (t, pt) = (l + s, qp[l + s]);
+                with_scratch(sl, |scr| {
+                    let rows = digits.rows(t, pt, n, scr);
+                    for (key, (o0, o1)) in ks.iter().zip(outs) {
+                        key.inner(ctx, &rows, t, pt, o0, o1);
+                        tail.prepare(&nt[pt], s, o0);
+                        tail.prepare(&nt[pt], s, o1);
+                    }
+                });
             });
-            tail.prepare(&nt[pt], s, o0);
-            tail.prepare(&nt[pt], s, o1);
-        });
+        }
 
-        // Phase B: each Q limb of both outputs, ModDown applied on the spot.
+        // Phase B: each Q limb of both outputs of every key, ModDown applied on the spot.
         let c0_pos = c0.map(|c| positions(keep, &c.primes));
-        let mut out0 = RnsPoly::zero(n, keep);
-        let mut out1 = RnsPoly::zero(n, keep);
-        let ys0: Vec<&[u64]> = y0.chunks_exact(n).collect();
-        let ys1: Vec<&[u64]> = y1.chunks_exact(n).collect();
-        let tasks: Vec<_> = out0
-            .data
-            .chunks_exact_mut(n)
-            .zip(out1.data.chunks_exact_mut(n))
-            .enumerate()
+        let mut outs: Vec<(RnsPoly, RnsPoly)> = (0..nk)
+            .map(|_| (RnsPoly::zero(n, keep), RnsPoly::zero(n, keep)))
             .collect();
-        run_tasks(tasks, par, |(t, (o0, o1))| {
+        // per key: the P limbs of both outputs (ModDown inputs)
+        type Rows<'r> = Vec<&'r [u64]>;
+        let ys: Vec<(Rows, Rows)> = y0
+            .chunks_exact(k * n)
+            .zip(y1.chunks_exact(k * n))
+            .map(|(a, b)| (a.chunks_exact(n).collect(), b.chunks_exact(n).collect()))
+            .collect();
+        let mut per_limb: Vec<Vec<(&mut [u64], &mut [u64])>> = (0..l).map(|_| Vec::new()).collect();
+        for (o0, o1) in outs.iter_mut() {
+            for (t, (a, b)) in o0
+                .data
+                .chunks_exact_mut(n)
+                .zip(o1.data.chunks_exact_mut(n))
+                .enumerate()
+            {
+                per_limb[t].push((a, b));
+            }
+        }
+        let tasks: Vec<_> = per_limb.into_iter().enumerate().collect();
+        run_tasks(tasks, par, |(t, limb_outs)| {
             let pt = qp[t];
-            let sl = digits.scratch_len(n);
             with_scratch(sl + n, |scr| {
                 let (scr, conv) = scr.split_at_mut(sl);
-                digits.inner(ctx, key, &kpos, map, t, pt, scr, o0, o1);
-                tail.finish(&nt[pt], ctx.modulus(pt), &ys0, t, o0, conv);
-                tail.finish(&nt[pt], ctx.modulus(pt), &ys1, t, o1, conv);
-            });
-            if let (Some(c0), Some(pos)) = (c0, &c0_pos) {
-                let src = c0.limb(pos[t]);
-                let m = nt[pt].m;
-                match map {
-                    Some(map) => {
-                        for (x, &mi) in o0.iter_mut().zip(map) {
-                            *x = m.add(*x, src[mi as usize]);
-                        }
-                    }
-                    None => {
-                        for (x, &c) in o0.iter_mut().zip(src) {
-                            *x = m.add(*x, c);
+                let rows = digits.rows(t, pt, n, scr);
+                for ((key, (ys0, ys1)), (o0, o1)) in ks.iter().zip(&ys).zip(limb_outs) {
+                    key.inner(ctx, &rows, t, pt, o0, o1);
+                    tail.finish(&nt[pt], ctx.modulus(pt), ys0, t, o0, conv);
+                    tail.finish(&nt[pt], ctx.modulus(pt), ys1, t, o1, conv);
+                    if let (Some(c0), Some(pos)) = (c0, &c0_pos) {
+                        let src = c0.limb(pos[t]);
+                        let m = nt[pt].m;
+                        match key.map.as_deref() {
+                            Some(map) => {
+                                for (x, &mi) in o0.iter_mut().zip(map) {
+                                    *x = m.add(*x, src[mi as usize]);
+                                }
+                            }
+                            None => {
+                                for (x, &c) in o0.iter_mut().zip(src) {
+                                    *x = m.add(*x, c);
+                                }
+                            }
                         }
                     }
                 }
-            }
+            });
         });
-        (out0, out1)
+        outs
     }
 }
 
@@ -640,19 +708,9 @@ impl Backend for CpuBackend {
         key: &KeyDigits<RnsPoly>,
         galois: Option<usize>,
     ) -> (RnsPoly, RnsPoly) {
-        assert!(
-            digits.len() <= key.len(),
-            "{} digits, key has {}",
-            digits.len(),
-            key.len()
-        );
         let n = ctx.n();
         let primes = digits[0].primes.clone();
-        let kpos: Vec<(Vec<usize>, Vec<usize>)> = key[..digits.len()]
-            .iter()
-            .map(|(b, a)| (positions(&primes, &b.primes), positions(&primes, &a.primes)))
-            .collect();
-        let map = galois.map(|g| auto_map(ctx.log_n(), g));
+        let ks = KsKey::new(ctx, &primes, digits.len(), key, galois);
         let src = Digits::Raised(digits);
         let mut acc0 = RnsPoly::zero(n, &primes);
         let mut acc1 = RnsPoly::zero(n, &primes);
@@ -663,17 +721,8 @@ impl Backend for CpuBackend {
             .enumerate()
             .collect();
         run_tasks(tasks, worth_par(primes.len() * n), |(t, (o0, o1))| {
-            src.inner(
-                ctx,
-                key,
-                &kpos,
-                map.as_deref(),
-                t,
-                primes[t],
-                &mut [],
-                o0,
-                o1,
-            )
+            let rows = src.rows(t, primes[t], n, &mut []);
+            ks.inner(ctx, &rows, t, primes[t], o0, o1)
         });
         (acc0, acc1)
     }
@@ -689,7 +738,9 @@ impl Backend for CpuBackend {
         let d = Decomp::new(ctx, &a.primes, alpha);
         let y = d.prepare(a);
         let src = Digits::OnTheFly { d: &d, a, y: &y };
-        self.key_switch_fused(ctx, &src, &d.qp, key, galois, None)
+        self.key_switch_fused(ctx, &src, &d.qp, &[(galois, key)], None)
+            .pop()
+            .expect("one key")
     }
 
     fn hoisted_rotations(
@@ -701,21 +752,16 @@ impl Backend for CpuBackend {
         alpha: usize,
     ) -> Vec<(RnsPoly, RnsPoly)> {
         let d = Decomp::new(ctx, &c1.primes, alpha);
-        if keys.len() == 1 {
-            // nothing to share: compute the raised digits on the fly
-            let y = d.prepare(c1);
-            let src = Digits::OnTheFly {
-                d: &d,
-                a: c1,
-                y: &y,
-            };
-            let (g, key) = keys[0];
-            return vec![self.key_switch_fused(ctx, &src, &d.qp, key, Some(g), Some(c0))];
-        }
-        let raised = self.decompose_mod_up(ctx, c1, alpha);
-        let src = Digits::Raised(&raised);
-        keys.iter()
-            .map(|&(g, key)| self.key_switch_fused(ctx, &src, &d.qp, key, Some(g), Some(c0)))
-            .collect()
+        let ks: Vec<(Option<usize>, &KeyDigits<RnsPoly>)> =
+            keys.iter().map(|&(g, k)| (Some(g), k)).collect();
+        // the digits are formed once per output limb (on the fly, never materialised)
+        // and shared by every rotation's inner product
+        let y = d.prepare(c1);
+        let src = Digits::OnTheFly {
+            d: &d,
+            a: c1,
+            y: &y,
+        };
+        self.key_switch_fused(ctx, &src, &d.qp, &ks, Some(c0))
     }
 }
