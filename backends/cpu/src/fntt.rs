@@ -13,7 +13,9 @@
 //! and canonical words written back on the last one, in place.
 //!
 //! The first stages run breadth-first; once a butterfly group fits a block of
-//! [`BLOCK`] words, the remaining stages run block by block (in L1).
+//! [`BLOCK`] words, the remaining stages run block by block (in L1). The forward
+//! transform fuses pairs of stages (radix-4 passes: four words in registers, half the
+//! loads and stores).
 
 use fhe_dsl::math::NttTable;
 
@@ -351,18 +353,31 @@ mod x86 {
         unsafe {
             let c = consts(f.q);
             let (mut m, mut t) = (1usize, n / 2);
+            // breadth-first: two stages per pass while both spans exceed a block
             while 2 * t > b {
-                fwd_stage(&c, p, &f.tw, m, t, 0, m);
-                m *= 2;
-                t /= 2;
+                if t > b && t >= 8 {
+                    fwd_r4(&c, p, &f.tw, m, t, 0, m);
+                    m *= 4;
+                    t /= 4;
+                } else {
+                    fwd_stage(&c, p, &f.tw, m, t, 0, m);
+                    m *= 2;
+                    t /= 2;
+                }
             }
             for blk in 0..n / b {
                 let (mut mm, mut tt) = (m, t);
                 while tt >= 4 {
                     let g = b / (2 * tt);
-                    fwd_stage(&c, p, &f.tw, mm, tt, blk * g, (blk + 1) * g);
-                    mm *= 2;
-                    tt /= 2;
+                    if tt >= 8 {
+                        fwd_r4(&c, p, &f.tw, mm, tt, blk * g, (blk + 1) * g);
+                        mm *= 4;
+                        tt /= 4;
+                    } else {
+                        fwd_stage(&c, p, &f.tw, mm, tt, blk * g, (blk + 1) * g);
+                        mm *= 2;
+                        tt /= 2;
+                    }
                 }
                 // stages log_n - 2 and log_n - 1: re-centre on the odd one
                 let (w0, w1) = (blk * b, (blk + 1) * b);
@@ -370,6 +385,70 @@ mod x86 {
                     fwd_tail::<false, true>(&c, p, f, w0, w1)
                 } else {
                     fwd_tail::<true, false>(&c, p, f, w0, w1)
+                }
+            }
+        }
+    }
+
+    /// Forward stages `(m, t)` and `(2m, t/2)` in one pass (`t >= 8`) over the groups
+    /// `i0..i1` of the first: four words in registers per step, re-centring as the
+    /// radix-2 stages would (on the odd stage of the two).
+    #[inline(always)]
+    unsafe fn fwd_r4(c: &C, p: *mut f64, tw: &[f64], m: usize, t: usize, i0: usize, i1: usize) {
+        // SAFETY: forwarded.
+        unsafe {
+            if m == 1 {
+                fwd_r4_k::<true, false, true>(c, p, tw, m, t, i0, i1)
+            } else if m.trailing_zeros() % 2 == 1 {
+                fwd_r4_k::<false, true, false>(c, p, tw, m, t, i0, i1)
+            } else {
+                fwd_r4_k::<false, false, true>(c, p, tw, m, t, i0, i1)
+            }
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fwd_r4_k<const FIRST: bool, const N1: bool, const N2: bool>(
+        c: &C,
+        p: *mut f64,
+        tw: &[f64],
+        m: usize,
+        t: usize,
+        i0: usize,
+        i1: usize,
+    ) {
+        // SAFETY: group `i` of stage (m, t) spans words `2it .. 2it + 2t` of the N-word
+        // buffer; the twiddle table has N entries (`2m + 2i + 1 < 4m <= N`).
+        unsafe {
+            let h = t / 2;
+            for i in i0..i1 {
+                let w1 = _mm256_set1_pd(*tw.get_unchecked(m + i));
+                let wa = _mm256_set1_pd(*tw.get_unchecked(2 * m + 2 * i));
+                let wb = _mm256_set1_pd(*tw.get_unchecked(2 * m + 2 * i + 1));
+                let base = p.add(2 * i * t);
+                let mut j = 0;
+                while j < h {
+                    let (p0, p1, p2, p3) = (
+                        base.add(j),
+                        base.add(j + h),
+                        base.add(j + t),
+                        base.add(j + t + h),
+                    );
+                    let (x0, x1, x2, x3) = if FIRST {
+                        (ld_u(c, p0), ld_u(c, p1), ld_u(c, p2), ld_u(c, p3))
+                    } else {
+                        (ld(p0), ld(p1), ld(p2), ld(p3))
+                    };
+                    let (x0, x2) = fbf::<N1>(c, x0, x2, w1);
+                    let (x1, x3) = fbf::<N1>(c, x1, x3, w1);
+                    let (x0, x1) = fbf::<N2>(c, x0, x1, wa);
+                    let (x2, x3) = fbf::<N2>(c, x2, x3, wb);
+                    st(p0, x0);
+                    st(p1, x1);
+                    st(p2, x2);
+                    st(p3, x3);
+                    j += 4;
                 }
             }
         }

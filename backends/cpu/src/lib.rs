@@ -1,9 +1,12 @@
 //! The CPU backend of fhe-dsl: [`CpuBackend`].
 //!
 //! Polynomials live in host memory as [`RnsPoly`] (limb-major). Work is spread over the
-//! rayon pool across limbs (or word chunks for memory-bound element-wise loops); NTTs
-//! run on [`tfhe_ntt`]'s SIMD kernels (same root ψ and bit-reversed output order as
-//! [`fhe_dsl::math::NttTable`], pinned at plan creation with a scalar fallback).
+//! rayon pool across limbs (or word chunks for memory-bound element-wise loops). For
+//! primes below 2^50 the modular arithmetic and the NTTs run in exact f64 AVX2+FMA
+//! kernels (`simd`, `fntt`; detected at run time, `FHE_CPU_SIMD=0` or
+//! [`set_simd_enabled`] turns them off); other NTTs run on [`tfhe_ntt`]'s SIMD kernels
+//! (same root ψ and bit-reversed output order as [`fhe_dsl::math::NttTable`], pinned at
+//! plan creation with a scalar fallback).
 //!
 //! The coarse operations are fused: key switching computes each output limb of every
 //! digit on the fly (ModUp → inner product → ModDown) without materialising the raised
