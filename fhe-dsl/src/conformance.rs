@@ -176,6 +176,40 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
     for (g, w) in got.iter().zip(&want) {
         same(b, ctx, g, w, "decompose_mod_up");
     }
+
+    // rotation kept over Q·P (double hoisting); its ModDown is the hoisted rotation
+    let qp: Vec<usize> = (0..ctx.num_q()).chain(ctx.p_indices()).collect();
+    let key: Vec<(RnsPoly, RnsPoly)> = (0..want.len() as u8)
+        .map(|j| (random_poly(ctx, &qp, 20 + j), random_poly(ctx, &qp, 40 + j)))
+        .collect();
+    let bkey: Vec<(B::Poly, B::Poly)> = key
+        .iter()
+        .map(|(x, y)| (b.upload(ctx, x.clone()), b.upload(ctx, y.clone())))
+        .collect();
+    let c0 = random_poly(ctx, &yq, 8);
+    let galois = 5;
+    let (w0, w1) = r.rotate_extended(ctx, &c0, &want, &key, galois);
+    let (g0, g1) = b.rotate_extended(ctx, &b.upload(ctx, c0.clone()), &got, &bkey, galois);
+    same(b, ctx, &g0, &w0, "rotate_extended (c0 part)");
+    same(b, ctx, &g1, &w1, "rotate_extended (c1 part)");
+    let (mut d0, mut d1) = (g0, g1);
+    b.div_round_by_tail(ctx, &mut d0, ctx.num_p());
+    b.div_round_by_tail(ctx, &mut d1, ctx.num_p());
+    let h = r.hoisted_rotations(ctx, &c0, &y5, &[(galois, &key[..])], params.alpha());
+    same(
+        b,
+        ctx,
+        &d0,
+        &h[0].0,
+        "ModDown of rotate_extended vs hoisted rotation (c0)",
+    );
+    same(
+        b,
+        ctx,
+        &d1,
+        &h[0].1,
+        "ModDown of rotate_extended vs hoisted rotation (c1)",
+    );
 }
 
 /// Whole-ciphertext operations with real keys: multiply+relinearise, rescale, rotations

@@ -229,6 +229,41 @@ pub trait Backend: Send + Sync + 'static {
         out
     }
 
+    /// One rotation kept in the extended basis `Q_l ∪ P` (double hoisting): for the
+    /// raised digits of `c1` ([`decompose_mod_up`](Self::decompose_mod_up)) and the Galois
+    /// element `galois`, returns `(u0 + P·σ(c0), u1)` over `Q_l ∪ P`, where `(u0, u1)` is
+    /// the [`key_switch_inner`](Self::key_switch_inner) product and `P·σ(c0)` has zero P
+    /// limbs. ModDown ([`div_round_by_tail`](Self::div_round_by_tail) by `num_p`) of each
+    /// part gives exactly the rotation [`hoisted_rotations`](Self::hoisted_rotations)
+    /// returns; linear combinations may be taken before that one ModDown.
+    fn rotate_extended(
+        &self,
+        ctx: &RingContext,
+        c0: &Self::Poly,
+        digits: &[Self::Poly],
+        key: &KeyDigits<Self::Poly>,
+        galois: usize,
+    ) -> (Self::Poly, Self::Poly) {
+        let (mut u0, u1) = self.key_switch_inner(ctx, digits, key, Some(galois));
+        let q_primes = self.primes(c0).to_vec();
+        let p_primes: Vec<usize> = ctx.p_indices().collect();
+        let p_mod_q: Vec<u64> = q_primes
+            .iter()
+            .map(|&i| {
+                let m = ctx.modulus(i);
+                p_primes
+                    .iter()
+                    .fold(1u64, |acc, &j| m.mul(acc, m.reduce(ctx.modulus(j).value())))
+            })
+            .collect();
+        let mut r0 = self.zero(ctx, &q_primes);
+        self.automorphism_ntt(ctx, c0, galois, &mut r0);
+        self.mul_scalar_assign(ctx, &mut r0, &p_mod_q);
+        let lifted = self.concat(ctx, &r0, &self.zero(ctx, &p_primes));
+        self.add_assign(ctx, &mut u0, &lifted);
+        (u0, u1)
+    }
+
     /// Rotations of one ciphertext `(c0, c1)` by several Galois elements sharing one
     /// decomposition (hoisting). Returns the rotated ciphertexts in the order of `keys`.
     fn hoisted_rotations(

@@ -246,6 +246,16 @@ impl<B: Backend> Ckks<B> {
     /// Encodes complex values (padded with zeros to a power-of-two slot count) at `level`
     /// and `scale`.
     pub fn encode(&self, values: &[Complex64], level: usize, scale: f64) -> Result<Plaintext<B>> {
+        self.encode_inner(values, level, scale, false)
+    }
+
+    fn encode_inner(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+        with_p: bool,
+    ) -> Result<Plaintext<B>> {
         let slots = self.check_slots(values.len())?;
         if level > self.params.max_level() {
             return Err(Error::LevelTooLow {
@@ -269,7 +279,19 @@ impl<B: Backend> Ckks<B> {
         padded.resize(slots, Complex64::new(0.0, 0.0));
         let mut coeffs = vec![0.0; self.params.n()];
         self.encoder.values_to_coeffs(&padded, &mut coeffs);
-        self.coeffs_to_plaintext(&coeffs, level, scale, slots)
+        self.coeffs_to_plaintext(&coeffs, level, scale, slots, with_p)
+    }
+
+    /// [`encode`](Self::encode) with the residues of the same integer polynomial over the
+    /// special primes P appended (limbs `Q_level ∪ P`): a plaintext that multiplies
+    /// key-switching products before ModDown (double-hoisted linear transforms).
+    pub(crate) fn encode_qp(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext<B>> {
+        self.encode_inner(values, level, scale, true)
     }
 
     /// Encodes real values.
@@ -284,10 +306,11 @@ impl<B: Backend> Ckks<B> {
         level: usize,
         scale: f64,
         slots: usize,
+        with_p: bool,
     ) -> Result<Plaintext<B>> {
         let ctx = self.params.ring();
-        let primes = self.params.q_primes_at(level);
-        let log_q: f64 = primes
+        let q_primes = self.params.q_primes_at(level);
+        let log_q: f64 = q_primes
             .iter()
             .map(|&i| (ctx.modulus(i).value() as f64).log2())
             .sum();
@@ -299,6 +322,11 @@ impl<B: Backend> Ckks<B> {
                 scale.log2()
             )));
         }
+        let primes = if with_p {
+            self.qp_primes(level)
+        } else {
+            q_primes
+        };
         let mut p = RnsPoly::zero(ctx.n(), &primes);
         let n = ctx.n();
         let scaled: Vec<f64> = coeffs.iter().map(|c| (c * scale).round()).collect();

@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 use num_complex::Complex64;
 use std::collections::BTreeMap;
 
+/// A Galois element with its uploaded key digits.
+pub(crate) type GaloisKey<'a, B> = (usize, &'a KeyDigits<<B as Backend>::Poly>);
+
 /// A switching key uploaded to the backend: `(b_j, a_j)` per digit.
 struct DeviceKey<B: Backend> {
     digits: Vec<(B::Poly, B::Poly)>,
@@ -558,6 +561,20 @@ impl<B: Backend> Evaluator<B> {
                 }
             })
             .collect())
+    }
+
+    /// The Galois element of a rotation by `step` and its uploaded key digits (`None`
+    /// for a step equivalent to 0): for circuits that compose key switching from the
+    /// backend's primitives (double-hoisted linear transforms).
+    pub(crate) fn rotation_key(&self, step: i64) -> Result<Option<GaloisKey<'_, B>>> {
+        let g = galois_element(step, self.ckks.params().log_n());
+        if g == 1 {
+            return Ok(None);
+        }
+        let key = self.galois_key(g, || {
+            format!("rotation key for step {step} (Galois element {g})")
+        })?;
+        Ok(Some((g, key.digits.as_slice())))
     }
 
     /// Whether a rotation key for `step` is loaded.
