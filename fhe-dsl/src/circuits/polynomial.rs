@@ -274,14 +274,14 @@ pub fn evaluate_chebyshev_unit<B: Backend>(
         plan: &plan,
         basis: &basis,
     };
-    match rec.eval(coeffs, out_level, target_scale)? {
-        Some(out) => Ok(out),
-        None => {
-            // the zero polynomial: 0 · T_1
-            rec.leaf(&[0.0, 0.0], out_level, target_scale)
-                .map(|o| o.expect("nonempty leaf"))
-        }
-    }
+    let out = match rec.eval(coeffs, out_level, target_scale)? {
+        Some(out) => out,
+        // the zero polynomial: 0 · T_1
+        None => rec
+            .leaf(&[0.0, 0.0], out_level, target_scale)?
+            .expect("nonempty leaf"),
+    };
+    rec.finish(out, target_scale)
 }
 
 /// `T_i(ct)` for the indices a plan needs.
@@ -352,6 +352,12 @@ struct Recursion<'a, B: Backend> {
 }
 
 impl<B: Backend> Recursion<'_, B> {
+    /// `Σ c_i T_i` for `(out, scale)`, returned *before* its last relinearisation and
+    /// rescale: at level `out + 1`, scale `scale · q_{out+1}`, possibly of degree 2. A
+    /// product `q · T_m` and the remainder are summed there, so a chain of remainders
+    /// shares one relinearisation and one rescale (lazy relinearisation; relinearising
+    /// before the rescale keeps the key-switching noise divided by `q_{out+1}`).
+    /// [`finish`](Self::finish) completes it. `None` for the zero polynomial.
     fn eval(&mut self, c: &[f64], out: usize, scale: f64) -> Result<Option<Ciphertext<B>>> {
         let deg = c.iter().rposition(|&x| x != 0.0).unwrap_or(0);
         let c = &c[..=deg];
@@ -361,15 +367,16 @@ impl<B: Backend> Recursion<'_, B> {
         let m = self.plan.split_point(deg);
         let (qc, rc) = split(c, m);
         let params = self.eval.ckks().params();
+        let s_prime = scale * params.rescale_divisor(out + 1);
         let tm = drop_to(self.eval, &self.basis.t[&m], out + 1)?;
-        let q_scale = scale * params.rescale_divisor(out + 1) / tm.scale;
+        let q_scale = s_prime / tm.scale;
         let q = self.eval(&qc, out + 1, q_scale)?;
         let r = self.eval(&rc, out, scale)?;
         let prod = match q {
             Some(q) => {
-                let mut p = self.eval.mul_relin_new(&q, &tm)?;
-                self.eval.rescale_assign(&mut p)?;
-                p.scale = scale;
+                let q = self.finish(q, q_scale)?;
+                let mut p = self.eval.mul_new(&q, &tm)?;
+                p.scale = s_prime;
                 Some(p)
             }
             None => None,
@@ -383,7 +390,17 @@ impl<B: Backend> Recursion<'_, B> {
         })
     }
 
-    /// `Σ c_i T_i` for `deg < g`, at `(out, scale)`; `None` for the zero polynomial.
+    /// Relinearises and rescales a result of [`eval`](Self::eval), setting the exact
+    /// requested `scale`.
+    fn finish(&self, mut ct: Ciphertext<B>, scale: f64) -> Result<Ciphertext<B>> {
+        self.eval.relinearize_assign(&mut ct)?;
+        self.eval.rescale_assign(&mut ct)?;
+        ct.scale = scale;
+        Ok(ct)
+    }
+
+    /// `Σ c_i T_i` for `deg < g`, for `(out, scale)` and before its rescale (see
+    /// [`eval`](Self::eval)); `None` for the zero polynomial.
     fn leaf(&mut self, c: &[f64], out: usize, scale: f64) -> Result<Option<Ciphertext<B>>> {
         let params = self.eval.ckks().params();
         let s_prime = scale * params.rescale_divisor(out + 1);
@@ -421,8 +438,6 @@ impl<B: Backend> Recursion<'_, B> {
         if c0 != 0.0 {
             add_integer_raw(self.eval, &mut acc, (c0 * s_prime).round());
         }
-        self.eval.rescale_assign(&mut acc)?;
-        acc.scale = scale;
         Ok(Some(acc))
     }
 }
