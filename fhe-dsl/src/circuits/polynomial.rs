@@ -256,6 +256,13 @@ pub fn evaluate_chebyshev_unit<B: Backend>(
             "target scale must be finite and ≥ 1, got {target_scale}"
         )));
     }
+    if coeffs.iter().all(|&c| c == 0.0) {
+        // the zero polynomial: an encryption of 0 at the input's level, no level spent
+        let mut zero = ct.clone();
+        mul_integer_raw(eval, &mut zero, 0.0);
+        zero.scale = target_scale;
+        return Ok(zero);
+    }
     let deg = coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
     let coeffs = &coeffs[..=deg];
     let plan = Plan::new(deg);
@@ -276,10 +283,13 @@ pub fn evaluate_chebyshev_unit<B: Backend>(
     };
     let out = match rec.eval(coeffs, out_level, target_scale)? {
         Some(out) => out,
-        // the zero polynomial: 0 · T_1
-        None => rec
-            .leaf(&[0.0, 0.0], out_level, target_scale)?
-            .expect("nonempty leaf"),
+        // every term rounded to zero at this scale: the value is 0
+        None => {
+            let mut zero = drop_to(eval, ct, out_level)?;
+            mul_integer_raw(eval, &mut zero, 0.0);
+            zero.scale = target_scale;
+            return Ok(zero);
+        }
     };
     rec.finish(out, target_scale)
 }
@@ -527,6 +537,13 @@ mod tests {
                 .collect();
             let (min_bits, _) = crate::circuits::precision_bits(&got, &want);
             assert!(min_bits > 28.0, "degree {deg}: {min_bits:.1} bits");
+        }
+        // the zero polynomial and one whose terms all round to zero give an encryption of
+        // 0, not a panic
+        for coeffs in [vec![0.0; 4], vec![0.0, 1e-300, 0.0, 1e-300]] {
+            let out = evaluate_chebyshev_unit(&eval, &ct, &coeffs, ct.scale()).unwrap();
+            let got = dec.decrypt_real(&out).unwrap();
+            assert!(got.iter().all(|v| v.abs() < 1e-6), "{coeffs:?}");
         }
         // an odd polynomial with zero even coefficients, on the unit interval
         let s = ChebyshevPoly::interpolate(|x| (std::f64::consts::PI * x).sin(), -1.0, 1.0, 15)
