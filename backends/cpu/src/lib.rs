@@ -44,19 +44,7 @@ impl CpuBackend {
     }
 }
 
-/// Position in `src` of each prime of `dst` (panics if one is missing: a caller bug).
-fn positions(dst: &[usize], src: &[usize]) -> Vec<usize> {
-    if src.len() >= dst.len() && &src[..dst.len()] == dst {
-        return (0..dst.len()).collect();
-    }
-    dst.iter()
-        .map(|p| {
-            src.iter()
-                .position(|x| x == p)
-                .unwrap_or_else(|| panic!("operand lacks prime index {p} (has {src:?})"))
-        })
-        .collect()
-}
+use fhe_dsl::ring::limb_positions as positions;
 
 /// Largest bit size among `primes`.
 fn max_bits(ctx: &RingContext, primes: &[usize]) -> u32 {
@@ -512,29 +500,11 @@ impl Backend for CpuBackend {
     }
 
     fn select(&self, _ctx: &RingContext, a: &RnsPoly, primes: &[usize]) -> RnsPoly {
-        let pos = positions(primes, &a.primes);
-        let mut data = Vec::with_capacity(primes.len() * a.n);
-        for j in pos {
-            data.extend_from_slice(a.limb(j));
-        }
-        RnsPoly {
-            primes: primes.to_vec(),
-            n: a.n,
-            data,
-        }
+        a.select(primes)
     }
 
     fn concat(&self, _ctx: &RingContext, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
-        let mut data = Vec::with_capacity(a.data.len() + b.data.len());
-        data.extend_from_slice(&a.data);
-        data.extend_from_slice(&b.data);
-        let mut primes = a.primes.clone();
-        primes.extend_from_slice(&b.primes);
-        RnsPoly {
-            primes,
-            n: a.n,
-            data,
-        }
+        a.concat(b)
     }
 
     fn ntt(&self, ctx: &RingContext, a: &mut RnsPoly) {

@@ -11,16 +11,7 @@ use crate::ring::{RingContext, RnsPoly};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReferenceBackend;
 
-/// Position in `b` of each prime of `a` (panics if missing: a caller bug, not user input).
-pub(crate) fn positions(a: &[usize], b: &[usize]) -> Vec<usize> {
-    a.iter()
-        .map(|p| {
-            b.iter()
-                .position(|x| x == p)
-                .unwrap_or_else(|| panic!("operand lacks prime index {p} (has {b:?})"))
-        })
-        .collect()
-}
+use crate::ring::limb_positions as positions;
 
 fn zip_limbs(ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly, f: impl Fn(&Modulus, &mut u64, u64)) {
     let pos = positions(&a.primes, &b.primes);
@@ -58,23 +49,11 @@ impl Backend for ReferenceBackend {
     }
 
     fn select(&self, _ctx: &RingContext, a: &RnsPoly, primes: &[usize]) -> RnsPoly {
-        let pos = positions(primes, &a.primes);
-        let mut data = Vec::with_capacity(primes.len() * a.n);
-        for j in pos {
-            data.extend_from_slice(a.limb(j));
-        }
-        RnsPoly {
-            primes: primes.to_vec(),
-            n: a.n,
-            data,
-        }
+        a.select(primes)
     }
 
     fn concat(&self, _ctx: &RingContext, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
-        let mut out = a.clone();
-        out.primes.extend_from_slice(&b.primes);
-        out.data.extend_from_slice(&b.data);
-        out
+        a.concat(b)
     }
 
     fn ntt(&self, ctx: &RingContext, a: &mut RnsPoly) {

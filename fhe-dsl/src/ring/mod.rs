@@ -5,4 +5,4 @@ mod context;
 mod poly;
 
 pub use context::{BaseConvTable, RingContext};
-pub use poly::RnsPoly;
+pub use poly::{limb_positions, RnsPoly};
