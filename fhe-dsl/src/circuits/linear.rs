@@ -21,6 +21,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct LinearTransform {
     slots: usize,
     diags: BTreeMap<usize, Vec<Complex64>>,
+    /// Split diagonal indices into signed baby/giant steps (`d = G + i`, `|i| ≤ g/2`,
+    /// `d` read in `(−n/2, n/2]`), so transforms with small negative and positive
+    /// offsets share rotation keys; otherwise `d = g·j + i`, `0 ≤ i < g`.
+    signed: bool,
 }
 
 impl LinearTransform {
@@ -57,7 +61,18 @@ impl LinearTransform {
                 }
             }
         }
-        Ok(LinearTransform { slots, diags: out })
+        Ok(LinearTransform {
+            slots,
+            diags: out,
+            signed: false,
+        })
+    }
+
+    /// The same transform with signed baby/giant steps (see the field's doc): use it for
+    /// maps whose diagonals cluster around 0 on both sides, like convolutions.
+    pub fn with_signed_steps(mut self) -> Self {
+        self.signed = true;
+        self
     }
 
     /// The transform of a dense `n × n` matrix (rows first).
@@ -119,6 +134,7 @@ impl LinearTransform {
         Ok(LinearTransform {
             slots: n,
             diags: out,
+            signed: self.signed && other.signed,
         })
     }
 
@@ -131,6 +147,23 @@ impl LinearTransform {
         out
     }
 
+    /// `(giant step, baby step)` of diagonal `d` for baby-step size `g`: `d ≡ G + i`.
+    fn split(&self, d: usize, g: usize) -> (i64, i64) {
+        if self.signed {
+            let n = self.slots as i64;
+            let ds = if d as i64 > n / 2 {
+                d as i64 - n
+            } else {
+                d as i64
+            };
+            let g = g as i64;
+            let j = (ds + g / 2).div_euclid(g);
+            (j * g, ds - j * g)
+        } else {
+            (((d / g) * g) as i64, (d % g) as i64)
+        }
+    }
+
     /// Baby-step size `g` minimising the weighted rotation count. With double hoisting a
     /// baby step is one key-switching inner product kept over Q·P (no ModDown), a giant
     /// step a full ModUp, inner product and ModDown: a baby costs about 0.3 of a giant
@@ -139,8 +172,13 @@ impl LinearTransform {
         let mut best = (f64::INFINITY, 1);
         let mut g = 1;
         while g <= self.slots {
-            let babies: BTreeSet<usize> = self.diags.keys().map(|d| d % g).collect();
-            let giants: BTreeSet<usize> = self.diags.keys().map(|d| d / g).collect();
+            let mut babies = BTreeSet::new();
+            let mut giants = BTreeSet::new();
+            for &d in self.diags.keys() {
+                let (j, i) = self.split(d, g);
+                babies.insert(i);
+                giants.insert(j);
+            }
             let cost = 0.3 * babies.iter().filter(|&&i| i != 0).count() as f64
                 + giants.iter().filter(|&&j| j != 0).count() as f64;
             if cost < best.0 {
@@ -156,15 +194,51 @@ impl LinearTransform {
         let g = self.baby_step();
         let mut set = BTreeSet::new();
         for &d in self.diags.keys() {
-            let (j, i) = (d / g, d % g);
-            if i != 0 {
-                set.insert(i as i64);
-            }
-            if j != 0 {
-                set.insert((j * g) as i64);
-            }
+            let (j, i) = self.split(d, g);
+            set.extend([i, j].into_iter().filter(|&s| s != 0));
         }
         set.into_iter().collect()
+    }
+
+    /// Diagonal `d` rotated by `−giant` (BSGS pre-rotation), encoded at `level` with
+    /// `scale`; over `Q·P` for a nonzero baby step (double hoisting).
+    fn encode_diag<B: Backend>(
+        &self,
+        ckks: &Ckks<B>,
+        d: usize,
+        giant: i64,
+        baby: i64,
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext<B>> {
+        let n = self.slots;
+        let v = &self.diags[&d];
+        let shift = giant.rem_euclid(n as i64) as usize;
+        let rotated: Vec<Complex64> = (0..n).map(|k| v[(k + n - shift) % n]).collect();
+        if baby == 0 {
+            ckks.encode(&rotated, level, scale)
+        } else {
+            ckks.encode_qp(&rotated, level, scale)
+        }
+    }
+
+    fn check_level<B: Backend>(&self, ckks: &Ckks<B>, level: usize) -> Result<()> {
+        let params = ckks.params();
+        if level == 0 || level > params.max_level() {
+            return Err(Error::LevelTooLow {
+                op: "linear transform (needs a level to rescale)",
+                needed: 1,
+                level,
+            });
+        }
+        if self.slots > params.max_slots() {
+            return Err(Error::InvalidInput(format!(
+                "transform on {} slots exceeds N/2 = {}",
+                self.slots,
+                params.max_slots()
+            )));
+        }
+        Ok(())
     }
 
     /// Encodes the (pre-rotated) diagonals at `level`, with plaintext scale equal to the
@@ -189,46 +263,61 @@ impl LinearTransform {
         level: usize,
         pt_scale: f64,
     ) -> Result<EncodedLinearTransform<B>> {
-        let params = ckks.params();
-        if level == 0 || level > params.max_level() {
-            return Err(Error::LevelTooLow {
-                op: "linear transform (needs a level to rescale)",
-                needed: 1,
-                level,
-            });
-        }
-        if self.slots > params.max_slots() {
-            return Err(Error::InvalidInput(format!(
-                "transform on {} slots exceeds N/2 = {}",
-                self.slots,
-                params.max_slots()
-            )));
-        }
-        let scale = pt_scale;
+        self.check_level(ckks, level)?;
         let g = self.baby_step();
-        let n = self.slots;
-        let mut pts: BTreeMap<usize, Vec<(usize, Plaintext<B>)>> = BTreeMap::new();
-        for (&d, v) in &self.diags {
-            let (j, i) = (d / g, d % g);
-            let shift = (g * j) % n;
-            let rotated: Vec<Complex64> = (0..n).map(|k| v[(k + n - shift) % n]).collect();
-            // baby steps i ≠ 0 multiply key-switching products over Q·P (double hoisting)
-            let pt = if i == 0 {
-                ckks.encode(&rotated, level, scale)?
-            } else {
-                ckks.encode_qp(&rotated, level, scale)?
-            };
+        let mut pts: Groups<B> = BTreeMap::new();
+        for &d in self.diags.keys() {
+            let (j, i) = self.split(d, g);
+            let pt = self.encode_diag(ckks, d, j, i, level, pt_scale)?;
             pts.entry(j).or_default().push((i, pt));
         }
         Ok(EncodedLinearTransform {
-            slots: n,
+            slots: self.slots,
             level,
-            g,
             pt_scale,
             pts,
         })
     }
+
+    /// `M · ct` without keeping the encoded diagonals: each giant step's diagonals are
+    /// encoded just before use and dropped after, so memory stays at one giant step's
+    /// plaintexts (a convolution can have ~1000 diagonals, ~10 GB encoded at N = 2^16).
+    /// The output scale is `ct.scale · pt_scale / q_level`; one level is consumed.
+    pub fn apply_streaming<B: Backend>(
+        &self,
+        eval: &Evaluator<B>,
+        ct: &Ciphertext<B>,
+        pt_scale: f64,
+    ) -> Result<Ciphertext<B>> {
+        let ckks = eval.ckks();
+        let level = ct.level;
+        self.check_level(ckks, level)?;
+        let g = self.baby_step();
+        let mut plan: BTreeMap<i64, Vec<(i64, usize)>> = BTreeMap::new();
+        for &d in self.diags.keys() {
+            let (j, i) = self.split(d, g);
+            plan.entry(j).or_default().push((i, d));
+        }
+        let babies: BTreeSet<i64> = plan.values().flatten().map(|(i, _)| *i).collect();
+        let groups = plan.iter().map(|(&j, terms)| {
+            let pts = terms
+                .iter()
+                .map(|&(i, d)| Ok((i, self.encode_diag(ckks, d, j, i, level, pt_scale)?)))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((j, pts))
+        });
+        finish(
+            eval,
+            ct,
+            double_hoisted(eval, ct, &babies, groups, pt_scale)?,
+            pt_scale,
+            self.slots,
+        )
+    }
 }
+
+/// Giant step → (baby step, plaintext) pairs.
+type Groups<B> = BTreeMap<i64, Vec<(i64, Plaintext<B>)>>;
 
 /// A ciphertext's two parts over `Q_l·P`, before ModDown.
 type ExtCt<B> = (<B as Backend>::Poly, <B as Backend>::Poly);
@@ -239,10 +328,8 @@ type ExtCt<B> = (<B as Backend>::Poly, <B as Backend>::Poly);
 pub struct EncodedLinearTransform<B: Backend> {
     slots: usize,
     level: usize,
-    g: usize,
     pt_scale: f64,
-    /// giant index j → (baby index i, plaintext) pairs
-    pts: BTreeMap<usize, Vec<(usize, Plaintext<B>)>>,
+    pts: Groups<B>,
 }
 
 impl<B: Backend> EncodedLinearTransform<B> {
@@ -260,15 +347,10 @@ impl<B: Backend> EncodedLinearTransform<B> {
     pub fn rotations(&self) -> Vec<i64> {
         let mut set = BTreeSet::new();
         for (&j, v) in &self.pts {
-            if j != 0 {
-                set.insert((j * self.g) as i64);
-            }
-            for (i, _) in v {
-                if *i != 0 {
-                    set.insert(*i as i64);
-                }
-            }
+            set.insert(j);
+            set.extend(v.iter().map(|(i, _)| *i));
         }
+        set.remove(&0);
         set.into_iter().collect()
     }
 
@@ -288,135 +370,152 @@ impl<B: Backend> EncodedLinearTransform<B> {
             let d = x.level - self.level;
             eval.drop_level_assign(&mut x, d)?;
         }
-        let acc = self.double_hoisted(eval, &x)?;
-        let mut out = match acc {
-            Some(a) => a,
-            None => {
-                // the zero map
-                let mut z = x.clone();
-                super::mul_integer_raw(eval, &mut z, 0.0);
-                z.scale *= self.pt_scale;
-                z
+        let babies: BTreeSet<i64> = self.pts.values().flatten().map(|(i, _)| *i).collect();
+        let groups = self
+            .pts
+            .iter()
+            .map(|(&j, v)| Ok((j, v.iter().map(|(i, p)| (*i, p)).collect::<Vec<_>>())));
+        let acc = double_hoisted(eval, &x, &babies, groups, self.pt_scale)?;
+        finish(eval, &x, acc, self.pt_scale, self.slots)
+    }
+}
+
+/// Rescales the accumulated `M · x` (or builds the zero map's output) and fixes the
+/// exact scale.
+fn finish<B: Backend>(
+    eval: &Evaluator<B>,
+    x: &Ciphertext<B>,
+    acc: Option<Ciphertext<B>>,
+    pt_scale: f64,
+    slots: usize,
+) -> Result<Ciphertext<B>> {
+    let mut out = match acc {
+        Some(a) => a,
+        None => {
+            // the zero map
+            let mut z = x.clone();
+            super::mul_integer_raw(eval, &mut z, 0.0);
+            z.scale *= pt_scale;
+            z
+        }
+    };
+    let scale = x.scale * pt_scale / eval.ckks().params().rescale_divisor(x.level);
+    eval.rescale_assign(&mut out)?;
+    out.scale = scale;
+    out.slots = slots;
+    Ok(out)
+}
+
+/// `Σ_G rot_G( Σ_i pt_{G,i} ⊙ rot_i(x) )` with double hoisting (Bossuat et al.
+/// 2021): `x.c1` is decomposed and raised to `Q_l·P` once; each baby rotation stays
+/// over `Q_l·P` as `(u0 + P·σ_i(c0), u1)` ([`Backend::rotate_extended`], no ModDown);
+/// the plaintext products of one giant step (diagonals encoded over `Q_l·P`) are
+/// summed there and brought down by one ModDown. The giant rotations are hoisted the
+/// same way: kept over `Q_l·P`, summed, and brought down by one final ModDown. Baby
+/// step 0 (no rotation) is accumulated over `Q_l` directly, since
+/// `ModDown(X + P·Y) = ModDown(X) + Y` exactly. `None` for a transform without
+/// diagonals. `groups` yields each giant step's plaintexts, possibly encoded lazily.
+fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
+    eval: &Evaluator<B>,
+    x: &Ciphertext<B>,
+    babies: &BTreeSet<i64>,
+    groups: impl Iterator<Item = Result<(i64, Vec<(i64, P)>)>>,
+    pt_scale: f64,
+) -> Result<Option<Ciphertext<B>>> {
+    if babies.is_empty() {
+        return Ok(None);
+    }
+    if x.parts.len() != 2 {
+        return Err(Error::Degree {
+            op: "linear transform",
+            expected: 1,
+            found: x.parts.len() - 1,
+        });
+    }
+    let params = eval.ckks().params();
+    let (be, ctx) = (eval.ckks().backend(), params.ring());
+    let alpha = params.alpha();
+    let k = ctx.num_p();
+    let q_primes = be.primes(&x.parts[0]).to_vec();
+    let (c0, c1) = (&x.parts[0], &x.parts[1]);
+    // baby steps over Q_l·P: (u0 + P·σ_i(c0), u1), no ModDown
+    let mut digits: Option<Vec<B::Poly>> = None;
+    let mut rot: BTreeMap<i64, Option<ExtCt<B>>> = BTreeMap::new();
+    for &i in babies {
+        let r = match eval.rotation_key(i)? {
+            None => None,
+            Some((g, key)) => {
+                let d = digits.get_or_insert_with(|| be.decompose_mod_up(ctx, c1, alpha));
+                Some(be.rotate_extended(ctx, c0, d, key, g))
             }
         };
-        let scale = ct.scale * self.pt_scale / eval.ckks().params().rescale_divisor(self.level);
-        eval.rescale_assign(&mut out)?;
-        out.scale = scale;
-        out.slots = self.slots;
-        Ok(out)
+        rot.insert(i, r);
     }
-
-    /// `Σ_j rot_{g·j}( Σ_i pt_{j,i} ⊙ rot_i(x) )` with double hoisting (Bossuat et al.
-    /// 2021): `x.c1` is decomposed and raised to `Q_l·P` once; each baby rotation stays
-    /// over `Q_l·P` as `(u0 + P·σ_i(c0), u1)` ([`Backend::rotate_extended`], no ModDown);
-    /// the plaintext products of one giant step (diagonals encoded over `Q_l·P`) are
-    /// summed there and brought down by one ModDown. The giant rotations are hoisted the
-    /// same way: kept over `Q_l·P`, summed, and brought down by one final ModDown. Baby
-    /// step 0 (no rotation) is accumulated over `Q_l` directly, since
-    /// `ModDown(X + P·Y) = ModDown(X) + Y` exactly. `None` for a transform without
-    /// diagonals.
-    fn double_hoisted(
-        &self,
-        eval: &Evaluator<B>,
-        x: &Ciphertext<B>,
-    ) -> Result<Option<Ciphertext<B>>> {
-        if self.pts.is_empty() {
-            return Ok(None);
-        }
-        if x.parts.len() != 2 {
-            return Err(Error::Degree {
-                op: "linear transform",
-                expected: 1,
-                found: x.parts.len() - 1,
-            });
-        }
-        let params = eval.ckks().params();
-        let (be, ctx) = (eval.ckks().backend(), params.ring());
-        let alpha = params.alpha();
-        let k = ctx.num_p();
-        let q_primes = be.primes(&x.parts[0]).to_vec();
-        let (c0, c1) = (&x.parts[0], &x.parts[1]);
-        let babies: BTreeSet<usize> = self
-            .pts
-            .values()
-            .flat_map(|v| v.iter().map(|(i, _)| *i))
-            .collect();
-        // baby steps over Q_l·P: (u0 + P·σ_i(c0), u1), no ModDown
-        let mut digits: Option<Vec<B::Poly>> = None;
-        let mut rot: BTreeMap<usize, Option<ExtCt<B>>> = BTreeMap::new();
-        for &i in &babies {
-            let r = match eval.rotation_key(i as i64)? {
-                None => None,
-                Some((g, key)) => {
-                    let d = digits.get_or_insert_with(|| be.decompose_mod_up(ctx, c1, alpha));
-                    Some(be.rotate_extended(ctx, c0, d, key, g))
-                }
-            };
-            rot.insert(i, r);
-        }
-        drop(digits);
-        let mut acc0 = be.zero(ctx, &q_primes);
-        let mut acc1 = be.zero(ctx, &q_primes);
-        let mut acc_ext: Option<ExtCt<B>> = None;
-        for (&j, terms) in &self.pts {
-            // Σ_i pt ⊙ rot_i(x): (d0, d1) over Q_l (baby 0) plus (e0, e1) over Q_l·P
-            let mut d0 = be.zero(ctx, &q_primes);
-            let mut d1 = be.zero(ctx, &q_primes);
-            let mut ext: Option<ExtCt<B>> = None;
-            for (i, pt) in terms {
-                match &rot[i] {
-                    None => {
-                        be.mul_add_assign(ctx, &mut d0, c0, &pt.poly);
-                        be.mul_add_assign(ctx, &mut d1, c1, &pt.poly);
-                    }
-                    Some((u0, u1)) => {
-                        let (e0, e1) = ext.get_or_insert_with(|| {
-                            let qp = be.primes(u0);
-                            (be.zero(ctx, qp), be.zero(ctx, qp))
-                        });
-                        be.mul_add_assign(ctx, e0, u0, &pt.poly);
-                        be.mul_add_assign(ctx, e1, u1, &pt.poly);
-                    }
-                }
-            }
-            if let Some((mut e0, mut e1)) = ext {
-                be.div_round_by_tail(ctx, &mut e0, k);
-                be.div_round_by_tail(ctx, &mut e1, k);
-                be.add_assign(ctx, &mut d0, &e0);
-                be.add_assign(ctx, &mut d1, &e1);
-            }
-            // giant step: rotation by g·j, its inner product kept over Q_l·P
-            match eval.rotation_key((j * self.g) as i64)? {
+    drop(digits);
+    let mut acc0 = be.zero(ctx, &q_primes);
+    let mut acc1 = be.zero(ctx, &q_primes);
+    let mut acc_ext: Option<ExtCt<B>> = None;
+    for group in groups {
+        let (j, terms) = group?;
+        // Σ_i pt ⊙ rot_i(x): (d0, d1) over Q_l (baby 0) plus (e0, e1) over Q_l·P
+        let mut d0 = be.zero(ctx, &q_primes);
+        let mut d1 = be.zero(ctx, &q_primes);
+        let mut ext: Option<ExtCt<B>> = None;
+        for (i, pt) in &terms {
+            let pt = pt.borrow();
+            match &rot[i] {
                 None => {
-                    be.add_assign(ctx, &mut acc0, &d0);
-                    be.add_assign(ctx, &mut acc1, &d1);
+                    be.mul_add_assign(ctx, &mut d0, c0, &pt.poly);
+                    be.mul_add_assign(ctx, &mut d1, c1, &pt.poly);
                 }
-                Some((g, key)) => {
-                    let dig = be.decompose_mod_up(ctx, &d1, alpha);
-                    let (v0, v1) = be.rotate_extended(ctx, &d0, &dig, key, g);
-                    match &mut acc_ext {
-                        None => acc_ext = Some((v0, v1)),
-                        Some((a0, a1)) => {
-                            be.add_assign(ctx, a0, &v0);
-                            be.add_assign(ctx, a1, &v1);
-                        }
+                Some((u0, u1)) => {
+                    let (e0, e1) = ext.get_or_insert_with(|| {
+                        let qp = be.primes(u0);
+                        (be.zero(ctx, qp), be.zero(ctx, qp))
+                    });
+                    be.mul_add_assign(ctx, e0, u0, &pt.poly);
+                    be.mul_add_assign(ctx, e1, u1, &pt.poly);
+                }
+            }
+        }
+        drop(terms);
+        if let Some((mut e0, mut e1)) = ext {
+            be.div_round_by_tail(ctx, &mut e0, k);
+            be.div_round_by_tail(ctx, &mut e1, k);
+            be.add_assign(ctx, &mut d0, &e0);
+            be.add_assign(ctx, &mut d1, &e1);
+        }
+        // giant step: rotation by G, its inner product kept over Q_l·P
+        match eval.rotation_key(j)? {
+            None => {
+                be.add_assign(ctx, &mut acc0, &d0);
+                be.add_assign(ctx, &mut acc1, &d1);
+            }
+            Some((g, key)) => {
+                let dig = be.decompose_mod_up(ctx, &d1, alpha);
+                let (v0, v1) = be.rotate_extended(ctx, &d0, &dig, key, g);
+                match &mut acc_ext {
+                    None => acc_ext = Some((v0, v1)),
+                    Some((a0, a1)) => {
+                        be.add_assign(ctx, a0, &v0);
+                        be.add_assign(ctx, a1, &v1);
                     }
                 }
             }
         }
-        if let Some((mut a0, mut a1)) = acc_ext {
-            be.div_round_by_tail(ctx, &mut a0, k);
-            be.div_round_by_tail(ctx, &mut a1, k);
-            be.add_assign(ctx, &mut acc0, &a0);
-            be.add_assign(ctx, &mut acc1, &a1);
-        }
-        Ok(Some(Ciphertext {
-            parts: vec![acc0, acc1],
-            level: x.level,
-            scale: x.scale * self.pt_scale,
-            slots: x.slots,
-        }))
     }
+    if let Some((mut a0, mut a1)) = acc_ext {
+        be.div_round_by_tail(ctx, &mut a0, k);
+        be.div_round_by_tail(ctx, &mut a1, k);
+        be.add_assign(ctx, &mut acc0, &a0);
+        be.add_assign(ctx, &mut acc1, &a1);
+    }
+    Ok(Some(Ciphertext {
+        parts: vec![acc0, acc1],
+        level: x.level,
+        scale: x.scale * pt_scale,
+        slots: x.slots,
+    }))
 }
 
 #[cfg(test)]
@@ -499,5 +598,50 @@ mod tests {
                 assert!(min_bits > 30.0, "n={n}: {min_bits:.1} bits");
             }
         }
+    }
+
+    #[test]
+    fn signed_streaming_transform_matches_float64() {
+        let params = Params::new_insecure_for_tests(ParamsLiteral {
+            log_n: 10,
+            log_q: vec![60, 50, 50],
+            log_p: vec![61],
+            level_primes: None,
+            dnum: 3,
+            log_scale: 50,
+            secret: Default::default(),
+        })
+        .unwrap();
+        let ckks = Ckks::new(params, ReferenceBackend);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut kg = KeyGenerator::from_seed(&ckks, 6);
+        let sk = kg.secret_key();
+        let pk = kg.public_key(&sk);
+        let n = ckks.params().max_slots();
+        // a convolution-like band: offsets on both sides of 0
+        let offs = [-33i64, -32, -31, -1, 0, 1, 31, 32, 33, 128, -128];
+        let lt = LinearTransform::new(n, offs.map(|d| (d, rand_vec(&mut rng, n))))
+            .unwrap()
+            .with_signed_steps();
+        let steps = lt.rotations();
+        // signed split: small negative offsets are negative steps, not n − 33
+        assert!(steps.iter().all(|s| s.abs() <= 128), "{steps:?}");
+        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(steps));
+        let eval = ckks.evaluator(&evk).unwrap();
+        let v = rand_vec(&mut rng, n);
+        let top = ckks.params().max_level();
+        let ct = ckks
+            .encryptor(&pk)
+            .encrypt(&ckks.encode(&v, top, ckks.params().default_scale()).unwrap())
+            .unwrap();
+        let q = ckks.params().rescale_divisor(top);
+        let streamed = lt.apply_streaming(&eval, &ct, q).unwrap();
+        let stored = lt.encode(&ckks, top).unwrap().apply(&eval, &ct).unwrap();
+        // same plaintexts, same order of accumulation: bit-identical
+        assert_eq!(streamed.parts, stored.parts);
+        assert_eq!(streamed.scale(), ct.scale());
+        let got = ckks.decryptor(&sk).decrypt_complex(&streamed).unwrap();
+        let (min_bits, _) = crate::circuits::precision_bits(&got, &lt.apply_plain(&v));
+        assert!(min_bits > 30.0, "{min_bits:.1} bits");
     }
 }
