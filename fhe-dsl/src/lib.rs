@@ -38,7 +38,9 @@ pub mod ckks;
 pub mod conformance;
 mod error;
 pub mod math;
+pub mod nn;
 pub mod ring;
+pub mod tensor;
 pub mod typed;
 
 pub use error::{Error, Result};
