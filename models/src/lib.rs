@@ -7,4 +7,6 @@
 pub mod backends;
 pub mod bench;
 pub mod demo;
+pub mod infer;
 pub mod params;
+pub mod resnet;

@@ -1,14 +1,16 @@
 //! `fhe`: the fhe-dsl command-line tool.
 //!
-//! - `fhe` / `fhe demo`: encrypt a vector, evaluate a degree-7 polynomial and a slot sum
-//!   on the server side, decrypt, and report precision and timings.
+//! - `fhe` / `fhe infer`: encrypted ResNet-20 inference on a Fashion-MNIST image with the
+//!   bundled weights, compared with the plaintext network.
+//! - `fhe demo`: encrypt a vector, evaluate a degree-7 polynomial and a slot sum on the
+//!   server side, decrypt, and report precision and timings.
 //! - `fhe bench ops`: per-operation timings (table, or JSON lines with `--format json`).
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fhe_dsl::backend::reference::ReferenceBackend;
 use fhe_models::backends::{check_available, cpu_backend, gpu_backend, BackendKind, UsageError};
-use fhe_models::{bench, demo, params};
+use fhe_models::{bench, demo, infer, params};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -42,6 +44,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Encrypted ResNet-20 inference: encrypt an image, run the network on the
+    /// ciphertext, decrypt the logits and compare with the plaintext network.
+    Infer(InferArgs),
+    /// Measure activation bounds for a weights file on Fashion-MNIST training images
+    /// (writes the calibration JSON `infer` needs).
+    #[command(hide = true)]
+    Calibrate(CalibrateArgs),
     /// Encrypt a full-slot vector, evaluate a degree-7 sigmoid approximation and sum all
     /// slots under encryption, decrypt, and report precision and timings.
     Demo(DemoArgs),
@@ -76,6 +85,65 @@ struct BenchBootstrapArgs {
     /// Allow the insecure test presets (tests only).
     #[arg(long, hide = true)]
     insecure_test_params: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+struct InferArgs {
+    /// Fashion-MNIST test-set index (the first 64 are bundled; the rest need Debian's
+    /// dataset-fashion-mnist), or a PNG path (28×28 grey, or 32×32 RGB CIFAR-shaped).
+    #[arg(long, default_value = "0")]
+    image: infer::ImageSource,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    backend: BackendKind,
+    /// Bootstrapping preset (boot-n16: N = 2^16, 128-bit secure).
+    #[arg(long, default_value = "boot-n16")]
+    params: String,
+    /// Weights (safetensors).
+    #[arg(long, default_value = infer::DEFAULT_WEIGHTS)]
+    weights: std::path::PathBuf,
+    /// Activation calibration (JSON, from `fhe calibrate`).
+    #[arg(long, default_value = infer::DEFAULT_CALIBRATION)]
+    calibration: std::path::PathBuf,
+    /// Level to encrypt the input at (default: the top level).
+    #[arg(long)]
+    start_level: Option<usize>,
+    /// Stored activations stay within [0, margin²] on the calibration images.
+    #[arg(long, default_value_t = 0.8)]
+    margin: f64,
+    /// Run only the cleartext twin (same packing, levels and folds; no encryption).
+    #[arg(long)]
+    simulate: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Allow the insecure test presets (tests only).
+    #[arg(long, hide = true)]
+    insecure_test_params: bool,
+}
+
+impl Default for InferArgs {
+    fn default() -> Self {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            a: InferArgs,
+        }
+        Wrap::parse_from(["fhe"]).a
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct CalibrateArgs {
+    /// Weights (safetensors).
+    #[arg(long, default_value = infer::DEFAULT_WEIGHTS)]
+    weights: std::path::PathBuf,
+    /// Output JSON.
+    #[arg(long, default_value = infer::DEFAULT_CALIBRATION)]
+    out: std::path::PathBuf,
+    /// Training images to measure on.
+    #[arg(long, default_value_t = 10000)]
+    images: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -238,11 +306,66 @@ fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_infer(a: &InferArgs) -> Result<()> {
+    use fhe_dsl::circuits::bootstrap::BootstrapPreset;
+    check_available(a.backend)?;
+    let preset = BootstrapPreset::by_name(&a.params).map_err(|e| UsageError(e.to_string()))?;
+    let insecure = a.params != "boot-n16";
+    if insecure && !a.insecure_test_params {
+        return Err(UsageError(format!(
+            "preset `{}` is an insecure test preset; use boot-n16",
+            a.params
+        ))
+        .into());
+    }
+    let cfg = infer::InferConfig {
+        weights: a.weights.clone(),
+        calibration: a.calibration.clone(),
+        image: a.image.clone(),
+        preset,
+        insecure,
+        start_level: a.start_level,
+        margin: a.margin,
+        simulate: a.simulate,
+        progress_bar: a.format == Format::Table && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        model: "resnet20-aespa-fmnist".into(),
+        backend_name: a.backend.to_string(),
+    };
+    progress(&format!(
+        "infer: ResNet-20 on {} ({}), image {:?}",
+        a.backend, a.params, a.image
+    ));
+    let report = match a.backend {
+        BackendKind::Cpu => infer::run(cpu_backend(), &cfg, progress)?,
+        BackendKind::Reference => infer::run(ReferenceBackend, &cfg, progress)?,
+        BackendKind::Gpu => infer::run(gpu_backend()?, &cfg, progress)?,
+    };
+    if a.format == Format::Json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("layers");
+        }
+        println!("{v}");
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+fn run_calibrate(a: &CalibrateArgs) -> Result<()> {
+    let calib = infer::calibrate_on_training_set(&a.weights, a.images)?;
+    std::fs::write(&a.out, serde_json::to_string_pretty(&calib)? + "\n")?;
+    progress(&format!("wrote {} ({})", a.out.display(), calib.source));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     let result = match &cli.command {
-        None => run_demo(&DemoArgs::default()),
+        None => run_infer(&InferArgs::default()),
+        Some(Command::Infer(a)) => run_infer(a),
+        Some(Command::Calibrate(a)) => run_calibrate(a),
         Some(Command::Demo(a)) => run_demo(a),
         Some(Command::Bench(BenchCommand::Ops(a))) => run_bench_ops(a),
         Some(Command::Bench(BenchCommand::Bootstrap(a))) => run_bench_bootstrap(a),

@@ -25,6 +25,7 @@ pub struct PackedLinear {
     transform: LinearTransform,
     in_period: usize,
     out_period: usize,
+    replicate: bool,
 }
 
 impl PackedLinear {
@@ -75,6 +76,7 @@ impl PackedLinear {
             transform: LinearTransform::new(slots, diags)?.with_signed_steps(),
             in_period,
             out_period,
+            replicate: true,
         })
     }
 
@@ -140,6 +142,14 @@ impl PackedLinear {
         Self::from_terms(input.period(), output.period(), slots, terms)
     }
 
+    /// Skips filling every output copy: only the copies at multiples of
+    /// `max(in_period, out_period)` hold the result (enough for a final layer that is
+    /// only decrypted), saving `log2(in_period / out_period)` rotations.
+    pub fn without_replication(mut self) -> Self {
+        self.replicate = false;
+        self
+    }
+
     /// The underlying transform.
     pub fn transform(&self) -> &LinearTransform {
         &self.transform
@@ -155,7 +165,7 @@ impl PackedLinear {
     fn replicate_steps(&self) -> Vec<i64> {
         let mut steps = Vec::new();
         let mut p = self.out_period;
-        while p < self.in_period {
+        while self.replicate && p < self.in_period {
             steps.push(-(p as i64));
             p *= 2;
         }

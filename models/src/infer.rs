@@ -1,0 +1,355 @@
+//! `fhe infer`: encrypted ResNet inference end to end — the client encrypts an image,
+//! the server runs the whole network on the ciphertext (bootstrapping included), the
+//! client decrypts the logits; compared with the float64 plaintext network.
+
+use crate::resnet::data::{load_png, FashionTestSet, FASHION_MNIST_CLASSES};
+use crate::resnet::encrypted::Encrypted;
+use crate::resnet::program::{Calibration, Cleartext, LayerStat, Program, Symbolic};
+use crate::resnet::reference::forward;
+use crate::resnet::weights::ResNetWeights;
+use anyhow::{anyhow, bail, Context, Result};
+use fhe_dsl::backend::Backend;
+use fhe_dsl::ckks::{Ckks, KeyRequest, Params};
+use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::Array3;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The bundled weights (trained by `models/train/train_resnet20.py`).
+pub const DEFAULT_WEIGHTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/weights/resnet20_fmnist.safetensors"
+);
+
+/// Activation bounds for the bundled weights (`fhe calibrate`).
+pub const DEFAULT_CALIBRATION: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/weights/resnet20_fmnist.calibration.json"
+);
+
+/// Which image to classify.
+#[derive(Clone, Debug)]
+pub enum ImageSource {
+    /// An index into the Fashion-MNIST test set (the first 64 are bundled).
+    Index(usize),
+    /// A PNG file: 28×28 grey (Fashion-MNIST-like) or 32×32 RGB (CIFAR-10-shaped).
+    Png(PathBuf),
+}
+
+impl std::str::FromStr for ImageSource {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(match s.parse::<usize>() {
+            Ok(i) => ImageSource::Index(i),
+            Err(_) => ImageSource::Png(PathBuf::from(s)),
+        })
+    }
+}
+
+/// Everything `infer` needs.
+#[derive(Clone, Debug)]
+pub struct InferConfig {
+    /// safetensors weights.
+    pub weights: PathBuf,
+    /// Calibration JSON.
+    pub calibration: PathBuf,
+    /// The image.
+    pub image: ImageSource,
+    /// Bootstrapping preset (parameters + bootstrapping configuration).
+    pub preset: BootstrapPreset,
+    /// Accept the insecure test presets.
+    pub insecure: bool,
+    /// Level the input is encrypted at (default: the top).
+    pub start_level: Option<usize>,
+    /// Stored activations stay within `[0, margin²]` on the calibration data.
+    pub margin: f64,
+    /// Only the cleartext twin (same packing and levels), no encryption.
+    pub simulate: bool,
+    /// Draw a progress bar.
+    pub progress_bar: bool,
+    /// Model name in the report.
+    pub model: String,
+    /// Backend name in the report.
+    pub backend_name: String,
+}
+
+/// The result, printed as a table or as one JSON object.
+#[derive(Clone, Debug, Serialize)]
+pub struct InferReport {
+    /// Model name.
+    pub model: String,
+    /// Backend.
+    pub backend: String,
+    /// Parameter preset.
+    pub params: String,
+    /// Predicted label from the decrypted logits.
+    pub label_encrypted: String,
+    /// Predicted label of the float64 plaintext network.
+    pub label_plain: String,
+    /// The true label, when known.
+    pub label_true: Option<String>,
+    /// Decrypted logits (the cleartext twin's, with `--simulate`).
+    pub logits_encrypted: Vec<f64>,
+    /// Plaintext logits.
+    pub logits_plain: Vec<f64>,
+    /// max |encrypted − plaintext| over the logits.
+    pub max_abs_err: f64,
+    /// Server-side encrypted inference time, seconds.
+    pub latency_s: f64,
+    /// Bootstraps performed.
+    pub bootstraps: usize,
+    /// Rotations performed outside bootstrapping.
+    pub rotations: usize,
+    /// Peak resident memory of the process, bytes.
+    pub peak_rss_bytes: u64,
+    /// Client key generation, seconds.
+    pub keygen_s: f64,
+    /// Evaluation key bytes (serialised, seeded form).
+    pub key_bytes: usize,
+    /// Input level and slots.
+    pub start_level: usize,
+    /// Slots per ciphertext.
+    pub slots: usize,
+    /// Whether this was a cleartext simulation only.
+    pub simulated: bool,
+    /// Per-layer timings.
+    pub layers: Vec<LayerStat>,
+}
+
+/// Peak resident set size (Linux `VmHWM`), 0 where unknown.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+        .0
+}
+
+fn class_name(i: usize) -> String {
+    FASHION_MNIST_CLASSES
+        .get(i)
+        .map_or_else(|| format!("class {i}"), |s| s.to_string())
+}
+
+/// Loads the weights and calibration and compiles the program for `slots`.
+pub fn load_program(cfg: &InferConfig, slots: usize) -> Result<Program> {
+    let weights = ResNetWeights::load(&cfg.weights)
+        .with_context(|| format!("loading weights {}", cfg.weights.display()))?;
+    let calib: Calibration = serde_json::from_slice(
+        &std::fs::read(&cfg.calibration)
+            .with_context(|| format!("reading calibration {}", cfg.calibration.display()))?,
+    )
+    .with_context(|| format!("parsing calibration {}", cfg.calibration.display()))?;
+    Program::new(weights, &calib, slots, cfg.margin)
+}
+
+/// Loads the image: `(network input, true label if known)`.
+pub fn load_image(src: &ImageSource) -> Result<(Array3<f64>, Option<usize>)> {
+    Ok(match src {
+        ImageSource::Index(i) => {
+            let set = FashionTestSet::open_default()?;
+            let (x, label, _) = set.image(*i)?;
+            (x, Some(label as usize))
+        }
+        ImageSource::Png(p) => (load_png(p)?, None),
+    })
+}
+
+/// Runs one inference on `backend`.
+pub fn run<B: Backend>(backend: B, cfg: &InferConfig, log: impl Fn(&str)) -> Result<InferReport> {
+    let params = if cfg.insecure {
+        Params::new_insecure_for_tests(cfg.preset.params.clone())?
+    } else {
+        Params::new(cfg.preset.params.clone())?
+    };
+    let slots = cfg.preset.config.slots();
+    if slots != params.max_slots() {
+        bail!("infer needs a full-slot bootstrapping preset ({} slots vs N/2 = {})", slots, params.max_slots());
+    }
+    let program = load_program(cfg, slots)?;
+    let (image, true_label) = load_image(&cfg.image)?;
+    let plain = forward(program.weights(), &image);
+    let classes = program.classes();
+    let top = params.max_level();
+    let start = cfg.start_level.unwrap_or(top);
+    if start > top {
+        bail!("--start-level {start} is above the top level {top}");
+    }
+    let boot_level = cfg.preset.config.output_level(&params)?;
+    let packed = program.pack_input(&image)?;
+
+    // plan: levels, bootstraps and the exact rotation keys
+    let mut sym = Symbolic {
+        boot_level,
+        ..Default::default()
+    };
+    program.run(&mut sym, &start)?;
+    log(&format!(
+        "plan: {} layers, {} bootstraps, {} rotations, {} distinct rotation keys, input at level {start}",
+        sym.layers.len(),
+        sym.bootstraps,
+        sym.rotation_count,
+        sym.rotations.len()
+    ));
+    // the cleartext twin: checks packing and every bootstrap input's range first
+    let mut clear = Cleartext {
+        boot_level,
+        bootstrap_inputs: vec![],
+    };
+    let sim = program.run(&mut clear, &(packed.clone(), start))?;
+    let sim_logits: Vec<f64> = sim.0[..classes].to_vec();
+
+    let (logits, latency, keygen_s, key_bytes, layers, bootstraps, rotations) = if cfg.simulate {
+        (sim_logits, 0.0, 0.0, 0, sym.layers.clone(), sym.bootstraps, sym.rotation_count)
+    } else {
+        let ckks = Ckks::new(params.clone(), backend);
+        let t = Instant::now();
+        let mut kg = ckks.key_generator();
+        let sk = kg.secret_key();
+        let pk = kg.public_key(&sk);
+        let mut req = KeyRequest::new();
+        req.rotations_up_to
+            .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
+        let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg.preset.config, &req)?;
+        let keygen_s = t.elapsed().as_secs_f64();
+        let key_bytes = keys.evk.byte_size();
+        log(&format!("client: keys in {keygen_s:.1} s ({:.2} GB)", key_bytes as f64 / 1e9));
+        let ct = ckks
+            .encryptor(&pk)
+            .encrypt(&ckks.encode_real(&packed, start, params.default_scale())?)?;
+        // server side
+        let boot = Bootstrapper::new(&ckks, cfg.preset.config.clone(), &keys)?;
+        let bar = cfg.progress_bar.then(|| {
+            let b = ProgressBar::new(sym.layers.len() as u64);
+            b.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            b
+        });
+        let mut enc = Encrypted::new(boot.evaluator(), &boot, bar.clone());
+        let t = Instant::now();
+        let out = program.run(&mut enc, &ct)?;
+        let latency = t.elapsed().as_secs_f64();
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let dec = ckks.decryptor(&sk).decrypt_real(&out)?;
+        (
+            dec[..classes].to_vec(),
+            latency,
+            keygen_s,
+            key_bytes,
+            enc.layers,
+            enc.bootstraps,
+            enc.rotations,
+        )
+    };
+    let max_abs_err = logits
+        .iter()
+        .zip(&plain.logits)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    if !max_abs_err.is_finite() {
+        return Err(anyhow!("decrypted logits are not finite"));
+    }
+    Ok(InferReport {
+        model: cfg.model.clone(),
+        backend: cfg.backend_name.clone(),
+        params: cfg.preset.name.to_string(),
+        label_encrypted: class_name(argmax(&logits)),
+        label_plain: class_name(argmax(&plain.logits)),
+        label_true: true_label.map(class_name),
+        logits_encrypted: logits,
+        logits_plain: plain.logits.clone(),
+        max_abs_err,
+        latency_s: latency,
+        bootstraps,
+        rotations,
+        peak_rss_bytes: peak_rss_bytes(),
+        keygen_s,
+        key_bytes,
+        start_level: start,
+        slots,
+        simulated: cfg.simulate,
+        layers,
+    })
+}
+
+impl InferReport {
+    /// The readable report.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} on {} ({}{}): encrypted → {}, plaintext → {}{}",
+            self.model,
+            self.backend,
+            self.params,
+            if self.simulated { ", cleartext simulation" } else { "" },
+            self.label_encrypted,
+            self.label_plain,
+            self.label_true
+                .as_ref()
+                .map_or(String::new(), |t| format!(" (true label: {t})"))
+        );
+        let _ = writeln!(s, "{:>12} {:>12} {:>12}", "class", "encrypted", "plaintext");
+        for (i, (a, b)) in self.logits_encrypted.iter().zip(&self.logits_plain).enumerate() {
+            let _ = writeln!(s, "{:>12} {a:>12.6} {b:>12.6}", class_name(i).chars().take(12).collect::<String>());
+        }
+        let _ = writeln!(s, "max |encrypted − plaintext| = {:.3e}", self.max_abs_err);
+        let _ = writeln!(
+            s,
+            "latency {:.1} s, {} bootstraps, {} rotations, keys {:.2} GB (keygen {:.1} s), peak RSS {:.2} GB",
+            self.latency_s,
+            self.bootstraps,
+            self.rotations,
+            self.key_bytes as f64 / 1e9,
+            self.keygen_s,
+            self.peak_rss_bytes as f64 / 1e9
+        );
+        let _ = writeln!(s, "\n{:<28} {:>5} {:>5} {:>6} {:>9}", "layer", "level", "rots", "diags", "seconds");
+        for l in &self.layers {
+            let _ = writeln!(
+                s,
+                "{:<28} {:>5} {:>5} {:>6} {:>9.3}",
+                l.name, l.level, l.rotations, l.diagonals, l.seconds
+            );
+        }
+        s
+    }
+}
+
+/// Activation bounds for `weights` measured on the first `images` Fashion-MNIST
+/// training images (Debian's dataset-fashion-mnist).
+pub fn calibrate_on_training_set(weights: &std::path::Path, images: usize) -> Result<Calibration> {
+    use crate::resnet::data::{fashion_input, parse_idx};
+    let w = ResNetWeights::load(weights)?;
+    let path = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
+    let idx = parse_idx(
+        &std::fs::read(path).with_context(|| format!("reading {path} (apt-get install dataset-fashion-mnist)"))?,
+        path,
+    )?;
+    let n = images.min(idx.dims[0]);
+    let inputs: Vec<Array3<f64>> = (0..n)
+        .map(|i| fashion_input(&idx.data[i * 784..(i + 1) * 784]))
+        .collect();
+    Ok(Calibration::measure(
+        &w,
+        &inputs,
+        &format!("first {n} Fashion-MNIST training images"),
+    ))
+}

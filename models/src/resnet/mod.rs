@@ -1,0 +1,5 @@
+pub mod data;
+pub mod encrypted;
+pub mod program;
+pub mod reference;
+pub mod weights;
