@@ -64,6 +64,16 @@ pub enum Error {
     /// A needed evaluation key is absent.
     #[error("missing {0}")]
     MissingKey(String),
+    /// An evaluation key was generated for lower levels than the ciphertext's.
+    #[error("{what} covers levels ≤ {key_level}, ciphertext at level {level}")]
+    KeyLevelTooLow {
+        /// the key ("rotation key for step 17")
+        what: String,
+        /// highest level the key serves
+        key_level: usize,
+        /// level of the ciphertext
+        level: usize,
+    },
     /// Values do not fit.
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -192,6 +192,38 @@ impl BootstrapConfig {
         v.sort_unstable();
         Ok(v)
     }
+
+    /// Every rotation step bootstrapping needs with the highest level it is applied at:
+    /// the trace and CoeffToSlot stage `i` run at `max_level − i`, SlotToCoeff stage `i`
+    /// at its top level minus `i` (below the CoeffToSlot and EvalMod levels). Keys
+    /// generated up to these levels suffice; SlotToCoeff's are much smaller than
+    /// full-level keys. Sorted by step, one entry per Galois element.
+    pub fn rotation_levels(&self, params: &Params) -> Result<Vec<(i64, usize)>> {
+        self.validate(params)?;
+        let t = Transforms::new(self, params)?;
+        let top = params.max_level();
+        let stc_top = top - self.cts_levels - self.eval_mod_depth()?;
+        let mut levels = std::collections::BTreeMap::new();
+        let mut add = |k: i64, l: usize| {
+            let g = galois_element(k, params.log_n());
+            if g != 1 {
+                let e = levels.entry(g).or_insert((k, l));
+                e.1 = e.1.max(l);
+            }
+        };
+        for &k in &t.trace_steps {
+            add(k, top);
+        }
+        for (i, lt) in t.cts.iter().enumerate() {
+            lt.rotations().into_iter().for_each(|k| add(k, top - i));
+        }
+        for (i, lt) in t.stc.iter().enumerate() {
+            lt.rotations().into_iter().for_each(|k| add(k, stc_top - i));
+        }
+        let mut v: Vec<(i64, usize)> = levels.into_values().collect();
+        v.sort_unstable();
+        Ok(v)
+    }
 }
 
 /// Named presets: parameters and bootstrapping configuration that fit together.
@@ -518,7 +550,10 @@ pub struct BootstrappingKeys {
 
 impl BootstrappingKeys {
     /// Generates the keys for `config` under `sk`, together with the evaluation keys in
-    /// `extra` (the program's own rotations, say).
+    /// `extra` (the program's own rotations, say). Bootstrapping's rotation keys are
+    /// generated only up to the level each step is used at
+    /// ([`BootstrapConfig::rotation_levels`]); a step also in `extra` gets one key at
+    /// the higher of the two levels.
     pub fn generate<B: Backend>(
         kg: &mut KeyGenerator<'_, B>,
         ckks: &Ckks<B>,
@@ -527,10 +562,8 @@ impl BootstrappingKeys {
         extra: &KeyRequest,
     ) -> Result<Self> {
         let params = ckks.params();
-        let rots = config.rotations(params)?;
-        let mut req = extra.clone().relin().conjugate().rotations(rots);
-        req.rotations.sort_unstable();
-        req.rotations.dedup();
+        let mut req = extra.clone().relin().conjugate();
+        req.rotations_up_to.extend(config.rotation_levels(params)?);
         let evk = kg.evaluation_keys(sk, &req);
         let sparse = kg.sparse_secret_key(config.sparse_hamming_weight);
         let from_sparse = kg.switching_key_between(&sparse, sk);

@@ -442,7 +442,7 @@ fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
     let mut digits: Option<Vec<B::Poly>> = None;
     let mut rot: BTreeMap<i64, Option<ExtCt<B>>> = BTreeMap::new();
     for &i in babies {
-        let r = match eval.rotation_key(i)? {
+        let r = match eval.rotation_key(i, x.level)? {
             None => None,
             Some((g, key)) => {
                 let d = digits.get_or_insert_with(|| be.decompose_mod_up(ctx, c1, alpha));
@@ -486,7 +486,7 @@ fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
             be.add_assign(ctx, &mut d1, &e1);
         }
         // giant step: rotation by G, its inner product kept over Q_l·P
-        match eval.rotation_key(j)? {
+        match eval.rotation_key(j, x.level)? {
             None => {
                 be.add_assign(ctx, &mut acc0, &d0);
                 be.add_assign(ctx, &mut acc1, &d1);

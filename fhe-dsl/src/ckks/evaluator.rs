@@ -12,9 +12,27 @@ use std::collections::BTreeMap;
 /// A Galois element with its uploaded key digits.
 pub(crate) type GaloisKey<'a, B> = (usize, &'a KeyDigits<<B as Backend>::Poly>);
 
-/// A switching key uploaded to the backend: `(b_j, a_j)` per digit.
+/// A switching key uploaded to the backend: `(b_j, a_j)` per digit, over `Q_level·P`.
 struct DeviceKey<B: Backend> {
     digits: Vec<(B::Poly, B::Poly)>,
+    /// Highest ciphertext level the key serves.
+    level: usize,
+    /// Words of both halves (for [`Evaluator::key_bytes`]).
+    words: usize,
+}
+
+impl<B: Backend> DeviceKey<B> {
+    /// The digits, if the key serves ciphertexts at `level`.
+    fn at(&self, level: usize, what: impl FnOnce() -> String) -> Result<&KeyDigits<B::Poly>> {
+        if level > self.level {
+            return Err(Error::KeyLevelTooLow {
+                what: what(),
+                key_level: self.level,
+                level,
+            });
+        }
+        Ok(&self.digits)
+    }
 }
 
 /// A switching key between two arbitrary secrets, uploaded for use with
@@ -33,12 +51,20 @@ pub struct Evaluator<B: Backend> {
 impl<B: Backend> Evaluator<B> {
     pub(crate) fn new(ckks: Ckks<B>, keys: &EvaluationKeys) -> Result<Self> {
         let params = ckks.params().clone();
-        let qp = ckks.qp_primes(params.max_level());
-        let digits = params.q().len().div_ceil(params.alpha());
         let upload = |k: &super::keys::SwitchingKey| -> Result<DeviceKey<B>> {
+            let level = k.level(&params);
+            if level > params.max_level() {
+                return Err(Error::ParamsMismatch(format!(
+                    "switching key for level {level}; these parameters stop at level {}",
+                    params.max_level()
+                )));
+            }
+            // a key at level l: Q_l·P limbs, one digit per alpha of its Q primes
+            let qp = ckks.qp_primes(level);
+            let digits = params.limbs_at(level).div_ceil(params.alpha());
             if k.b.len() != digits || k.b.iter().any(|b| b.primes != qp || b.n != params.n()) {
                 return Err(Error::ParamsMismatch(format!(
-                    "switching key has {} digits over {} limbs; these parameters need {digits} digits over {} limbs",
+                    "switching key has {} digits over {} limbs; these parameters need {digits} digits over {} limbs at level {level}",
                     k.b.len(),
                     k.b.first().map_or(0, |b| b.primes.len()),
                     qp.len()
@@ -64,7 +90,11 @@ impl<B: Backend> Evaluator<B> {
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok(DeviceKey { digits: ds })
+            Ok(DeviceKey {
+                digits: ds,
+                level,
+                words: 2 * k.b.iter().map(|b| b.data.len()).sum::<usize>(),
+            })
         };
         let relin = keys.relin.as_ref().map(upload).transpose()?;
         let galois = keys
@@ -77,6 +107,17 @@ impl<B: Backend> Evaluator<B> {
             relin,
             galois,
         })
+    }
+
+    /// Bytes of key material this evaluator holds on its backend (relinearisation and
+    /// Galois keys, uniform halves expanded; 8 bytes per word): about twice
+    /// [`EvaluationKeys::byte_size`].
+    pub fn key_bytes(&self) -> usize {
+        self.relin
+            .iter()
+            .chain(self.galois.values())
+            .map(|k| k.words * 8)
+            .sum()
     }
 
     /// Uploads a switching key (e.g. from
@@ -105,10 +146,11 @@ impl<B: Backend> Evaluator<B> {
         key: &DeviceSwitchingKey<B>,
     ) -> Result<Ciphertext<B>> {
         Self::check_degree("switch_key", ct)?;
+        let digits = key.key.at(ct.level, || "switching key".into())?;
         let (u0, u1) = self.be().key_switch(
             self.ctx(),
             &ct.parts[1],
-            &key.key.digits,
+            digits,
             self.ckks.params().alpha(),
             None,
         );
@@ -397,14 +439,11 @@ impl<B: Backend> Evaluator<B> {
             .relin
             .as_ref()
             .ok_or_else(|| Error::MissingKey("relinearisation key".into()))?;
+        let digits = key.at(ct.level, || "relinearisation key".into())?;
         let d2 = ct.parts.pop().expect("3 parts");
-        let (u0, u1) = self.be().key_switch(
-            self.ctx(),
-            &d2,
-            &key.digits,
-            self.ckks.params().alpha(),
-            None,
-        );
+        let (u0, u1) =
+            self.be()
+                .key_switch(self.ctx(), &d2, digits, self.ckks.params().alpha(), None);
         self.be().add_assign(self.ctx(), &mut ct.parts[0], &u0);
         self.be().add_assign(self.ctx(), &mut ct.parts[1], &u1);
         Ok(())
@@ -476,8 +515,24 @@ impl<B: Backend> Evaluator<B> {
 
     // ---- automorphisms ----------------------------------------------------------------
 
-    fn galois_key(&self, g: usize, what: impl FnOnce() -> String) -> Result<&DeviceKey<B>> {
-        self.galois.get(&g).ok_or_else(|| Error::MissingKey(what()))
+    /// The digits of the key for Galois element `g` if it serves ciphertexts at
+    /// `level`. `what` names the key ("rotation key for step 17"); a missing key's
+    /// message adds the Galois element for rotations.
+    fn galois_key(
+        &self,
+        g: usize,
+        level: usize,
+        what: impl Fn() -> String,
+    ) -> Result<&KeyDigits<B::Poly>> {
+        let conj = g == 2 * self.ckks.params().n() - 1;
+        let key = self.galois.get(&g).ok_or_else(|| {
+            Error::MissingKey(if conj {
+                what()
+            } else {
+                format!("{} (Galois element {g})", what())
+            })
+        })?;
+        key.at(level, what)
     }
 
     /// Rotates slots left by `step` (negative: right).
@@ -507,10 +562,8 @@ impl<B: Backend> Evaluator<B> {
         let mut keys = Vec::new();
         for (&k, &g) in steps.iter().zip(&gs) {
             if g != 1 {
-                let key = self.galois_key(g, || {
-                    format!("rotation key for step {k} (Galois element {g})")
-                })?;
-                keys.push((g, key.digits.as_slice()));
+                let key = self.galois_key(g, ct.level, || format!("rotation key for step {k}"))?;
+                keys.push((g, key));
             }
         }
         self.apply_galois(ct, &gs, &keys)
@@ -519,9 +572,9 @@ impl<B: Backend> Evaluator<B> {
     /// Conjugates every slot.
     pub fn conjugate_new(&self, ct: &Ciphertext<B>) -> Result<Ciphertext<B>> {
         let g = 2 * self.ckks.params().n() - 1;
-        let key = self.galois_key(g, || "conjugation key".into())?;
+        let key = self.galois_key(g, ct.level, || "conjugation key".into())?;
         Ok(self
-            .apply_galois(ct, &[g], &[(g, key.digits.as_slice())])?
+            .apply_galois(ct, &[g], &[(g, key)])?
             .pop()
             .expect("one"))
     }
@@ -564,23 +617,31 @@ impl<B: Backend> Evaluator<B> {
     }
 
     /// The Galois element of a rotation by `step` and its uploaded key digits (`None`
-    /// for a step equivalent to 0): for circuits that compose key switching from the
-    /// backend's primitives (double-hoisted linear transforms).
-    pub(crate) fn rotation_key(&self, step: i64) -> Result<Option<GaloisKey<'_, B>>> {
+    /// for a step equivalent to 0), for a ciphertext at `level`: for circuits that
+    /// compose key switching from the backend's primitives (double-hoisted linear
+    /// transforms). Errors if the key is missing or serves only lower levels.
+    pub(crate) fn rotation_key(&self, step: i64, level: usize) -> Result<Option<GaloisKey<'_, B>>> {
         let g = galois_element(step, self.ckks.params().log_n());
         if g == 1 {
             return Ok(None);
         }
-        let key = self.galois_key(g, || {
-            format!("rotation key for step {step} (Galois element {g})")
-        })?;
-        Ok(Some((g, key.digits.as_slice())))
+        let key = self.galois_key(g, level, || format!("rotation key for step {step}"))?;
+        Ok(Some((g, key)))
     }
 
-    /// Whether a rotation key for `step` is loaded.
+    /// Whether a rotation key for `step` is loaded (at any level).
     pub fn has_rotation_key(&self, step: i64) -> bool {
+        self.rotation_key_level(step).is_some()
+    }
+
+    /// The highest ciphertext level the loaded rotation key for `step` serves (`None`
+    /// if none is loaded; a step equivalent to 0 needs no key and serves every level).
+    pub fn rotation_key_level(&self, step: i64) -> Option<usize> {
         let g = galois_element(step, self.ckks.params().log_n());
-        g == 1 || self.galois.contains_key(&g)
+        if g == 1 {
+            return Some(self.ckks.params().max_level());
+        }
+        self.galois.get(&g).map(|k| k.level)
     }
 
     /// Encodes a constant vector at the ciphertext's level and the default scale.

@@ -2,7 +2,12 @@
 //!
 //! Uniform halves are stored as 32-byte seeds (a key is half the size it would be) and
 //! expanded on upload. Switching keys use hybrid key switching: one `(b_j, a_j)` pair per
-//! digit of `alpha` Q primes, over Q·P, with `b_j = -a_j·s + e_j + P·[j-th gadget]·s'`.
+//! digit of `alpha` Q primes, over Q_l·P, with `b_j = -a_j·s + e_j + P·[j-th gadget]·s'`.
+//!
+//! A key *at level l* lives over `Q_l·P` with `ceil(limbs_at(l) / alpha)` digits and
+//! serves ciphertexts at levels `≤ l`. Digits are chunks of `alpha` primes from prime 0,
+//! so it is structurally the prefix of the full-level key: rotation keys that are only
+//! used after bootstrapping cost a fraction of a full one.
 
 use super::context::Ckks;
 use super::params::{Params, SecretDist};
@@ -40,18 +45,38 @@ pub struct PublicKey {
     pub(crate) b: RnsPoly,
 }
 
-/// A hybrid switching key from some s' to s: per digit `b_j` (NTT, over Q_L·P);
-/// `a_j` is expanded from `seed` with stream `j`.
+/// A hybrid switching key from some s' to s: per digit `b_j` (NTT, over Q_l·P, `l` the
+/// key's level); `a_j` is expanded from `seed` with stream `j` over the same primes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SwitchingKey {
     pub(crate) seed: [u8; 32],
     pub(crate) b: Vec<RnsPoly>,
+    /// Highest ciphertext level the key serves; `None` (keys serialised before keys
+    /// carried a level) means the parameters' maximum level.
+    #[serde(default)]
+    pub(crate) level: Option<usize>,
 }
 
 impl SwitchingKey {
     /// Size in bytes of the serialised key material (seeded form).
     pub fn byte_size(&self) -> usize {
         32 + self.b.iter().map(|p| p.data.len() * 8).sum::<usize>()
+    }
+
+    /// Highest ciphertext level the key serves under `params` (its recorded level, or
+    /// the maximum level for keys that predate levelled keys).
+    pub fn level(&self, params: &Params) -> usize {
+        self.level.unwrap_or(params.max_level())
+    }
+
+    /// Seeded size in bytes of a switching key at `level` under `params`, without
+    /// generating it: 32 seed bytes plus `digits × (Q_l + P limbs) × N` words of 8 bytes.
+    /// Twice the words (the expanded uniform halves) is what an evaluator holds.
+    pub fn byte_size_at(params: &Params, level: usize) -> usize {
+        let level = level.min(params.max_level());
+        let limbs = params.limbs_at(level);
+        let digits = limbs.div_ceil(params.alpha());
+        32 + digits * (limbs + params.p().len()) * params.n() * 8
     }
 }
 
@@ -77,8 +102,13 @@ impl EvaluationKeys {
 pub struct KeyRequest {
     /// Generate the relinearisation key.
     pub relin: bool,
-    /// Rotation steps (left rotations by k slots; negative is right).
+    /// Rotation steps (left rotations by k slots; negative is right), keys at the full
+    /// level.
     pub rotations: Vec<i64>,
+    /// Rotation steps with the highest level their key must serve: `(step, max_level)`.
+    /// A step requested several times (here or in `rotations`) gets one key at the
+    /// highest of its levels; levels above the parameters' maximum mean the maximum.
+    pub rotations_up_to: Vec<(i64, usize)>,
     /// Generate the conjugation key.
     pub conjugate: bool,
 }
@@ -93,15 +123,46 @@ impl KeyRequest {
         self.relin = true;
         self
     }
-    /// Also these rotation steps.
+    /// Also these rotation steps, with keys valid at every level.
     pub fn rotations(mut self, steps: impl IntoIterator<Item = i64>) -> Self {
         self.rotations.extend(steps);
+        self
+    }
+    /// Also these rotation steps, with keys valid only for ciphertexts at levels
+    /// `≤ max_level` (smaller keys: `Q_max_level·P` limbs and fewer digits).
+    pub fn rotations_up_to(
+        mut self,
+        steps: impl IntoIterator<Item = i64>,
+        max_level: usize,
+    ) -> Self {
+        self.rotations_up_to
+            .extend(steps.into_iter().map(|k| (k, max_level)));
         self
     }
     /// Also the conjugation key.
     pub fn conjugate(mut self) -> Self {
         self.conjugate = true;
         self
+    }
+
+    /// The Galois keys this request asks for under `params`: Galois element → the level
+    /// its key is generated at (the highest requested for that element, capped at the
+    /// maximum level). Steps equivalent to 0 need no key.
+    pub fn galois_levels(&self, params: &Params) -> BTreeMap<usize, usize> {
+        let max = params.max_level();
+        let mut out = BTreeMap::new();
+        let full = self.rotations.iter().map(|&k| (k, max));
+        for (k, l) in full.chain(self.rotations_up_to.iter().copied()) {
+            let g = galois_element(k, params.log_n());
+            if g != 1 {
+                let e = out.entry(g).or_insert(0);
+                *e = (*e).max(l.min(max));
+            }
+        }
+        if self.conjugate {
+            out.insert(2 * params.n() - 1, max);
+        }
+        out
     }
 }
 
@@ -181,12 +242,13 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
         }
     }
 
-    /// A switching key from `s_prime` (NTT form over Q·P) to `sk`.
-    fn switching_key(&mut self, sk_qp: &B::Poly, s_prime: &B::Poly) -> SwitchingKey {
+    /// A switching key at `level` from `s_prime` to `sk` (both NTT form over primes
+    /// containing Q_level·P): over Q_level·P with one digit per `alpha` of its Q primes.
+    fn switching_key(&mut self, sk_qp: &B::Poly, s_prime: &B::Poly, level: usize) -> SwitchingKey {
         let params = self.params().clone();
         let (be, ctx) = (self.ckks.backend(), params.ring().clone());
-        let qp = self.ckks.qp_primes(params.max_level());
-        let num_q = params.q().len();
+        let qp = self.ckks.qp_primes(level);
+        let num_q = params.limbs_at(level);
         let seed = sampling::fresh_seed(&mut self.rng);
         // P mod q_i for every Q prime
         let p_mod: Vec<u64> = (0..num_q)
@@ -229,36 +291,33 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
             }
             b.push(host);
         }
-        SwitchingKey { seed, b }
+        SwitchingKey {
+            seed,
+            b,
+            level: Some(level),
+        }
     }
 
     /// Evaluation keys for a request.
+    /// Evaluation keys for a request. Each Galois key is generated at the level
+    /// [`KeyRequest::galois_levels`] gives it (over `Q_l·P`, `ceil(limbs_at(l)/alpha)`
+    /// digits); the relinearisation key at the full level.
     pub fn evaluation_keys(&mut self, sk: &SecretKey, req: &KeyRequest) -> EvaluationKeys {
         let params = self.params().clone();
         let (be, ctx) = (self.ckks.backend(), params.ring().clone());
-        let qp = self.ckks.qp_primes(params.max_level());
+        let max = params.max_level();
+        let qp = self.ckks.qp_primes(max);
         let s = self.ckks.small_to_ntt(&sk.coeffs, &qp);
         let mut out = EvaluationKeys::default();
         if req.relin {
             let mut s2 = s.clone();
             be.mul_assign(&ctx, &mut s2, &s);
-            out.relin = Some(self.switching_key(&s, &s2));
+            out.relin = Some(self.switching_key(&s, &s2, max));
         }
-        let mut gs: Vec<usize> = req
-            .rotations
-            .iter()
-            .map(|&k| galois_element(k, params.log_n()))
-            .filter(|&g| g != 1)
-            .collect();
-        if req.conjugate {
-            gs.push(2 * params.n() - 1);
-        }
-        gs.sort_unstable();
-        gs.dedup();
-        for g in gs {
+        for (g, level) in req.galois_levels(&params) {
             let mut sg = be.zero(&ctx, &qp);
             be.automorphism_ntt(&ctx, &s, g, &mut sg);
-            let k = self.switching_key(&s, &sg);
+            let k = self.switching_key(&s, &sg, level);
             out.galois.insert(g, k);
         }
         out
@@ -282,11 +341,71 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
         let qp = self.ckks.qp_primes(self.params().max_level());
         let s_to = self.ckks.small_to_ntt(&to.coeffs, &qp);
         let s_from = self.ckks.small_to_ntt(&from.coeffs, &qp);
-        self.switching_key(&s_to, &s_from)
+        self.switching_key(&s_to, &s_from, self.params().max_level())
     }
 
     /// Access to the generator's CSPRNG (for encryptors sharing it).
     pub fn rng(&mut self) -> &mut impl RngCore {
         &mut self.rng
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::reference::ReferenceBackend;
+    use crate::ckks::ParamsLiteral;
+    use crate::Error;
+
+    fn ckks() -> Ckks<ReferenceBackend> {
+        let params = Params::new_insecure_for_tests(ParamsLiteral {
+            log_n: 10,
+            log_q: vec![60, 50, 50, 50],
+            log_p: vec![61, 61],
+            level_primes: None,
+            dnum: 2,
+            log_scale: 50,
+            secret: Default::default(),
+        })
+        .unwrap();
+        Ckks::new(params, ReferenceBackend)
+    }
+
+    #[test]
+    fn keys_without_a_level_field_load_at_the_full_level() {
+        let ckks = ckks();
+        let mut kg = KeyGenerator::from_seed(&ckks, 1);
+        let sk = kg.secret_key();
+        let req = KeyRequest::new().rotations([1]).rotations_up_to([2], 1);
+        let evk = kg.evaluation_keys(&sk, &req);
+        let json = serde_json::to_value(&evk).unwrap();
+        let back: EvaluationKeys = serde_json::from_value(json.clone()).unwrap();
+        let g2 = galois_element(2, 10);
+        assert_eq!(back.galois[&g2].level(ckks.params()), 1);
+        assert_eq!(back.galois[&g2].b, evk.galois[&g2].b);
+        // the full-level key as serialised before keys carried a level
+        let g1 = galois_element(1, 10).to_string();
+        let mut old = json["galois"][&g1].clone();
+        old.as_object_mut().unwrap().remove("level");
+        let old: SwitchingKey = serde_json::from_value(old).unwrap();
+        assert_eq!(old.level, None);
+        assert_eq!(old.level(ckks.params()), ckks.params().max_level());
+        let keys = EvaluationKeys {
+            relin: None,
+            galois: [(galois_element(1, 10), old.clone())].into(),
+        };
+        let eval = ckks.evaluator(&keys).unwrap();
+        assert_eq!(eval.rotation_key_level(1), Some(ckks.params().max_level()));
+        // a level that does not match the key's limbs is refused
+        let mut wrong = old;
+        wrong.level = Some(1);
+        let keys = EvaluationKeys {
+            relin: None,
+            galois: [(galois_element(1, 10), wrong)].into(),
+        };
+        assert!(matches!(
+            ckks.evaluator(&keys),
+            Err(Error::ParamsMismatch(_))
+        ));
     }
 }
