@@ -188,12 +188,12 @@ impl Program {
                     beta: vec![],
                 },
             };
-            for c in 0..act.channels() {
+            for (c, &bound_c) in bound.iter().enumerate().take(act.channels()) {
                 let (a, b, cc) = (act.a[c], act.b[c], act.c[c]);
                 if a == 0.0 || !a.is_finite() {
                     bail!("activation `{name}` channel {c}: x² coefficient is {a}; a purely linear channel is not supported");
                 }
-                let sigma = (bound[c] / margin).max(1e-12);
+                let sigma = (bound_c / margin).max(1e-12);
                 let sa = a.abs().sqrt();
                 f.g.push(sa / sigma);
                 f.h.push(sa * b / (2.0 * a) / sigma);
