@@ -9,8 +9,8 @@ use crate::resnet::reference::forward;
 use crate::resnet::weights::ResNetWeights;
 use anyhow::{anyhow, bail, Context, Result};
 use fhe_dsl::backend::Backend;
-use fhe_dsl::ckks::{Ckks, KeyRequest, Params};
-use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys};
+use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys, TransformStorage};
+use fhe_dsl::ckks::{Ckks, KeyRequest, Params, SwitchingKey};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array3;
 use serde::Serialize;
@@ -56,8 +56,10 @@ pub struct InferConfig {
     pub weights: PathBuf,
     /// Calibration JSON.
     pub calibration: PathBuf,
-    /// The image.
+    /// The image (the first of `count` consecutive test-set images).
     pub image: ImageSource,
+    /// How many consecutive test-set images to classify under one key set.
+    pub count: usize,
     /// Bootstrapping preset (parameters + bootstrapping configuration).
     pub preset: BootstrapPreset,
     /// Accept the insecure test presets.
@@ -134,7 +136,10 @@ pub fn peak_rss_bytes() -> u64 {
 fn argmax(v: &[f64]) -> usize {
     v.iter()
         .enumerate()
-        .fold((0, f64::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+        )
         .0
 }
 
@@ -168,8 +173,23 @@ pub fn load_image(src: &ImageSource) -> Result<(Array3<f64>, Option<usize>)> {
     })
 }
 
-/// Runs one inference on `backend`.
-pub fn run<B: Backend>(backend: B, cfg: &InferConfig, log: impl Fn(&str)) -> Result<InferReport> {
+/// The images `cfg` names: `count` consecutive test-set indices from `image`, or one PNG.
+pub fn image_sources(cfg: &InferConfig) -> Result<Vec<ImageSource>> {
+    match (&cfg.image, cfg.count) {
+        (_, 0) => bail!("--count must be at least 1"),
+        (src, 1) => Ok(vec![src.clone()]),
+        (ImageSource::Index(i), n) => Ok((*i..i + n).map(ImageSource::Index).collect()),
+        (ImageSource::Png(_), _) => bail!("--count needs a test-set index, not a PNG"),
+    }
+}
+
+/// Runs encrypted inference on `backend`: one key set, then every image `cfg` names
+/// (one report each, in order).
+pub fn run<B: Backend>(
+    backend: B,
+    cfg: &InferConfig,
+    log: impl Fn(&str),
+) -> Result<Vec<InferReport>> {
     let params = if cfg.insecure {
         Params::new_insecure_for_tests(cfg.preset.params.clone())?
     } else {
@@ -177,11 +197,16 @@ pub fn run<B: Backend>(backend: B, cfg: &InferConfig, log: impl Fn(&str)) -> Res
     };
     let slots = cfg.preset.config.slots();
     if slots != params.max_slots() {
-        bail!("infer needs a full-slot bootstrapping preset ({} slots vs N/2 = {})", slots, params.max_slots());
+        bail!(
+            "infer needs a full-slot bootstrapping preset ({} slots vs N/2 = {})",
+            slots,
+            params.max_slots()
+        );
     }
     let program = load_program(cfg, slots)?;
-    let (image, true_label) = load_image(&cfg.image)?;
-    let plain = forward(program.weights(), &image);
+    let sources = image_sources(cfg)?;
+    // load every image up front: a bad path fails before the keys are made
+    let images = sources.iter().map(load_image).collect::<Result<Vec<_>>>()?;
     let classes = program.classes();
     let top = params.max_level();
     let start = cfg.start_level.unwrap_or(top);
@@ -189,9 +214,8 @@ pub fn run<B: Backend>(backend: B, cfg: &InferConfig, log: impl Fn(&str)) -> Res
         bail!("--start-level {start} is above the top level {top}");
     }
     let boot_level = cfg.preset.config.output_level(&params)?;
-    let packed = program.pack_input(&image)?;
 
-    // plan: levels, bootstraps and the exact rotation keys
+    // plan: levels, bootstraps and the exact rotation keys (the same for every image)
     let mut sym = Symbolic {
         boot_level,
         ..Default::default()
@@ -204,34 +228,125 @@ pub fn run<B: Backend>(backend: B, cfg: &InferConfig, log: impl Fn(&str)) -> Res
         sym.rotation_count,
         sym.rotations.len()
     ));
-    // the cleartext twin: checks packing and every bootstrap input's range first
-    let mut clear = Cleartext {
-        boot_level,
-        bootstrap_inputs: vec![],
-    };
-    let sim = program.run(&mut clear, &(packed.clone(), start))?;
-    let sim_logits: Vec<f64> = sim.0[..classes].to_vec();
+    // what the server will hold: every Galois key at the level it is used at (the
+    // program's and bootstrapping's, one key per step at the higher of the two), plus
+    // relinearisation and conjugation keys at the top; uniform halves expanded (x2)
+    let mut key_levels = sym.rotations.clone();
+    for (s, l) in cfg.preset.config.rotation_levels(&params)? {
+        let e = key_levels.entry(s).or_insert(l);
+        *e = (*e).max(l);
+    }
+    let projected: usize = key_levels
+        .values()
+        .chain([top, top].iter())
+        .map(|&l| 2 * SwitchingKey::byte_size_at(&params, l))
+        .sum();
+    let program_only: usize = sym
+        .rotations
+        .values()
+        .map(|&l| 2 * SwitchingKey::byte_size_at(&params, l))
+        .sum();
+    log(&format!(
+        "plan: {} Galois keys, {:.2} GB of evaluation keys once expanded on the server (the program's rotations alone: {:.2} GB)",
+        key_levels.len() + 1,
+        projected as f64 / 1e9,
+        program_only as f64 / 1e9
+    ));
 
-    let (logits, latency, keygen_s, key_bytes, layers, bootstraps, rotations) = if cfg.simulate {
-        (sim_logits, 0.0, 0.0, 0, sym.layers.clone(), sym.bootstraps, sym.rotation_count)
-    } else {
-        let ckks = Ckks::new(params.clone(), backend);
-        let t = Instant::now();
-        let mut kg = ckks.key_generator();
-        let sk = kg.secret_key();
-        let pk = kg.public_key(&sk);
-        let mut req = KeyRequest::new();
-        req.rotations_up_to
-            .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
-        let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg.preset.config, &req)?;
-        let keygen_s = t.elapsed().as_secs_f64();
-        let key_bytes = keys.evk.byte_size();
-        log(&format!("client: keys in {keygen_s:.1} s ({:.2} GB)", key_bytes as f64 / 1e9));
-        let ct = ckks
-            .encryptor(&pk)
-            .encrypt(&ckks.encode_real(&packed, start, params.default_scale())?)?;
-        // server side
-        let boot = Bootstrapper::new(&ckks, cfg.preset.config.clone(), &keys)?;
+    let report = |logits: Vec<f64>,
+                  plain: &[f64],
+                  true_label: Option<usize>,
+                  latency_s: f64,
+                  keys: (f64, usize),
+                  stats: (Vec<LayerStat>, usize, usize)|
+     -> Result<InferReport> {
+        let max_abs_err = logits
+            .iter()
+            .zip(plain)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        if !max_abs_err.is_finite() {
+            return Err(anyhow!("decrypted logits are not finite"));
+        }
+        Ok(InferReport {
+            model: cfg.model.clone(),
+            backend: cfg.backend_name.clone(),
+            params: cfg.preset.name.to_string(),
+            label_encrypted: class_name(argmax(&logits)),
+            label_plain: class_name(argmax(plain)),
+            label_true: true_label.map(class_name),
+            logits_encrypted: logits,
+            logits_plain: plain.to_vec(),
+            max_abs_err,
+            latency_s,
+            bootstraps: stats.1,
+            rotations: stats.2,
+            peak_rss_bytes: peak_rss_bytes(),
+            keygen_s: keys.0,
+            key_bytes: keys.1,
+            start_level: start,
+            slots,
+            simulated: cfg.simulate,
+            layers: stats.0,
+        })
+    };
+    // per image: the plaintext network, and the cleartext twin, which checks the
+    // packing and every bootstrap input's range before anything is encrypted
+    let mut prepared = Vec::with_capacity(images.len());
+    for (image, true_label) in &images {
+        let plain = forward(program.weights(), image).logits;
+        let packed = program.pack_input(image)?;
+        let mut clear = Cleartext {
+            boot_level,
+            bootstrap_inputs: vec![],
+        };
+        let sim = program.run(&mut clear, &(packed.clone(), start))?;
+        prepared.push((packed, plain, *true_label, sim.0[..classes].to_vec()));
+    }
+    if cfg.simulate {
+        return prepared
+            .into_iter()
+            .map(|(_, plain, label, sim)| {
+                report(
+                    sim,
+                    &plain,
+                    label,
+                    0.0,
+                    (0.0, 0),
+                    (sym.layers.clone(), sym.bootstraps, sym.rotation_count),
+                )
+            })
+            .collect();
+    }
+
+    // client: keys
+    let ckks = Ckks::new(params.clone(), backend);
+    let t = Instant::now();
+    let mut kg = ckks.key_generator();
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let mut req = KeyRequest::new();
+    req.rotations_up_to
+        .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
+    let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg.preset.config, &req)?;
+    drop(kg);
+    let keygen_s = t.elapsed().as_secs_f64();
+    let key_bytes = keys.evk.byte_size();
+    log(&format!(
+        "client: keys in {keygen_s:.1} s ({:.2} GB)",
+        key_bytes as f64 / 1e9
+    ));
+    // server: takes the keys (each seeded key dropped once uploaded) and encodes the
+    // bootstrapping transforms per bootstrap: ~3 GB less at N = 2^16 next to the keys
+    let boot = Bootstrapper::from_keys(
+        &ckks,
+        cfg.preset.config.clone(),
+        keys,
+        TransformStorage::Streamed,
+    )?;
+    let (encryptor, decryptor) = (ckks.encryptor(&pk), ckks.decryptor(&sk));
+    let mut out = Vec::with_capacity(prepared.len());
+    for (n, (packed, plain, label, _)) in prepared.into_iter().enumerate() {
+        let ct = encryptor.encrypt(&ckks.encode_real(&packed, start, params.default_scale())?)?;
         let bar = cfg.progress_bar.then(|| {
             let b = ProgressBar::new(sym.layers.len() as u64);
             b.set_style(
@@ -243,50 +358,29 @@ pub fn run<B: Backend>(backend: B, cfg: &InferConfig, log: impl Fn(&str)) -> Res
         });
         let mut enc = Encrypted::new(boot.evaluator(), &boot, bar.clone());
         let t = Instant::now();
-        let out = program.run(&mut enc, &ct)?;
+        let ct_out = program.run(&mut enc, &ct)?;
         let latency = t.elapsed().as_secs_f64();
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        let dec = ckks.decryptor(&sk).decrypt_real(&out)?;
-        (
-            dec[..classes].to_vec(),
+        let logits = decryptor.decrypt_real(&ct_out)?[..classes].to_vec();
+        let r = report(
+            logits,
+            &plain,
+            label,
             latency,
-            keygen_s,
-            key_bytes,
-            enc.layers,
-            enc.bootstraps,
-            enc.rotations,
-        )
-    };
-    let max_abs_err = logits
-        .iter()
-        .zip(&plain.logits)
-        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-    if !max_abs_err.is_finite() {
-        return Err(anyhow!("decrypted logits are not finite"));
+            (keygen_s, key_bytes),
+            (enc.layers, enc.bootstraps, enc.rotations),
+        )?;
+        if sources.len() > 1 {
+            log(&format!(
+                "image {:?}: encrypted → {}, plaintext → {}, max err {:.2e}, {latency:.1} s",
+                sources[n], r.label_encrypted, r.label_plain, r.max_abs_err
+            ));
+        }
+        out.push(r);
     }
-    Ok(InferReport {
-        model: cfg.model.clone(),
-        backend: cfg.backend_name.clone(),
-        params: cfg.preset.name.to_string(),
-        label_encrypted: class_name(argmax(&logits)),
-        label_plain: class_name(argmax(&plain.logits)),
-        label_true: true_label.map(class_name),
-        logits_encrypted: logits,
-        logits_plain: plain.logits.clone(),
-        max_abs_err,
-        latency_s: latency,
-        bootstraps,
-        rotations,
-        peak_rss_bytes: peak_rss_bytes(),
-        keygen_s,
-        key_bytes,
-        start_level: start,
-        slots,
-        simulated: cfg.simulate,
-        layers,
-    })
+    Ok(out)
 }
 
 impl InferReport {
@@ -299,7 +393,11 @@ impl InferReport {
             self.model,
             self.backend,
             self.params,
-            if self.simulated { ", cleartext simulation" } else { "" },
+            if self.simulated {
+                ", cleartext simulation"
+            } else {
+                ""
+            },
             self.label_encrypted,
             self.label_plain,
             self.label_true
@@ -307,8 +405,17 @@ impl InferReport {
                 .map_or(String::new(), |t| format!(" (true label: {t})"))
         );
         let _ = writeln!(s, "{:>12} {:>12} {:>12}", "class", "encrypted", "plaintext");
-        for (i, (a, b)) in self.logits_encrypted.iter().zip(&self.logits_plain).enumerate() {
-            let _ = writeln!(s, "{:>12} {a:>12.6} {b:>12.6}", class_name(i).chars().take(12).collect::<String>());
+        for (i, (a, b)) in self
+            .logits_encrypted
+            .iter()
+            .zip(&self.logits_plain)
+            .enumerate()
+        {
+            let _ = writeln!(
+                s,
+                "{:>12} {a:>12.6} {b:>12.6}",
+                class_name(i).chars().take(12).collect::<String>()
+            );
         }
         let _ = writeln!(s, "max |encrypted − plaintext| = {:.3e}", self.max_abs_err);
         let _ = writeln!(
@@ -321,7 +428,11 @@ impl InferReport {
             self.keygen_s,
             self.peak_rss_bytes as f64 / 1e9
         );
-        let _ = writeln!(s, "\n{:<28} {:>5} {:>5} {:>6} {:>9}", "layer", "level", "rots", "diags", "seconds");
+        let _ = writeln!(
+            s,
+            "\n{:<28} {:>5} {:>5} {:>6} {:>9}",
+            "layer", "level", "rots", "diags", "seconds"
+        );
         for l in &self.layers {
             let _ = writeln!(
                 s,
@@ -340,7 +451,8 @@ pub fn calibrate_on_training_set(weights: &std::path::Path, images: usize) -> Re
     let w = ResNetWeights::load(weights)?;
     let path = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
     let idx = parse_idx(
-        &std::fs::read(path).with_context(|| format!("reading {path} (apt-get install dataset-fashion-mnist)"))?,
+        &std::fs::read(path)
+            .with_context(|| format!("reading {path} (apt-get install dataset-fashion-mnist)"))?,
         path,
     )?;
     let n = images.min(idx.dims[0]);

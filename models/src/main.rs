@@ -70,7 +70,7 @@ enum BenchCommand {
 #[derive(Args, Debug)]
 struct BenchBootstrapArgs {
     /// Bootstrapping preset: boot-n16 (N=2^16, 128-bit secure, the default); the insecure
-    /// test presets boot-small and boot-tiny need --insecure-test-params.
+    /// test presets boot-small, boot-tiny and boot-n13 need --insecure-test-params.
     #[arg(long, default_value = "boot-n16")]
     params: String,
     /// Backend to run on.
@@ -93,6 +93,10 @@ struct InferArgs {
     /// dataset-fashion-mnist), or a PNG path (28×28 grey, or 32×32 RGB CIFAR-shaped).
     #[arg(long, default_value = "0")]
     image: infer::ImageSource,
+    /// Classify this many consecutive test-set images from --image under one key set
+    /// (one report each, then a summary).
+    #[arg(long, default_value_t = 1)]
+    count: usize,
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     backend: BackendKind,
@@ -322,12 +326,14 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         weights: a.weights.clone(),
         calibration: a.calibration.clone(),
         image: a.image.clone(),
+        count: a.count,
         preset,
         insecure,
         start_level: a.start_level,
         margin: a.margin,
         simulate: a.simulate,
-        progress_bar: a.format == Format::Table && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        progress_bar: a.format == Format::Table
+            && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         model: "resnet20-aespa-fmnist".into(),
         backend_name: a.backend.to_string(),
     };
@@ -335,19 +341,33 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         "infer: ResNet-20 on {} ({}), image {:?}",
         a.backend, a.params, a.image
     ));
-    let report = match a.backend {
+    let reports = match a.backend {
         BackendKind::Cpu => infer::run(cpu_backend(), &cfg, progress)?,
         BackendKind::Reference => infer::run(ReferenceBackend, &cfg, progress)?,
         BackendKind::Gpu => infer::run(gpu_backend()?, &cfg, progress)?,
     };
-    if a.format == Format::Json {
-        let mut v = serde_json::to_value(&report)?;
-        if let Some(o) = v.as_object_mut() {
-            o.remove("layers");
+    for report in &reports {
+        if a.format == Format::Json {
+            let mut v = serde_json::to_value(report)?;
+            if let Some(o) = v.as_object_mut() {
+                o.remove("layers");
+            }
+            println!("{v}");
+        } else {
+            print!("{}", report.table());
         }
-        println!("{v}");
-    } else {
-        print!("{}", report.table());
+    }
+    if reports.len() > 1 {
+        let agree = reports
+            .iter()
+            .filter(|r| r.label_encrypted == r.label_plain)
+            .count();
+        let max_err = reports.iter().fold(0.0f64, |m, r| m.max(r.max_abs_err));
+        let mean_s = reports.iter().map(|r| r.latency_s).sum::<f64>() / reports.len() as f64;
+        progress(&format!(
+            "{} images: encrypted and plaintext argmax agree on {agree}, max |error| {max_err:.3e}, mean latency {mean_s:.1} s",
+            reports.len()
+        ));
     }
     Ok(())
 }

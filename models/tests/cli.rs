@@ -223,3 +223,62 @@ fn bench_bootstrap_json_shape() {
     let out = fhe(&["bench", "bootstrap", "--params", "boot-tiny"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The whole pipeline at N = 2^13 on the narrow fixture (widths 2/4/8): keys, encryption,
+/// 53 layers with their bootstraps, decryption; the decrypted logits against the float64
+/// plaintext network.
+#[test]
+fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
+    use fhe_models::resnet::data::FashionTestSet;
+    use fhe_models::resnet::program::Calibration;
+    use fhe_models::resnet::weights::ResNetWeights;
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/resnet20_narrow.safetensors"
+    );
+    let w = ResNetWeights::load(std::path::Path::new(fixture)).unwrap();
+    let set = FashionTestSet::bundled();
+    let images: Vec<_> = (8..40).map(|i| set.image(i).unwrap().0).collect();
+    let calib = Calibration::measure(&w, &images, "bundled 8..40");
+    let calib_path =
+        std::env::temp_dir().join(format!("fhe-narrow-calib-{}.json", std::process::id()));
+    std::fs::write(&calib_path, serde_json::to_string(&calib).unwrap()).unwrap();
+    let calib_arg = calib_path.to_str().unwrap();
+    let out = fhe(&[
+        "infer",
+        "--params",
+        "boot-n13",
+        "--insecure-test-params",
+        "--weights",
+        fixture,
+        "--calibration",
+        calib_arg,
+        "--image",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let _ = std::fs::remove_file(&calib_path);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let enc: Vec<f64> = serde_json::from_value(v["logits_encrypted"].clone()).unwrap();
+    let plain: Vec<f64> = serde_json::from_value(v["logits_plain"].clone()).unwrap();
+    assert_eq!(enc.len(), 10);
+    // the plaintext logits from the library's float64 reference, independently
+    let want = fhe_models::resnet::reference::forward(&w, &set.image(1).unwrap().0).logits;
+    for (p, r) in plain.iter().zip(&want) {
+        assert!((p - r).abs() < 1e-12, "{p} vs {r}");
+    }
+    let spread = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (e, r) in enc.iter().zip(&want) {
+        assert!(
+            (e - r).abs() < 1e-3 * spread,
+            "encrypted {e} vs plaintext {r}"
+        );
+    }
+    assert_eq!(v["label_encrypted"], v["label_plain"]);
+    assert!(v["bootstraps"].as_u64().unwrap() >= 2, "{v}");
+    // the secure default refuses the test preset without the opt-in
+    let out = fhe(&["infer", "--params", "boot-n13", "--simulate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

@@ -286,6 +286,12 @@ impl BootstrapPreset {
         Self::small(10, 2)
     }
 
+    /// Medium and **insecure** (N = 2^13, 4096 slots, 9 levels left like boot-n16): for
+    /// end-to-end tests of whole networks (a narrow ResNet-20 with its bootstraps).
+    pub fn test_n13() -> Self {
+        Self::small(13, 9)
+    }
+
     fn small(log_n: u32, compute: usize) -> Self {
         let mut log_q = vec![60];
         log_q.extend(std::iter::repeat_n(45, compute));
@@ -294,10 +300,10 @@ impl BootstrapPreset {
         log_q.extend(std::iter::repeat_n(58, 2));
         let log_q_len = log_q.len();
         BootstrapPreset {
-            name: if log_n == 10 {
-                "boot-tiny"
-            } else {
-                "boot-small"
+            name: match log_n {
+                10 => "boot-tiny",
+                13 => "boot-n13",
+                _ => "boot-small",
             },
             params: ParamsLiteral {
                 log_n,
@@ -321,14 +327,15 @@ impl BootstrapPreset {
         }
     }
 
-    /// A preset by name: `boot-n16`, `boot-small`, `boot-tiny`.
+    /// A preset by name: `boot-n16`, `boot-small`, `boot-tiny`, `boot-n13`.
     pub fn by_name(name: &str) -> Result<Self> {
         match name {
             "boot-n16" => Ok(Self::n16()),
             "boot-small" => Ok(Self::test_small()),
             "boot-tiny" => Ok(Self::test_tiny()),
+            "boot-n13" => Ok(Self::test_n13()),
             other => Err(Error::InvalidParams(format!(
-                "unknown bootstrapping preset `{other}` (known: boot-n16, boot-small, boot-tiny)"
+                "unknown bootstrapping preset `{other}` (known: boot-n16, boot-small, boot-tiny, boot-n13)"
             ))),
         }
     }
@@ -622,8 +629,8 @@ pub struct Bootstrapper<B: Backend> {
     ckks: Ckks<B>,
     eval: Evaluator<B>,
     config: BootstrapConfig,
-    cts: Vec<EncodedLinearTransform<B>>,
-    stc: Vec<EncodedLinearTransform<B>>,
+    cts: Vec<Stage<B>>,
+    stc: Vec<Stage<B>>,
     trace_steps: Vec<i64>,
     sine: Vec<f64>,
     arcsine: Option<Vec<f64>>,
@@ -637,13 +644,122 @@ pub struct Bootstrapper<B: Backend> {
     boost_log: f64,
 }
 
+/// Where a bootstrapper keeps the CoeffToSlot/SlotToCoeff diagonals between
+/// bootstraps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransformStorage {
+    /// Encoded once, at their levels (over `Q_l·P`): fastest; at N = 2^16 about 3 GB.
+    #[default]
+    Precomputed,
+    /// Kept as complex diagonals (tens of MB) and encoded just before use in each
+    /// bootstrap: the same result for a little encoding time per bootstrap.
+    Streamed,
+}
+
+/// One CoeffToSlot/SlotToCoeff stage as stored.
+enum Stage<B: Backend> {
+    Encoded(EncodedLinearTransform<B>),
+    Streamed {
+        lt: LinearTransform,
+        level: usize,
+        pt_scale: f64,
+    },
+}
+
+impl<B: Backend> Stage<B> {
+    fn new(
+        ckks: &Ckks<B>,
+        lt: LinearTransform,
+        level: usize,
+        pt_scale: f64,
+        storage: TransformStorage,
+    ) -> Result<Self> {
+        Ok(match storage {
+            TransformStorage::Precomputed => {
+                Stage::Encoded(lt.encode_with_scale(ckks, level, pt_scale)?)
+            }
+            TransformStorage::Streamed => {
+                lt.check_level(ckks, level)?;
+                Stage::Streamed {
+                    lt,
+                    level,
+                    pt_scale,
+                }
+            }
+        })
+    }
+
+    fn apply(&self, eval: &Evaluator<B>, ct: &Ciphertext<B>) -> Result<Ciphertext<B>> {
+        match self {
+            Stage::Encoded(e) => e.apply(eval, ct),
+            Stage::Streamed {
+                lt,
+                level,
+                pt_scale,
+            } => {
+                if ct.level < *level {
+                    return Err(Error::LevelMismatch {
+                        op: "bootstrapping transform (ciphertext below its level)",
+                        left: ct.level,
+                        right: *level,
+                    });
+                }
+                let mut x = ct.clone();
+                let extra = x.level - *level;
+                if extra > 0 {
+                    eval.drop_level_assign(&mut x, extra)?;
+                }
+                lt.apply_streaming(eval, &x, *pt_scale)
+            }
+        }
+    }
+}
+
 impl<B: Backend> Bootstrapper<B> {
     /// Builds the bootstrapper: validates the configuration, uploads the keys and
     /// encodes the CoeffToSlot/SlotToCoeff diagonals at their levels.
     pub fn new(ckks: &Ckks<B>, config: BootstrapConfig, keys: &BootstrappingKeys) -> Result<Self> {
-        let params = ckks.params().clone();
-        config.validate(&params)?;
+        config.validate(ckks.params())?;
         let eval = ckks.evaluator(&keys.evk)?;
+        Self::with_evaluator(
+            ckks,
+            config,
+            eval,
+            &keys.to_sparse,
+            &keys.from_sparse,
+            TransformStorage::Precomputed,
+        )
+    }
+
+    /// Like [`new`](Self::new), consuming the keys so that their seeded copies are
+    /// dropped as they are uploaded (a server's peak memory is then the uploaded keys).
+    /// `storage` chooses whether the CoeffToSlot/SlotToCoeff diagonals are encoded once
+    /// or per bootstrap.
+    pub fn from_keys(
+        ckks: &Ckks<B>,
+        config: BootstrapConfig,
+        keys: BootstrappingKeys,
+        storage: TransformStorage,
+    ) -> Result<Self> {
+        config.validate(ckks.params())?;
+        let BootstrappingKeys {
+            evk,
+            to_sparse,
+            from_sparse,
+        } = keys;
+        let eval = ckks.evaluator_from(evk)?;
+        Self::with_evaluator(ckks, config, eval, &to_sparse, &from_sparse, storage)
+    }
+
+    fn with_evaluator(
+        ckks: &Ckks<B>,
+        config: BootstrapConfig,
+        eval: Evaluator<B>,
+        to_sparse: &EncapsulationKey,
+        from_sparse: &SwitchingKey,
+        storage: TransformStorage,
+    ) -> Result<Self> {
+        let params = ckks.params().clone();
         for k in config.rotations(&params)? {
             if !eval.has_rotation_key(k) {
                 return Err(Error::MissingKey(format!(
@@ -655,9 +771,12 @@ impl<B: Backend> Bootstrapper<B> {
         let top = params.max_level();
         let cts = t
             .cts
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, lt)| lt.encode(ckks, top - i))
+            .map(|(i, lt)| {
+                let level = top - i;
+                Stage::new(ckks, lt, level, params.rescale_divisor(level), storage)
+            })
             .collect::<Result<Vec<_>>>()?;
         let poly = config.eval_mod_poly()?;
         let arcsine = config.arcsine_poly()?.map(|p| p.coeffs);
@@ -670,18 +789,18 @@ impl<B: Backend> Bootstrapper<B> {
         let sizes = group_sizes(config.log_slots as usize, config.stc_levels);
         let stc = t
             .stc
-            .iter()
+            .into_iter()
             .zip(&sizes)
             .enumerate()
             .map(|(i, (lt, &layers))| {
                 let give = boost_log * layers as f64 / config.log_slots as f64;
                 let q = params.rescale_divisor(stc_top - i);
-                lt.encode_with_scale(ckks, stc_top - i, q / 2f64.powf(give))
+                Stage::new(ckks, lt, stc_top - i, q / 2f64.powf(give), storage)
             })
             .collect::<Result<Vec<_>>>()?;
         let (be, ctx) = (ckks.backend(), params.ring());
         let pa = ctx.p_indices().start;
-        let key = &keys.to_sparse;
+        let key = to_sparse;
         if key.b.primes != [0, pa] || key.b.n != params.n() {
             return Err(Error::ParamsMismatch(
                 "encapsulation key was generated for other parameters".into(),
@@ -691,7 +810,7 @@ impl<B: Backend> Bootstrapper<B> {
             be.upload(ctx, key.b.clone()),
             ckks.uniform(&key.seed, 0, &[0, pa]),
         );
-        let from_sparse = eval.upload_switching_key(&keys.from_sparse)?;
+        let from_sparse = eval.upload_switching_key(from_sparse)?;
         let q = params.q_primes_at(top);
         let mut mono = RnsPoly::zero(params.n(), &q);
         for i in 0..q.len() {

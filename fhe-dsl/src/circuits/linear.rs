@@ -14,6 +14,7 @@ use crate::backend::Backend;
 use crate::ckks::{Ciphertext, Ckks, Evaluator, Plaintext};
 use crate::error::{Error, Result};
 use num_complex::Complex64;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A linear map on `slots` complex slots, by nonzero diagonals.
@@ -222,7 +223,36 @@ impl LinearTransform {
         }
     }
 
-    fn check_level<B: Backend>(&self, ckks: &Ckks<B>, level: usize) -> Result<()> {
+    /// Whether [`apply_streaming`](Self::apply_streaming) at `level` (baby step `g`)
+    /// brings each baby rotation down to `Q_l` and works over `Q_l` rather than
+    /// `Q_l·P`: worth it with many diagonals per baby rotation (convolutions at low
+    /// levels). Per diagonal it saves the P limbs of an encoding and a product; per
+    /// baby step it costs one ModDown (~ `l+1+|P|` NTTs per part).
+    pub(crate) fn babies_down(&self, params: &crate::ckks::Params, level: usize, g: usize) -> bool {
+        let (limbs, p) = (params.limbs_at(level), params.p().len());
+        let rotated = self
+            .diags
+            .keys()
+            .map(|&d| self.split(d, g).1)
+            .filter(|&i| i != 0)
+            .collect::<BTreeSet<_>>()
+            .len();
+        self.diags.len() * p > 2 * rotated * (limbs + p)
+    }
+
+    /// Like [`encode_diag`](Self::encode_diag), always over `Q_level` only.
+    fn encode_diag_q<B: Backend>(
+        &self,
+        ckks: &Ckks<B>,
+        d: usize,
+        giant: i64,
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext<B>> {
+        self.encode_diag(ckks, d, giant, 0, level, scale)
+    }
+
+    pub(crate) fn check_level<B: Backend>(&self, ckks: &Ckks<B>, level: usize) -> Result<()> {
         let params = ckks.params();
         if level == 0 || level > params.max_level() {
             return Err(Error::LevelTooLow {
@@ -299,17 +329,26 @@ impl LinearTransform {
             plan.entry(j).or_default().push((i, d));
         }
         let babies: BTreeSet<i64> = plan.values().flatten().map(|(i, _)| *i).collect();
+        let down = self.babies_down(ckks.params(), level, g);
         let groups = plan.iter().map(|(&j, terms)| {
+            // diagonals of one giant step encoded in parallel (encoding dominates here)
             let pts = terms
-                .iter()
-                .map(|&(i, d)| Ok((i, self.encode_diag(ckks, d, j, i, level, pt_scale)?)))
+                .par_iter()
+                .map(|&(i, d)| {
+                    let pt = if down || i == 0 {
+                        self.encode_diag_q(ckks, d, j, level, pt_scale)?
+                    } else {
+                        self.encode_diag(ckks, d, j, i, level, pt_scale)?
+                    };
+                    Ok((i, pt))
+                })
                 .collect::<Result<Vec<_>>>()?;
             Ok((j, pts))
         });
         finish(
             eval,
             ct,
-            double_hoisted(eval, ct, &babies, groups, pt_scale)?,
+            double_hoisted(eval, ct, &babies, groups, pt_scale, down)?,
             pt_scale,
             self.slots,
         )
@@ -375,7 +414,7 @@ impl<B: Backend> EncodedLinearTransform<B> {
             .pts
             .iter()
             .map(|(&j, v)| Ok((j, v.iter().map(|(i, p)| (*i, p)).collect::<Vec<_>>())));
-        let acc = double_hoisted(eval, &x, &babies, groups, self.pt_scale)?;
+        let acc = double_hoisted(eval, &x, &babies, groups, self.pt_scale, false)?;
         finish(eval, &x, acc, self.pt_scale, self.slots)
     }
 }
@@ -415,12 +454,15 @@ fn finish<B: Backend>(
 /// step 0 (no rotation) is accumulated over `Q_l` directly, since
 /// `ModDown(X + P·Y) = ModDown(X) + Y` exactly. `None` for a transform without
 /// diagonals. `groups` yields each giant step's plaintexts, possibly encoded lazily.
+/// With `babies_down` each baby rotation is brought down to `Q_l` right away and the
+/// plaintexts are over `Q_l` (cheaper when there are many diagonals per baby step).
 fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
     eval: &Evaluator<B>,
     x: &Ciphertext<B>,
     babies: &BTreeSet<i64>,
     groups: impl Iterator<Item = Result<(i64, Vec<(i64, P)>)>>,
     pt_scale: f64,
+    babies_down: bool,
 ) -> Result<Option<Ciphertext<B>>> {
     if babies.is_empty() {
         return Ok(None);
@@ -446,7 +488,13 @@ fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
             None => None,
             Some((g, key)) => {
                 let d = digits.get_or_insert_with(|| be.decompose_mod_up(ctx, c1, alpha));
-                Some(be.rotate_extended(ctx, c0, d, key, g))
+                let (mut u0, mut u1) = be.rotate_extended(ctx, c0, d, key, g);
+                if babies_down {
+                    // ModDown now: exactly the single rotation, over Q_l
+                    be.div_round_by_tail(ctx, &mut u0, k);
+                    be.div_round_by_tail(ctx, &mut u1, k);
+                }
+                Some((u0, u1))
             }
         };
         rot.insert(i, r);
@@ -467,6 +515,10 @@ fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
                 None => {
                     be.mul_add_assign(ctx, &mut d0, c0, &pt.poly);
                     be.mul_add_assign(ctx, &mut d1, c1, &pt.poly);
+                }
+                Some((u0, u1)) if babies_down => {
+                    be.mul_add_assign(ctx, &mut d0, u0, &pt.poly);
+                    be.mul_add_assign(ctx, &mut d1, u1, &pt.poly);
                 }
                 Some((u0, u1)) => {
                     let (e0, e1) = ext.get_or_insert_with(|| {
@@ -643,5 +695,23 @@ mod tests {
         let got = ckks.decryptor(&sk).decrypt_complex(&streamed).unwrap();
         let (min_bits, _) = crate::circuits::precision_bits(&got, &lt.apply_plain(&v));
         assert!(min_bits > 30.0, "{min_bits:.1} bits");
+        assert!(!lt.babies_down(ckks.params(), top, lt.baby_step()));
+
+        // many diagonals per baby step: the baby rotations are brought down to Q_l
+        let dense = LinearTransform::new(n, (0..400).map(|d| (d - 200, rand_vec(&mut rng, n))))
+            .unwrap()
+            .with_signed_steps();
+        assert!(dense.babies_down(ckks.params(), top, dense.baby_step()));
+        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(dense.rotations()));
+        let eval = ckks.evaluator(&evk).unwrap();
+        let streamed = dense.apply_streaming(&eval, &ct, q).unwrap();
+        let got = ckks.decryptor(&sk).decrypt_complex(&streamed).unwrap();
+        let (min_bits, _) = crate::circuits::precision_bits(&got, &dense.apply_plain(&v));
+        assert!(min_bits > 30.0, "{min_bits:.1} bits");
+        // and the double-hoisted stored form agrees to the same precision
+        let stored = dense.encode(&ckks, top).unwrap().apply(&eval, &ct).unwrap();
+        let other = ckks.decryptor(&sk).decrypt_complex(&stored).unwrap();
+        let (agree_bits, _) = crate::circuits::precision_bits(&got, &other);
+        assert!(agree_bits > 30.0, "{agree_bits:.1} bits");
     }
 }

@@ -11,7 +11,7 @@ pub mod polynomial;
 
 pub use bootstrap::{
     bench_bootstrap, BootstrapConfig, BootstrapPreset, BootstrapTimings, Bootstrapper,
-    BootstrappingKeys, EncapsulationKey,
+    BootstrappingKeys, EncapsulationKey, TransformStorage,
 };
 pub use linear::{EncodedLinearTransform, LinearTransform};
 pub use polynomial::{evaluate_chebyshev, evaluate_chebyshev_unit, ChebyshevPoly};

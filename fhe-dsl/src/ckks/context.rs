@@ -198,6 +198,12 @@ impl<B: Backend> Ckks<B> {
         Evaluator::new(self.clone(), keys)
     }
 
+    /// An evaluator that takes ownership of `keys`, dropping each seeded key once it is
+    /// uploaded: peak memory is the uploaded set, not the uploaded set plus the seeded one.
+    pub fn evaluator_from(&self, keys: EvaluationKeys) -> Result<Evaluator<B>> {
+        Evaluator::new_owned(self.clone(), keys)
+    }
+
     // ---- helpers shared by keys/encryption -----------------------------------------
 
     /// Q primes at the level plus the P primes.
@@ -335,7 +341,13 @@ impl<B: Backend> Ckks<B> {
             let limb = &mut p.data[pos * n..(pos + 1) * n];
             for (x, &c) in limb.iter_mut().zip(&scaled) {
                 *x = if c.abs() < 9.2e18 {
-                    let r = m.reduce_u128(c.abs() as u64 as u128);
+                    let a = c.abs() as u64;
+                    // |c| < q is the common case (scale below the prime)
+                    let r = if a < m.value() {
+                        a
+                    } else {
+                        m.reduce_u128(a as u128)
+                    };
                     if c < 0.0 {
                         m.neg(r)
                     } else {

@@ -50,8 +50,27 @@ pub struct Evaluator<B: Backend> {
 
 impl<B: Backend> Evaluator<B> {
     pub(crate) fn new(ckks: Ckks<B>, keys: &EvaluationKeys) -> Result<Self> {
+        // one key copied at a time, moved into the backend
+        Self::upload_keys(
+            ckks,
+            keys.relin.clone(),
+            keys.galois.iter().map(|(&g, k)| (g, k.clone())),
+        )
+    }
+
+    /// Like [`new`](Self::new), consuming the keys: each is dropped once uploaded, so
+    /// the seeded and uploaded copies of the whole set never coexist.
+    pub(crate) fn new_owned(ckks: Ckks<B>, keys: EvaluationKeys) -> Result<Self> {
+        Self::upload_keys(ckks, keys.relin, keys.galois)
+    }
+
+    fn upload_keys(
+        ckks: Ckks<B>,
+        relin: Option<super::keys::SwitchingKey>,
+        galois: impl IntoIterator<Item = (usize, super::keys::SwitchingKey)>,
+    ) -> Result<Self> {
         let params = ckks.params().clone();
-        let upload = |k: &super::keys::SwitchingKey| -> Result<DeviceKey<B>> {
+        let upload = |k: super::keys::SwitchingKey| -> Result<DeviceKey<B>> {
             let level = k.level(&params);
             if level > params.max_level() {
                 return Err(Error::ParamsMismatch(format!(
@@ -71,9 +90,10 @@ impl<B: Backend> Evaluator<B> {
                 )));
             }
             let ctx = params.ring();
+            let words = 2 * k.b.iter().map(|b| b.data.len()).sum::<usize>();
             let ds = k
                 .b
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(j, b)| {
                     let moduli_ok = b
@@ -85,7 +105,7 @@ impl<B: Backend> Evaluator<B> {
                         return Err(Error::Malformed("switching key residue not reduced".into()));
                     }
                     Ok((
-                        ckks.backend().upload(ctx, b.clone()),
+                        ckks.backend().upload(ctx, b),
                         ckks.uniform(&k.seed, j as u64, &qp),
                     ))
                 })
@@ -93,14 +113,13 @@ impl<B: Backend> Evaluator<B> {
             Ok(DeviceKey {
                 digits: ds,
                 level,
-                words: 2 * k.b.iter().map(|b| b.data.len()).sum::<usize>(),
+                words,
             })
         };
-        let relin = keys.relin.as_ref().map(upload).transpose()?;
-        let galois = keys
-            .galois
-            .iter()
-            .map(|(&g, k)| Ok((g, upload(k)?)))
+        let relin = relin.map(upload).transpose()?;
+        let galois = galois
+            .into_iter()
+            .map(|(g, k)| Ok((g, upload(k)?)))
             .collect::<Result<BTreeMap<_, _>>>()?;
         Ok(Evaluator {
             ckks,
