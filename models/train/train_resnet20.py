@@ -295,6 +295,10 @@ def main():
     with open(os.path.join(args.out, "resnet20_fmnist.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(json.dumps({"fused_test_acc": fused_acc}))
+    # the exported file is what the Rust side runs: it must be the network just trained
+    if abs(fused_acc - log[-1]["test_acc"]) > 0.005:
+        raise SystemExit(
+            f"exported network scores {fused_acc:.4f}, torch {log[-1]['test_acc']:.4f}: export is broken")
 
 
 if __name__ == "__main__":
