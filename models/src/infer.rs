@@ -111,6 +111,8 @@ pub struct InferReport {
     pub keygen_s: f64,
     /// Evaluation key bytes (serialised, seeded form).
     pub key_bytes: usize,
+    /// Evaluation key bytes the server holds (expanded on its backend).
+    pub server_key_bytes: usize,
     /// Input level and slots.
     pub start_level: usize,
     /// Slots per ciphertext.
@@ -257,7 +259,7 @@ pub fn run<B: Backend>(
                   plain: &[f64],
                   true_label: Option<usize>,
                   latency_s: f64,
-                  keys: (f64, usize),
+                  keys: (f64, usize, usize),
                   stats: (Vec<LayerStat>, usize, usize)|
      -> Result<InferReport> {
         let max_abs_err = logits
@@ -283,6 +285,7 @@ pub fn run<B: Backend>(
             peak_rss_bytes: peak_rss_bytes(),
             keygen_s: keys.0,
             key_bytes: keys.1,
+            server_key_bytes: keys.2,
             start_level: start,
             slots,
             simulated: cfg.simulate,
@@ -311,7 +314,7 @@ pub fn run<B: Backend>(
                     &plain,
                     label,
                     0.0,
-                    (0.0, 0),
+                    (0.0, 0, 0),
                     (sym.layers.clone(), sym.bootstraps, sym.rotation_count),
                 )
             })
@@ -343,6 +346,11 @@ pub fn run<B: Backend>(
         keys,
         TransformStorage::Streamed,
     )?;
+    let server_key_bytes = boot.evaluator().key_bytes();
+    log(&format!(
+        "server: {:.2} GB of evaluation keys expanded",
+        server_key_bytes as f64 / 1e9
+    ));
     let (encryptor, decryptor) = (ckks.encryptor(&pk), ckks.decryptor(&sk));
     let mut out = Vec::with_capacity(prepared.len());
     for (n, (packed, plain, label, _)) in prepared.into_iter().enumerate() {
@@ -369,7 +377,7 @@ pub fn run<B: Backend>(
             &plain,
             label,
             latency,
-            (keygen_s, key_bytes),
+            (keygen_s, key_bytes, server_key_bytes),
             (enc.layers, enc.bootstraps, enc.rotations),
         )?;
         if sources.len() > 1 {
@@ -420,11 +428,12 @@ impl InferReport {
         let _ = writeln!(s, "max |encrypted − plaintext| = {:.3e}", self.max_abs_err);
         let _ = writeln!(
             s,
-            "latency {:.1} s, {} bootstraps, {} rotations, keys {:.2} GB (keygen {:.1} s), peak RSS {:.2} GB",
+            "latency {:.1} s, {} bootstraps, {} rotations, keys {:.2} GB sent / {:.2} GB on the server (keygen {:.1} s), peak RSS {:.2} GB",
             self.latency_s,
             self.bootstraps,
             self.rotations,
             self.key_bytes as f64 / 1e9,
+            self.server_key_bytes as f64 / 1e9,
             self.keygen_s,
             self.peak_rss_bytes as f64 / 1e9
         );

@@ -35,7 +35,7 @@ fn tune_allocator() {
     version,
     about = "fhe-dsl: RNS-CKKS private inference toolkit",
     long_about = "fhe-dsl: RNS-CKKS private inference toolkit.\n\n\
-                  Without a subcommand, runs the end-to-end demo (`fhe demo`)."
+                  Without a subcommand, runs encrypted ResNet-20 inference (`fhe infer`) on a bundled test image."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -95,3 +95,29 @@ fn calibration_must_cover_every_activation() {
         .to_string();
     assert!(err.contains("slots"), "{err}");
 }
+
+#[test]
+fn vendored_cifar_image_runs_through_the_twin() {
+    let w = fixture();
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/cifar10/cifar10_00_3.png"
+    ));
+    let x = fhe_models::resnet::data::load_png(path).unwrap();
+    assert_eq!(x.shape(), &[3, 32, 32]);
+    // a real colour image: the three channels differ
+    assert!(x.index_axis(ndarray::Axis(0), 0) != x.index_axis(ndarray::Axis(0), 2));
+    let calib = Calibration::measure(&w, [&x], "the image itself");
+    let program = Program::new(w.clone(), &calib, 1 << 15, 0.8).unwrap();
+    let mut clear = Cleartext {
+        boot_level: 9,
+        bootstrap_inputs: vec![],
+    };
+    let (out, _) = program
+        .run(&mut clear, &(program.pack_input(&x).unwrap(), 22))
+        .unwrap();
+    let want = forward(&w, &x).logits;
+    for (a, b) in out[..10].iter().zip(&want) {
+        assert!((a - b).abs() < 1e-9 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}

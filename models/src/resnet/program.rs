@@ -73,32 +73,50 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// Measures the bounds over `inputs` with the float64 reference forward.
+    /// Measures the bounds over `inputs` with the float64 reference forward (images in
+    /// parallel; the result does not depend on the order).
     pub fn measure<'a>(
         w: &ResNetWeights,
         inputs: impl IntoIterator<Item = &'a Array3<f64>>,
         source: &str,
     ) -> Calibration {
-        let mut bounds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for x in inputs {
+        use rayon::prelude::*;
+        let sites = activation_sites(w);
+        let one = |x: &Array3<f64>| -> Vec<Vec<f64>> {
             let f = forward(w, x);
-            for (act, pre, a) in activation_sites(w) {
-                let z = f.layer(&pre).expect("reference records every layer");
-                let e = bounds
-                    .entry(act.clone())
-                    .or_insert_with(|| vec![0.0; a.channels()]);
-                for (c, zc) in z.outer_iter().enumerate() {
-                    let (sa, shift) = (a.a[c].abs().sqrt(), a.b[c] / (2.0 * a.a[c]));
-                    let m = zc
-                        .iter()
-                        .fold(0.0f64, |m, &v| m.max((sa * (v + shift)).abs()));
-                    e[c] = e[c].max(m);
-                }
+            sites
+                .iter()
+                .map(|(_, pre, a)| {
+                    let z = f.layer(pre).expect("reference records every layer");
+                    z.outer_iter()
+                        .enumerate()
+                        .map(|(c, zc)| {
+                            let (sa, shift) = (a.a[c].abs().sqrt(), a.b[c] / (2.0 * a.a[c]));
+                            zc.iter()
+                                .fold(0.0f64, |m, &v| m.max((sa * (v + shift)).abs()))
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let max = |mut a: Vec<Vec<f64>>, b: Vec<Vec<f64>>| {
+            for (x, y) in a.iter_mut().zip(b) {
+                x.iter_mut().zip(y).for_each(|(p, q)| *p = p.max(q));
             }
-        }
+            a
+        };
+        let zero: Vec<Vec<f64>> = sites
+            .iter()
+            .map(|(_, _, a)| vec![0.0; a.channels()])
+            .collect();
+        let inputs: Vec<&Array3<f64>> = inputs.into_iter().collect();
+        let m = inputs
+            .par_iter()
+            .map(|x| one(x))
+            .reduce(|| zero.clone(), max);
         Calibration {
             source: source.to_string(),
-            bounds,
+            bounds: sites.iter().map(|(act, _, _)| act.clone()).zip(m).collect(),
         }
     }
 }
