@@ -282,3 +282,71 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
     let out = fhe(&["infer", "--params", "boot-n13", "--simulate"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// The bundled weights and calibration (what `cargo run --release` uses) load, compile
+/// and run through the cleartext twin on two bundled test images, agreeing with the
+/// float64 network.
+#[test]
+fn bundled_network_simulates_on_test_images() {
+    let out = fhe(&[
+        "infer",
+        "--simulate",
+        "--image",
+        "3",
+        "--count",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for v in &lines {
+        assert_eq!(v["params"], "boot-n16");
+        assert!(v["max_abs_err"].as_f64().unwrap() < 1e-9, "{v}");
+        assert_eq!(v["label_encrypted"], v["label_plain"]);
+        assert_eq!(v["bootstraps"], 2);
+        for k in [
+            "model",
+            "backend",
+            "logits_encrypted",
+            "logits_plain",
+            "latency_s",
+            "rotations",
+            "peak_rss_bytes",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k} in {v}");
+        }
+    }
+    assert!(text(&out.stderr).contains("2 images: encrypted and plaintext argmax agree on 2"));
+}
+
+#[test]
+fn infer_bad_input_gives_errors() {
+    for (args, needle) in [
+        (
+            &[
+                "infer",
+                "--simulate",
+                "--weights",
+                "/nonexistent.safetensors",
+            ][..],
+            "loading weights",
+        ),
+        (&["infer", "--simulate", "--count", "0"][..], "--count"),
+        (
+            &["infer", "--simulate", "--image", "/nonexistent.png"][..],
+            "nonexistent.png",
+        ),
+        (&["infer", "--simulate", "--image", "70000"][..], "70000"),
+    ] {
+        let out = fhe(args);
+        let e = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {e}");
+        assert!(e.contains(needle), "{args:?}: {e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}
