@@ -331,7 +331,6 @@ pub fn run<B: Backend>(
     req.rotations_up_to
         .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg.preset.config, &req)?;
-    drop(kg);
     let keygen_s = t.elapsed().as_secs_f64();
     let key_bytes = keys.evk.byte_size();
     log(&format!(
