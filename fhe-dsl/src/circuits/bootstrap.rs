@@ -652,7 +652,7 @@ pub enum TransformStorage {
     #[default]
     Precomputed,
     /// Kept as complex diagonals (tens of MB) and encoded just before use in each
-    /// bootstrap: the same result for a little encoding time per bootstrap.
+    /// bootstrap: the same ciphertext, for a little encoding time per bootstrap.
     Streamed,
 }
 
@@ -709,7 +709,8 @@ impl<B: Backend> Stage<B> {
                 if extra > 0 {
                     eval.drop_level_assign(&mut x, extra)?;
                 }
-                lt.apply_streaming(eval, &x, *pt_scale)
+                // double hoisting throughout: the same ciphertext as the encoded stage
+                lt.apply_streaming_with(eval, &x, *pt_scale, false)
             }
         }
     }
@@ -867,6 +868,52 @@ impl<B: Backend> Bootstrapper<B> {
     /// [`output_level`](Self::output_level) and the default scale.
     pub fn bootstrap(&self, ct: &Ciphertext<B>) -> Result<Ciphertext<B>> {
         Ok(self.bootstrap_timed(ct)?.0)
+    }
+
+    /// Bootstraps two real-valued ciphertexts with one bootstrap: `a + i·b` is refreshed
+    /// and split again with one conjugation, `a = (z + z̄)/2`, `b = −i(z − z̄)/2` — the
+    /// halving is exact bookkeeping (the outputs carry twice the usual scale) and the
+    /// multiplications by `±i` are monomial products, so no level is spent beyond the
+    /// bootstrap's. Both inputs must hold real values (any imaginary part leaks into
+    /// the other output) at the same scale; the higher one is dropped to the other's
+    /// level.
+    pub fn bootstrap_two_real(
+        &self,
+        a: &Ciphertext<B>,
+        b: &Ciphertext<B>,
+    ) -> Result<(Ciphertext<B>, Ciphertext<B>)> {
+        if a.slots != b.slots {
+            return Err(Error::InvalidInput(format!(
+                "bootstrap_two_real: {} and {} slots",
+                a.slots, b.slots
+            )));
+        }
+        if (a.scale / b.scale - 1.0).abs() > 1e-9 {
+            return Err(Error::ScaleMismatch {
+                op: "bootstrap_two_real",
+                left: a.scale,
+                right: b.scale,
+            });
+        }
+        let (mut a, mut b) = (a.clone(), b.clone());
+        let level = a.level.min(b.level);
+        for x in [&mut a, &mut b] {
+            let d = x.level - level;
+            if d > 0 {
+                self.eval.drop_level_assign(x, d)?;
+            }
+        }
+        b.scale = a.scale;
+        self.mul_by_i(&mut b);
+        let z = self.bootstrap(&self.eval.add_new(&a, &b)?)?;
+        let zc = self.eval.conjugate_new(&z)?;
+        let mut re = self.eval.add_new(&z, &zc)?;
+        re.scale *= 2.0;
+        let mut im = self.eval.sub_new(&z, &zc)?;
+        self.mul_by_i(&mut im);
+        self.eval.neg_assign(&mut im);
+        im.scale *= 2.0;
+        Ok((re, im))
     }
 
     /// [`bootstrap`](Self::bootstrap) with the time of each stage.

@@ -319,6 +319,20 @@ impl LinearTransform {
         ct: &Ciphertext<B>,
         pt_scale: f64,
     ) -> Result<Ciphertext<B>> {
+        self.apply_streaming_with(eval, ct, pt_scale, true)
+    }
+
+    /// [`apply_streaming`](Self::apply_streaming); `allow_down: false` keeps every baby
+    /// rotation over `Q_l·P` (double hoisting throughout: bit-identical to the encoded
+    /// transform, one rounding less, for callers that need the last bit, such as
+    /// bootstrapping).
+    pub(crate) fn apply_streaming_with<B: Backend>(
+        &self,
+        eval: &Evaluator<B>,
+        ct: &Ciphertext<B>,
+        pt_scale: f64,
+        allow_down: bool,
+    ) -> Result<Ciphertext<B>> {
         let ckks = eval.ckks();
         let level = ct.level;
         self.check_level(ckks, level)?;
@@ -329,7 +343,7 @@ impl LinearTransform {
             plan.entry(j).or_default().push((i, d));
         }
         let babies: BTreeSet<i64> = plan.values().flatten().map(|(i, _)| *i).collect();
-        let down = self.babies_down(ckks.params(), level, g);
+        let down = allow_down && self.babies_down(ckks.params(), level, g);
         let groups = plan.iter().map(|(&j, terms)| {
             // diagonals of one giant step encoded in parallel (encoding dominates here)
             let pts = terms
