@@ -12,7 +12,7 @@
 //! simulated with exactly the packing it will run with.
 
 use crate::backend::Backend;
-use crate::circuits::LinearTransform;
+use crate::circuits::{evaluate_chebyshev, ChebyshevPoly, LinearTransform};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::tensor::Layout;
@@ -283,6 +283,85 @@ pub fn square<B: Backend>(eval: &Evaluator<B>, ct: &Ciphertext<B>) -> Result<Cip
     eval.rescale_new(&eval.mul_relin_new(ct, ct)?)
 }
 
+/// A general polynomial activation: a Chebyshev polynomial fitted on a declared input
+/// range `[a, b]` (a ReLU approximation of any degree, say), evaluated with the
+/// baby-step/giant-step Chebyshev evaluator (Paterson–Stockmeyer style). A polynomial
+/// approximation is only meaningful on the range it was fitted for, so the cleartext
+/// twin refuses inputs outside it, naming the slot — run it (or a calibration) before
+/// encrypting, since the encrypted evaluation cannot see its input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolyActivation {
+    poly: ChebyshevPoly,
+}
+
+impl PolyActivation {
+    /// From a Chebyshev polynomial; its interval is the declared input range.
+    pub fn new(poly: ChebyshevPoly) -> Self {
+        PolyActivation { poly }
+    }
+
+    /// ReLU interpolated at the Chebyshev nodes of `[a, b]` with the given degree.
+    ///
+    /// ```
+    /// let act = fhe_dsl::nn::PolyActivation::relu(-4.0, 4.0, 15)?;
+    /// assert_eq!(act.range(), (-4.0, 4.0));
+    /// assert!((act.apply_plain(&[2.0])?[0] - 2.0).abs() < 0.2);
+    /// assert!(act.apply_plain(&[5.0]).is_err()); // outside the fitted range
+    /// # Ok::<(), fhe_dsl::Error>(())
+    /// ```
+    pub fn relu(a: f64, b: f64, degree: usize) -> Result<Self> {
+        Ok(Self::new(ChebyshevPoly::interpolate(
+            |x| x.max(0.0),
+            a,
+            b,
+            degree,
+        )?))
+    }
+
+    /// The declared input range.
+    pub fn range(&self) -> (f64, f64) {
+        (self.poly.a, self.poly.b)
+    }
+
+    /// The polynomial.
+    pub fn poly(&self) -> &ChebyshevPoly {
+        &self.poly
+    }
+
+    /// Levels the encrypted evaluation consumes (the change of variable to `[-1, 1]`
+    /// included).
+    pub fn levels(&self) -> usize {
+        self.poly.depth()
+    }
+
+    /// The cleartext twin, element-wise; an error for any input outside the range
+    /// (with a relative tolerance of 1e-9 for rounding at the ends).
+    pub fn apply_plain(&self, x: &[f64]) -> Result<Vec<f64>> {
+        let (a, b) = self.range();
+        let tol = 1e-9 * (b - a);
+        if let Some((i, v)) = x
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(**v >= a - tol && **v <= b + tol))
+        {
+            return Err(Error::InvalidInput(format!(
+                "polynomial activation fitted on [{a}, {b}] got {v} at slot {i}"
+            )));
+        }
+        Ok(x.iter().map(|&v| self.poly.evaluate(v)).collect())
+    }
+
+    /// The activation on a ciphertext whose slots lie in the range; the output keeps
+    /// the input's scale and sits [`levels`](Self::levels) lower.
+    pub fn apply<B: Backend>(
+        &self,
+        eval: &Evaluator<B>,
+        ct: &Ciphertext<B>,
+    ) -> Result<Ciphertext<B>> {
+        evaluate_chebyshev(eval, ct, &self.poly, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +453,59 @@ mod tests {
             let want: f64 = x[c * 16..(c + 1) * 16].iter().sum();
             assert_eq!(s[l.slot(c, 0, 0)], want);
         }
+    }
+    #[test]
+    fn poly_activation_encrypted_matches_twin_and_guards_its_range() {
+        use crate::backend::reference::ReferenceBackend;
+        use crate::ckks::{Ckks, KeyGenerator, KeyRequest, Params, ParamsLiteral};
+        let params = Params::new_insecure_for_tests(ParamsLiteral {
+            log_n: 10,
+            log_q: vec![60, 50, 50, 50, 50, 50, 50, 50, 50],
+            log_p: vec![61, 61],
+            level_primes: None,
+            dnum: 5,
+            log_scale: 50,
+            secret: Default::default(),
+        })
+        .unwrap();
+        let ckks = Ckks::new(params, ReferenceBackend);
+        let mut kg = KeyGenerator::from_seed(&ckks, 11);
+        let sk = kg.secret_key();
+        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin());
+        let eval = ckks.evaluator(&evk).unwrap();
+        let act = PolyActivation::relu(-4.0, 4.0, 15).unwrap();
+        assert!(act.levels() <= ckks.params().max_level());
+        let n = ckks.params().max_slots();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let x: Vec<f64> = (0..n).map(|_| rng.gen_range(-4.0..4.0)).collect();
+        let top = ckks.params().max_level();
+        let ct = ckks
+            .encryptor_sk(&sk)
+            .encrypt(
+                &ckks
+                    .encode_real(&x, top, ckks.params().default_scale())
+                    .unwrap(),
+            )
+            .unwrap();
+        let out = act.apply(&eval, &ct).unwrap();
+        assert_eq!(out.level(), top - act.levels());
+        let got = ckks.decryptor(&sk).decrypt_real(&out).unwrap();
+        let twin = act.apply_plain(&x).unwrap();
+        let err = got
+            .iter()
+            .zip(&twin)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-6, "encrypted vs twin {err:e}");
+        // the twin is the fitted polynomial: close to ReLU on the range
+        let fit = x
+            .iter()
+            .zip(&twin)
+            .fold(0.0f64, |m, (v, p)| m.max((v.max(0.0) - p).abs()));
+        assert!(fit < 0.2, "ReLU fit {fit}");
+        // outside the declared range: an error naming the value, not garbage
+        let mut bad = x.clone();
+        bad[17] = 4.5;
+        let e = act.apply_plain(&bad).unwrap_err().to_string();
+        assert!(e.contains("4.5") && e.contains("slot 17"), "{e}");
     }
 }
