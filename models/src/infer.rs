@@ -4,7 +4,9 @@
 
 use crate::resnet::data::{load_png, FashionTestSet, FASHION_MNIST_CLASSES};
 use crate::resnet::encrypted::Encrypted;
-use crate::resnet::program::{Calibration, Cleartext, LayerStat, Program, Symbolic};
+use crate::resnet::program::{
+    Calibration, Cleartext, LayerStat, NoiseModel, NoisyTwin, Program, Symbolic,
+};
 use crate::resnet::reference::forward;
 use crate::resnet::weights::ResNetWeights;
 use anyhow::{anyhow, bail, Context, Result};
@@ -70,6 +72,8 @@ pub struct InferConfig {
     pub margin: f64,
     /// Only the cleartext twin (same packing and levels), no encryption.
     pub simulate: bool,
+    /// With `simulate`: inject CKKS-like noise and report each layer's error.
+    pub noise: Option<NoiseModel>,
     /// Draw a progress bar.
     pub progress_bar: bool,
     /// Model name in the report.
@@ -121,6 +125,9 @@ pub struct InferReport {
     pub simulated: bool,
     /// Per-layer timings.
     pub layers: Vec<LayerStat>,
+    /// With `--noise`: each layer's max error (stored units) in the noisy simulation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layer_errors: Vec<(String, f64)>,
 }
 
 /// Peak resident set size (Linux `VmHWM`), 0 where unknown.
@@ -290,6 +297,7 @@ pub fn run<B: Backend>(
             slots,
             simulated: cfg.simulate,
             layers: stats.0,
+            layer_errors: vec![],
         })
     };
     // per image: the plaintext network, and the cleartext twin, which checks the
@@ -308,15 +316,31 @@ pub fn run<B: Backend>(
     if cfg.simulate {
         return prepared
             .into_iter()
-            .map(|(_, plain, label, sim)| {
-                report(
-                    sim,
+            .map(|(packed, plain, label, sim)| {
+                let stats = (sym.layers.clone(), sym.bootstraps, sym.rotation_count);
+                let Some(noise) = &cfg.noise else {
+                    return report(sim, &plain, label, 0.0, (0.0, 0, 0), stats);
+                };
+                // the exact and the noisy twin, both traced, layer by layer
+                let exact_model = NoiseModel {
+                    op_std: 0.0,
+                    bootstrap_std: 0.0,
+                    seed: 0,
+                };
+                let mut exact = NoisyTwin::new(boot_level, exact_model);
+                program.run(&mut exact, &(packed.clone(), start))?;
+                let mut noisy = NoisyTwin::new(boot_level, noise.clone());
+                let out = program.run(&mut noisy, &(packed, start))?;
+                let mut r = report(
+                    out.0[..classes].to_vec(),
                     &plain,
                     label,
                     0.0,
                     (0.0, 0, 0),
-                    (sym.layers.clone(), sym.bootstraps, sym.rotation_count),
-                )
+                    stats,
+                )?;
+                r.layer_errors = noisy.errors_against(&exact);
+                Ok(r)
             })
             .collect();
     }
@@ -436,6 +460,12 @@ impl InferReport {
             self.keygen_s,
             self.peak_rss_bytes as f64 / 1e9
         );
+        if !self.layer_errors.is_empty() {
+            let _ = writeln!(s, "\nsimulated noise: max |noisy − exact| per layer");
+            for (name, e) in &self.layer_errors {
+                let _ = writeln!(s, "{name:<28} {e:>10.3e}");
+            }
+        }
         let _ = writeln!(
             s,
             "\n{:<28} {:>5} {:>5} {:>6} {:>9}",

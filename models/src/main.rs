@@ -118,6 +118,10 @@ struct InferArgs {
     /// Run only the cleartext twin (same packing, levels and folds; no encryption).
     #[arg(long)]
     simulate: bool,
+    /// With --simulate: inject CKKS-like noise (boot-n16's measured bootstrap and
+    /// arithmetic error) and report each layer's error.
+    #[arg(long, requires = "simulate")]
+    noise: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -332,6 +336,9 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         start_level: a.start_level,
         margin: a.margin,
         simulate: a.simulate,
+        noise: a
+            .noise
+            .then(fhe_models::resnet::program::NoiseModel::boot_n16),
         progress_bar: a.format == Format::Table
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         model: "resnet20-aespa-fmnist".into(),

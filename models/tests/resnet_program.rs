@@ -121,3 +121,49 @@ fn vendored_cifar_image_runs_through_the_twin() {
         assert!((a - b).abs() < 1e-9 * (1.0 + b.abs()), "{a} vs {b}");
     }
 }
+
+#[test]
+fn noisy_twin_reports_per_layer_errors() {
+    use fhe_models::resnet::program::{NoiseModel, NoisyTwin};
+    let w = fixture();
+    let x = FashionTestSet::bundled().image(4).unwrap().0;
+    let calib = Calibration::measure(&w, [&x], "the image itself");
+    let program = Program::new(w.clone(), &calib, 1 << 15, 0.8).unwrap();
+    let packed = program.pack_input(&x).unwrap();
+    let zero = NoiseModel {
+        op_std: 0.0,
+        bootstrap_std: 0.0,
+        seed: 0,
+    };
+    let mut exact = NoisyTwin::new(9, zero.clone());
+    let (clean, _) = program.run(&mut exact, &(packed.clone(), 22)).unwrap();
+    // zero noise: the exact twin, every layer traced
+    let mut again = NoisyTwin::new(9, zero);
+    program.run(&mut again, &(packed.clone(), 22)).unwrap();
+    assert!(again.errors_against(&exact).iter().all(|(_, e)| *e == 0.0));
+    assert_eq!(exact.trace.len(), 53); // the plan's 53 steps, bootstraps included
+    let want = forward(&w, &x).logits;
+    for (a, b) in clean[..10].iter().zip(&want) {
+        assert!((a - b).abs() < 1e-9 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    // noise only at the bootstraps: nothing changes before the first one
+    let mut noisy = NoisyTwin::new(
+        9,
+        NoiseModel {
+            op_std: 0.0,
+            bootstrap_std: 1e-6,
+            seed: 5,
+        },
+    );
+    program.run(&mut noisy, &(packed, 22)).unwrap();
+    let errs = noisy.errors_against(&exact);
+    let first = errs
+        .iter()
+        .position(|(n, _)| n.starts_with("bootstrap"))
+        .unwrap();
+    assert!(errs[..first].iter().all(|(_, e)| *e == 0.0));
+    // 32768 Gaussian samples of σ = 1e-6: the max lies within a few σ
+    let e = errs[first].1;
+    assert!((2e-6..8e-6).contains(&e), "{e}");
+    assert!(errs.last().unwrap().1 > 0.0);
+}

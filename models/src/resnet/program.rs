@@ -613,3 +613,128 @@ impl Engine for Cleartext {
         Ok((fhe_dsl::nn::spatial_sum_plain(&x.0, layout)?, x.1))
     }
 }
+
+/// CKKS noise for the simulation: independent Gaussian errors of these standard
+/// deviations (absolute, in the stored activations' units) added after every linear
+/// layer, square and residual add, and after every bootstrap.
+#[derive(Clone, Debug)]
+pub struct NoiseModel {
+    /// After each linear layer, square and add (rescale and key-switching noise).
+    pub op_std: f64,
+    /// After each bootstrap.
+    pub bootstrap_std: f64,
+    /// Seed of the noise.
+    pub seed: u64,
+}
+
+impl NoiseModel {
+    /// The model measured at `boot-n16`: bootstrapping to 24.8 bits mean precision
+    /// (`fhe bench bootstrap`: mean |error| 2^-24.8, so σ = 2^-24.8 · √(π/2)) and
+    /// arithmetic an order of magnitude below that (`fhe demo`: ≥ 31 bits).
+    pub fn boot_n16() -> Self {
+        let boot = 2f64.powf(-24.8) * (std::f64::consts::PI / 2.0).sqrt();
+        NoiseModel {
+            op_std: 2f64.powf(-31.0),
+            bootstrap_std: boot,
+            seed: 1,
+        }
+    }
+}
+
+/// The cleartext twin with CKKS-like noise injected (see [`NoiseModel`]) that records
+/// every layer's output, so two runs — one with zero noise — give each layer's error
+/// in seconds instead of an encrypted run's minutes.
+pub struct NoisyTwin {
+    inner: Cleartext,
+    noise: NoiseModel,
+    rng: rand_chacha::ChaCha8Rng,
+    /// Each layer's name and output slots, in program order.
+    pub trace: Vec<(String, Vec<f64>)>,
+}
+
+impl NoisyTwin {
+    /// A twin with bootstraps returning to `boot_level` and the given noise (all-zero
+    /// standard deviations give the exact twin, traced).
+    pub fn new(boot_level: usize, noise: NoiseModel) -> Self {
+        use rand::SeedableRng;
+        NoisyTwin {
+            inner: Cleartext {
+                boot_level,
+                bootstrap_inputs: vec![],
+            },
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(noise.seed),
+            noise,
+            trace: vec![],
+        }
+    }
+
+    fn perturb(&mut self, name: &str, mut x: (Vec<f64>, usize), std: f64) -> (Vec<f64>, usize) {
+        use rand_distr::Distribution;
+        if std > 0.0 {
+            let d = rand_distr::Normal::new(0.0, std).expect("finite positive std");
+            x.0.iter_mut().for_each(|v| *v += d.sample(&mut self.rng));
+        }
+        self.trace.push((name.to_string(), x.0.clone()));
+        x
+    }
+
+    /// Per layer: `(name, max |self − exact|)` against an exact twin's trace of the
+    /// same program and input.
+    pub fn errors_against(&self, exact: &NoisyTwin) -> Vec<(String, f64)> {
+        self.trace
+            .iter()
+            .zip(&exact.trace)
+            .map(|((name, a), (_, b))| {
+                let e = a
+                    .iter()
+                    .zip(b)
+                    .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+                (name.clone(), e)
+            })
+            .collect()
+    }
+}
+
+impl Engine for NoisyTwin {
+    type T = (Vec<f64>, usize);
+    fn level(&self, x: &Self::T) -> usize {
+        x.1
+    }
+    fn linear(
+        &mut self,
+        name: &str,
+        x: &Self::T,
+        m: &PackedLinear,
+        bias: &[f64],
+        scale_of: Option<usize>,
+    ) -> Result<Self::T> {
+        let y = self.inner.linear(name, x, m, bias, scale_of)?;
+        Ok(self.perturb(name, y, self.noise.op_std))
+    }
+    fn add_scaled(
+        &mut self,
+        name: &str,
+        main: &Self::T,
+        skip: &Self::T,
+        mult: &[f64],
+    ) -> Result<Self::T> {
+        let y = self.inner.add_scaled(name, main, skip, mult)?;
+        Ok(self.perturb(name, y, self.noise.op_std))
+    }
+    fn add(&mut self, name: &str, a: &Self::T, b: &Self::T) -> Result<Self::T> {
+        let y = self.inner.add(name, a, b)?;
+        Ok(self.perturb(name, y, 0.0))
+    }
+    fn square(&mut self, name: &str, x: &Self::T) -> Result<Self::T> {
+        let y = self.inner.square(name, x)?;
+        Ok(self.perturb(name, y, self.noise.op_std))
+    }
+    fn bootstrap(&mut self, name: &str, x: &Self::T) -> Result<Self::T> {
+        let y = self.inner.bootstrap(name, x)?;
+        Ok(self.perturb(name, y, self.noise.bootstrap_std))
+    }
+    fn spatial_sum(&mut self, name: &str, x: &Self::T, layout: &Layout) -> Result<Self::T> {
+        let y = self.inner.spatial_sum(name, x, layout)?;
+        Ok(self.perturb(name, y, 0.0))
+    }
+}
