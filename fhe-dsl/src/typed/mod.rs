@@ -5,7 +5,8 @@
 //!   ([`Fresh`]: scale ≈ Δ; [`Owed`]: a product that owes a rescale, scale ≈ Δ²). The
 //!   exact scale stays a runtime `f64`.
 //! - [`EncVector<B, N, L, S>`](EncVector): `N` packed values with their level in the
-//!   type, and the layers that act on them ([`Dense`], [`Diagonal`], [`Poly`]).
+//!   type, and the layers that act on them ([`Dense`], [`Diagonal`], [`Poly`], and
+//!   [`Conv`], a 2-D convolution between packed tensor layouts).
 //! - [`Bootstrap<B, OUT>`](Bootstrap): how a bootstrapper is called; the result is at
 //!   level `OUT`.
 //! - [`DynCt`]: the runtime-checked escape hatch for data-dependent depth.
@@ -17,7 +18,7 @@
 //! | `add`, `sub` | `Ct<L, S> × Ct<L, S> → Ct<L, S>` |
 //! | `mod_down::<M>` | `Ct<L, S> → Ct<M, S>`, needs `M ≤ L` |
 //! | `bootstrap` | `Ct<L, Fresh> → Ct<OUT, Fresh>` |
-//! | `dense`, `diagonal` | `EncVector<N, L> → EncVector<N, L−1>` |
+//! | `dense`, `diagonal`, `conv` | `EncVector<N, L> → EncVector<N, L−1>` |
 //! | `poly(&Poly<K>)` | `EncVector<N, L> → EncVector<N, L−K>` |
 //!
 //! Scales: plaintext products ([`Ct::mul_const`], [`Ct::mul_plain`], the layers) encode
@@ -67,6 +68,7 @@
 //! ```
 
 mod bootstrap;
+mod conv;
 mod ct;
 mod dynct;
 mod level;
@@ -75,6 +77,7 @@ pub mod plain;
 mod vector;
 
 pub use bootstrap::{Bootstrap, LeveledBootstrapper};
+pub use conv::Conv;
 pub use ct::{AddCompatible, Ct, Fresh, Owed, ScaleState};
 pub use dynct::DynCt;
 pub use level::{levels_for_degree, AtLeast, Is, KnownLevel, Level, LevelBelow, Spend, MAX_LEVEL};

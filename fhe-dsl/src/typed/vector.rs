@@ -1,8 +1,9 @@
 //! [`EncVector<B, N, L, S>`]: `N` real values packed in the slots of one ciphertext, the
 //! length and the level in the type; and the plaintext-weight layers that act on it
-//! ([`Dense`], [`Diagonal`], [`Poly`]).
+//! ([`Dense`], [`Diagonal`], [`Poly`]; [`Conv`] lives in its own module).
 
 use super::bootstrap::Bootstrap;
+use super::conv::Conv;
 use super::ct::{AddCompatible, Ct, Fresh, Owed, ScaleState};
 use super::level::{AtLeast, Is, KnownLevel, LevelBelow, Spend};
 use super::{ops, Level};
@@ -366,6 +367,31 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, Fresh> {
         )?)
     }
 
+    /// A [`Conv`] layer (a 2-D convolution between packed tensor layouts): one level,
+    /// output scale equal to the input's (so the result adds to other values at the same
+    /// level, like a residual branch).
+    ///
+    /// ```
+    /// # use fhe_dsl::backend::reference::ReferenceBackend as B;
+    /// # fn f(v: fhe_dsl::typed::EncVector<B, 16, 3>, ev: &fhe_dsl::ckks::Evaluator<B>) -> fhe_dsl::Result<()> {
+    /// use fhe_dsl::{tensor::Layout, typed::Conv};
+    /// let l = Layout::multiplexed(1, 4, 4, 1)?;
+    /// let conv = Conv::<16>::new(l, l, 3, 1, 1, vec![1.0 / 9.0; 9], vec![0.0])?;
+    /// assert_eq!(v.conv(&conv, ev)?.level(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn conv<P>(
+        &self,
+        layer: &Conv<N>,
+        ev: &Evaluator<B>,
+    ) -> Result<<P::Below as KnownLevel>::Vector<B, N, Fresh>>
+    where
+        P: LevelBelow,
+        Level<L>: Is<P>,
+    {
+        P::Below::wrap_vector(layer.apply_ciphertext(ev, self.ct.ciphertext())?)
+    }
+
     /// Applies a polynomial activation element-wise, spending exactly `K` levels; the
     /// output scale equals the input's.
     ///
@@ -424,7 +450,7 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, Owed> {
     }
 }
 
-fn finite(what: &str, v: &[f64]) -> Result<()> {
+pub(super) fn finite(what: &str, v: &[f64]) -> Result<()> {
     if let Some(x) = v.iter().find(|x| !x.is_finite()) {
         return Err(Error::InvalidInput(format!("{what}: non-finite value {x}")));
     }
