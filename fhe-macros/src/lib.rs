@@ -76,9 +76,9 @@ use proc_macro::TokenStream;
 ///         bootstrap_level: Lb,     // optional: level after a bootstrap
 ///         auto_bootstrap,          // optional: place bootstraps automatically
 ///     }
-///     layers { name: Dense, name: Diagonal, name: Poly(degree = d), … }
+///     layers { name: Dense, name: Diagonal, name: Conv, name: Poly(degree = d), … }
 ///     fn forward(input) {
-///         let v = layer(u);        // Dense, Diagonal: 1 level; Poly: levels_for_degree(d)
+///         let v = layer(u);        // Dense, Diagonal, Conv: 1 level; Poly: levels_for_degree(d)
 ///         let v = bootstrap(u);    // → level Lb
 ///         let v = add(u, w);       // the higher operand is `mod_down`ed: free
 ///         let v = rotate(u, k);    // left rotation by the integer literal k
@@ -90,14 +90,68 @@ use proc_macro::TokenStream;
 ///
 /// # What it generates
 ///
-/// - `VIS struct NAME { pub layer: Dense<N> | Diagonal<N> | Poly<K>, … }`;
+/// - `VIS struct NAME { pub layer: Dense<N> | Diagonal<N> | Conv<N> | Poly<K>, … }`;
 /// - constants `SLOTS`, `INPUT_LEVEL`, `OUTPUT_LEVEL`, `BOOTSTRAP_LEVEL` (if declared),
 ///   `BOOTSTRAPS` (explicit + automatic), `AUTO_BOOTSTRAPPED` (the values bootstrapped
 ///   automatically), `LEVELS` (each value's level), `ROTATIONS` (exactly the rotation
-///   steps used), `NEEDS_RELIN`, and `key_request()` for the client's key generation;
+///   steps used, but for convolutions'), `NEEDS_RELIN`, and `key_request()` for the
+///   client's key generation;
+/// - `rotations_for(&self)` and `key_request_for(&self)`: the same with the rotations of
+///   the `Conv` layers the pass calls added (their keys only up to the level each conv
+///   runs at). A convolution's steps depend on its input and output
+///   [`Layout`](../fhe_dsl/tensor/struct.Layout.html)s, which are values given with its
+///   weights, not known at expansion time; for a model without `Conv` layers these equal
+///   `ROTATIONS` and `key_request()`;
 /// - `forward<B: Backend, Bt: Bootstrap<B, Lb>>(&self, ev, bt, x)` (`bt` only when
 ///   `bootstrap_level` is declared), whose every `let` is typed with its level;
 /// - `forward_plain(&self, x: &[f64]) -> Vec<f64>`, the float64 reference of the same pass.
+///
+/// # Convolutions
+///
+/// A `Conv` layer is a [`fhe_dsl::typed::Conv<N>`](../fhe_dsl/typed/struct.Conv.html):
+/// a 2-D convolution from one packed tensor layout to another, any kernel, stride and
+/// padding, one level. Its weights and layouts are supplied with the model; its keys come
+/// from `key_request_for`:
+///
+/// ```
+/// use fhe_dsl::backend::reference::ReferenceBackend;
+/// use fhe_dsl::ckks::{Ckks, Params, ParamsLiteral};
+/// use fhe_dsl::tensor::Layout;
+/// use fhe_dsl::typed::{Conv, EncVector, Poly};
+///
+/// fhe_macros::model! {
+///     struct ConvSq { slots: 64, input_level: 3 }
+///     layers { conv: Conv, sq: Poly(degree = 2) }
+///     fn forward(x) {
+///         let c = conv(x);  // level 3 → 2
+///         let a = sq(c);    // 2 → 0
+///         a
+///     }
+/// }
+///
+/// # fn main() -> fhe_dsl::Result<()> {
+/// // 1×4×4 → 4×2×2 (stride 2 into the multiplexed gap-2 layout)
+/// let (lin, lout) = (Layout::multiplexed(1, 4, 4, 1)?, Layout::multiplexed(4, 2, 2, 2)?);
+/// let w: Vec<f64> = (0..4 * 9).map(|i| (i as f64 * 0.7).sin() / 9.0).collect();
+/// let model = ConvSq {
+///     conv: Conv::new(lin, lout, 3, 2, 1, w, vec![0.0, 0.1, 0.2, 0.3])?,
+///     sq: Poly::new(vec![0.0, 0.5, 0.5])?,
+/// };
+/// assert!(ConvSq::ROTATIONS.is_empty()); // only the conv rotates
+/// assert_eq!(model.rotations_for(), model.conv.rotations());
+/// let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, ReferenceBackend);
+/// let mut kg = ckks.key_generator();
+/// let sk = kg.secret_key();
+/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &model.key_request_for()))?;
+/// let input = lin.pack(&(0..16).map(|i| i as f64 / 16.0).collect::<Vec<_>>(), 64)?;
+/// let x = EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &input)?;
+/// let y: EncVector<ReferenceBackend, 64, 0> = model.forward(&ev, x)?;
+/// let got = y.decrypt(&ckks.decryptor(&sk))?;
+/// for (g, w) in got.iter().zip(model.forward_plain(&input)) {
+///     assert!((g - w).abs() < 1e-5);
+/// }
+/// # Ok(()) }
+/// ```
 ///
 /// # Errors
 ///

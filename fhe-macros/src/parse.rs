@@ -34,7 +34,11 @@ impl Parse for Setting {
 pub enum LayerKind {
     Dense,
     Diagonal,
-    Poly { degree: usize },
+    /// A 2-D convolution between packed layouts (`fhe_dsl::typed::Conv`): 1 level.
+    Conv,
+    Poly {
+        degree: usize,
+    },
 }
 
 pub struct LayerDecl {
@@ -51,6 +55,7 @@ impl Parse for LayerDecl {
         let kind = match kind_ident.to_string().as_str() {
             "Dense" => LayerKind::Dense,
             "Diagonal" => LayerKind::Diagonal,
+            "Conv" => LayerKind::Conv,
             "Poly" => {
                 let content;
                 parenthesized!(content in input);
@@ -70,7 +75,7 @@ impl Parse for LayerDecl {
                 return Err(syn::Error::new_spanned(
                     &kind_ident,
                     format!(
-                        "unknown layer kind `{other}`: expected `Dense`, `Diagonal` or `Poly(degree = d)`"
+                        "unknown layer kind `{other}`: expected `Dense`, `Diagonal`, `Conv` or `Poly(degree = d)`"
                     ),
                 ))
             }

@@ -69,7 +69,7 @@ struct Sim {
 fn step_cost(m: &Model, op: &Op) -> usize {
     match op {
         Op::Layer(i) => match m.layers[*i].kind {
-            LayerKind::Dense | LayerKind::Diagonal => 1,
+            LayerKind::Dense | LayerKind::Diagonal | LayerKind::Conv => 1,
             LayerKind::Poly { degree } => levels_for_degree(degree),
         },
         _ => 0,
@@ -407,6 +407,7 @@ fn program(m: &Model, s: &Settings, errors: &mut Vec<syn::Error>) -> Program {
             let kind = match m.layers[li].kind {
                 LayerKind::Dense => "a dense layer".to_string(),
                 LayerKind::Diagonal => "a diagonal layer".to_string(),
+                LayerKind::Conv => "a convolution".to_string(),
                 LayerKind::Poly { degree } => format!("a degree-{degree} polynomial activation"),
             };
             if arity(1, &format!("`{cname}` is {kind}: it"), errors) {
@@ -651,6 +652,9 @@ fn generate(
             LayerKind::Diagonal => {
                 quote_spanned!(l.kind_ident.span()=> ::fhe_dsl::typed::Diagonal<#slots>)
             }
+            LayerKind::Conv => {
+                quote_spanned!(l.kind_ident.span()=> ::fhe_dsl::typed::Conv<#slots>)
+            }
             LayerKind::Poly { degree } => {
                 let k = levels_for_degree(degree);
                 quote_spanned!(l.kind_ident.span()=> ::fhe_dsl::typed::Poly<#k>)
@@ -659,6 +663,9 @@ fn generate(
         let doc = match l.kind {
             LayerKind::Dense => "Dense layer (1 level).".to_string(),
             LayerKind::Diagonal => "Element-wise affine layer (1 level).".to_string(),
+            LayerKind::Conv => "2-D convolution between packed layouts (1 level; its rotation \
+                                steps depend on the layouts: see `key_request_for`)."
+                .to_string(),
             LayerKind::Poly { degree } => format!(
                 "Polynomial activation of degree {degree} ({} levels).",
                 levels_for_degree(degree)
@@ -693,6 +700,49 @@ fn generate(
         }
     }
     let rots: Vec<i64> = rots.into_iter().collect();
+    // A convolution's rotations depend on its layouts, runtime values: the constant
+    // cannot list them, the instance methods below ask each conv layer the pass calls.
+    // Each conv layer the pass calls, with the highest level it runs at: its keys need
+    // serve no level above that (smaller keys, `KeyRequest::rotations_up_to`).
+    let mut convs: Vec<(&Ident, usize)> = Vec::new();
+    for st in &p.steps {
+        if let Op::Layer(i) = st.op {
+            let l = &m.layers[i];
+            if l.kind == LayerKind::Conv {
+                let at = sim.levels[st.args[0]].unwrap_or(MAX_LEVEL);
+                match convs.iter_mut().find(|(n, _)| *n == &l.name) {
+                    Some((_, lv)) => *lv = (*lv).max(at),
+                    None => convs.push((&l.name, at)),
+                }
+            }
+        }
+    }
+    let conv_layers: Vec<&Ident> = convs.iter().map(|(n, _)| *n).collect();
+    let conv_levels: Vec<usize> = convs.iter().map(|(_, l)| *l).collect();
+    let conv_list = conv_layers
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (rot_doc, keys_doc) = if conv_layers.is_empty() {
+        (
+            "Exactly the rotation steps the forward pass may use: generate only these keys."
+                .to_string(),
+            "The evaluation keys the client must generate for this model, and no others."
+                .to_string(),
+        )
+    } else {
+        (
+            format!(
+                "The rotation steps the forward pass uses outside its convolutions ({conv_list}), \
+                 whose steps depend on their layouts: [`Self::rotations_for`] has them all."
+            ),
+            format!(
+                "The evaluation keys of every step but the convolutions ({conv_list}): use \
+                 [`Self::key_request_for`], which adds the convolutions' rotations."
+            ),
+        )
+    };
     let auto_names: Vec<String> = (0..p.names.len())
         .filter(|&v| boot[v])
         .map(|v| p.names[v].to_string())
@@ -761,6 +811,7 @@ fn generate(
                     let method = match m.layers[*li].kind {
                         LayerKind::Dense => quote!(dense),
                         LayerKind::Diagonal => quote!(diagonal),
+                        LayerKind::Conv => quote!(conv),
                         LayerKind::Poly { .. } => quote!(poly),
                     };
                     (
@@ -857,16 +908,38 @@ fn generate(
             pub const AUTO_BOOTSTRAPPED: &'static [&'static str] = &[#(#auto_names),*];
             /// Each value's level, as the next step sees it.
             pub const LEVELS: &'static [(&'static str, usize)] = &[#(#level_entries),*];
-            /// Exactly the rotation steps the forward pass may use: generate only these keys.
+            #[doc = #rot_doc]
             pub const ROTATIONS: &'static [i64] = &[#(#rots),*];
             /// Whether the forward pass multiplies ciphertexts (needs the relinearisation key).
             pub const NEEDS_RELIN: bool = #relin;
 
-            /// The evaluation keys the client must generate for this model, and no others.
+            #[doc = #keys_doc]
             pub fn key_request() -> ::fhe_dsl::ckks::KeyRequest {
                 let r = ::fhe_dsl::ckks::KeyRequest::new()
                     .rotations(Self::ROTATIONS.iter().copied());
                 if Self::NEEDS_RELIN { r.relin() } else { r }
+            }
+
+            /// Exactly the rotation steps this model's forward pass may use, sorted:
+            /// [`Self::ROTATIONS`] and those of its convolution layers, whose steps
+            /// depend on their layouts (for a model without convolutions, `ROTATIONS`).
+            pub fn rotations_for(&self) -> ::std::vec::Vec<i64> {
+                let mut r: ::std::vec::Vec<i64> = Self::ROTATIONS.to_vec();
+                #( r.extend(self.#conv_layers.rotations()); )*
+                r.sort_unstable();
+                r.dedup();
+                r
+            }
+
+            /// The evaluation keys the client must generate for this model instance, and
+            /// no others: [`Self::key_request`] plus each convolution's rotation steps,
+            /// with keys only up to the level the convolution runs at
+            /// (`KeyRequest::rotations_up_to`: smaller keys). Equals
+            /// [`Self::key_request`] for a model without convolutions.
+            pub fn key_request_for(&self) -> ::fhe_dsl::ckks::KeyRequest {
+                let r = Self::key_request();
+                #( let r = r.rotations_up_to(self.#conv_layers.rotations(), #conv_levels); )*
+                r
             }
 
             #[doc = #fwd_doc]
