@@ -253,7 +253,11 @@ fn errors_name_both_values() {
         .err()
         .expect("mismatched keys refused")
         .to_string();
-    assert!(e.contains("digits"), "{e}");
+    // a deeper key set: its keys claim a level these parameters do not have
+    assert!(
+        e.contains("switching key for level") && e.contains("stop at level"),
+        "{e}"
+    );
 }
 
 /// Decoding reconstructs through several limbs without big integers: large messages
