@@ -74,6 +74,9 @@ pub struct InferConfig {
     pub simulate: bool,
     /// With `simulate`: inject CKKS-like noise and report each layer's error.
     pub noise: Option<NoiseModel>,
+    /// Encrypted run: decrypt every layer and report its error against the exact twin
+    /// (diagnostics; uses the secret key on the server side of this one process).
+    pub layer_check: bool,
     /// Draw a progress bar.
     pub progress_bar: bool,
     /// Model name in the report.
@@ -388,6 +391,16 @@ pub fn run<B: Backend>(
             b
         });
         let mut enc = Encrypted::new(boot.evaluator(), &boot, bar.clone());
+        if cfg.layer_check {
+            let zero = NoiseModel {
+                op_std: 0.0,
+                bootstrap_std: 0.0,
+                seed: 0,
+            };
+            let mut exact = NoisyTwin::new(boot_level, zero);
+            program.run(&mut exact, &(packed.clone(), start))?;
+            enc = enc.with_layer_check(&decryptor, exact.trace);
+        }
         let t = Instant::now();
         let ct_out = program.run(&mut enc, &ct)?;
         let latency = t.elapsed().as_secs_f64();
@@ -395,7 +408,8 @@ pub fn run<B: Backend>(
             b.finish_and_clear();
         }
         let logits = decryptor.decrypt_real(&ct_out)?[..classes].to_vec();
-        let r = report(
+        let layer_errors = std::mem::take(&mut enc.layer_errors);
+        let mut r = report(
             logits,
             &plain,
             label,
@@ -403,6 +417,7 @@ pub fn run<B: Backend>(
             (keygen_s, key_bytes, server_key_bytes),
             (enc.layers, enc.bootstraps, enc.rotations),
         )?;
+        r.layer_errors = layer_errors;
         if sources.len() > 1 {
             log(&format!(
                 "image {:?}: encrypted → {}, plaintext → {}, max err {:.2e}, {latency:.1} s",
@@ -461,7 +476,12 @@ impl InferReport {
             self.peak_rss_bytes as f64 / 1e9
         );
         if !self.layer_errors.is_empty() {
-            let _ = writeln!(s, "\nsimulated noise: max |noisy − exact| per layer");
+            let what = if self.simulated {
+                "simulated noise: max |noisy − exact| per layer"
+            } else {
+                "decrypted after each layer: max |decrypted − exact twin| per layer"
+            };
+            let _ = writeln!(s, "\n{what}");
             for (name, e) in &self.layer_errors {
                 let _ = writeln!(s, "{name:<28} {e:>10.3e}");
             }

@@ -122,6 +122,10 @@ struct InferArgs {
     /// arithmetic error) and report each layer's error.
     #[arg(long, requires = "simulate")]
     noise: bool,
+    /// Encrypted run: decrypt every layer's output and report its error against the
+    /// exact cleartext twin (diagnostics: the secret key is used beside the server).
+    #[arg(long, conflicts_with = "simulate")]
+    layer_errors: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -339,6 +343,7 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         noise: a
             .noise
             .then(fhe_models::resnet::program::NoiseModel::boot_n16),
+        layer_check: a.layer_errors,
         progress_bar: a.format == Format::Table
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         model: "resnet20-aespa-fmnist".into(),

@@ -257,6 +257,7 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
         "1",
         "--format",
         "json",
+        "--layer-errors",
     ]);
     let _ = std::fs::remove_file(&calib_path);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -278,6 +279,13 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
     }
     assert_eq!(v["label_encrypted"], v["label_plain"]);
     assert!(v["bootstraps"].as_u64().unwrap() >= 2, "{v}");
+    // every layer decrypted against the exact twin: all 53 steps, each error small
+    let layers: Vec<(String, f64)> = serde_json::from_value(v["layer_errors"].clone()).unwrap();
+    assert_eq!(layers.len(), 53);
+    assert_eq!(layers.last().unwrap().0, "fc");
+    for (name, e) in &layers {
+        assert!(e.is_finite() && *e < 1e-4, "{name}: {e}");
+    }
     // the secure default refuses the test preset without the opt-in
     let out = fhe(&["infer", "--params", "boot-n13", "--simulate"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

@@ -7,10 +7,11 @@ use super::program::{Engine, LayerStat};
 use anyhow::{anyhow, Result};
 use fhe_dsl::backend::Backend;
 use fhe_dsl::circuits::Bootstrapper;
-use fhe_dsl::ckks::{Ciphertext, Evaluator};
+use fhe_dsl::ckks::{Ciphertext, Decryptor, Evaluator};
 use fhe_dsl::nn::{spatial_sum, spatial_sum_steps, square, PackedLinear};
 use fhe_dsl::tensor::Layout;
 use indicatif::ProgressBar;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Runs program steps on ciphertexts.
@@ -24,9 +25,26 @@ pub struct Encrypted<'a, B: Backend> {
     /// Rotations performed (key switches for rotations, bootstrapping's excluded).
     pub rotations: usize,
     bar: Option<ProgressBar>,
+    check: Option<(&'a Decryptor<B>, BTreeMap<String, Vec<f64>>)>,
+    /// With [`with_layer_check`](Self::with_layer_check): each layer's max
+    /// |decrypted − exact twin| over all slots, in program order.
+    pub layer_errors: Vec<(String, f64)>,
 }
 
 impl<'a, B: Backend> Encrypted<'a, B> {
+    /// Diagnostics: decrypts every layer's output and compares it with the exact
+    /// twin's (`trace`: layer name → slots, from a zero-noise
+    /// [`NoisyTwin`](super::program::NoisyTwin)). Needs the secret key, so only for a
+    /// client checking precision, never a real server; one decryption per layer.
+    pub fn with_layer_check(
+        mut self,
+        dec: &'a Decryptor<B>,
+        trace: impl IntoIterator<Item = (String, Vec<f64>)>,
+    ) -> Self {
+        self.check = Some((dec, trace.into_iter().collect()));
+        self
+    }
+
     /// An engine over `eval` (which holds the program's rotation keys) and `boot`.
     pub fn new(
         eval: &'a Evaluator<B>,
@@ -40,6 +58,8 @@ impl<'a, B: Backend> Encrypted<'a, B> {
             bootstraps: 0,
             rotations: 0,
             bar,
+            check: None,
+            layer_errors: Vec::new(),
         }
     }
 
@@ -59,6 +79,16 @@ impl<'a, B: Backend> Encrypted<'a, B> {
             diagonals,
             seconds: t.elapsed().as_secs_f64(),
         });
+        if let Some((dec, trace)) = &self.check {
+            let err = match (dec.decrypt_real(out), trace.get(name)) {
+                (Ok(got), Some(want)) => got
+                    .iter()
+                    .zip(want)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs())),
+                _ => f64::NAN,
+            };
+            self.layer_errors.push((name.to_string(), err));
+        }
         if let Some(b) = &self.bar {
             b.set_message(name.to_string());
             b.inc(1);
