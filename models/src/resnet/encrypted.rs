@@ -14,6 +14,10 @@ use indicatif::ProgressBar;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+/// The secret-key side of [`Encrypted::with_layer_check`]: a decryptor and the exact
+/// twin's slots per layer name.
+type LayerCheck<'a, B> = (&'a Decryptor<B>, BTreeMap<String, Vec<f64>>);
+
 /// Runs program steps on ciphertexts.
 pub struct Encrypted<'a, B: Backend> {
     eval: &'a Evaluator<B>,
@@ -25,7 +29,7 @@ pub struct Encrypted<'a, B: Backend> {
     /// Rotations performed (key switches for rotations, bootstrapping's excluded).
     pub rotations: usize,
     bar: Option<ProgressBar>,
-    check: Option<(&'a Decryptor<B>, BTreeMap<String, Vec<f64>>)>,
+    check: Option<LayerCheck<'a, B>>,
     /// With [`with_layer_check`](Self::with_layer_check): each layer's max
     /// |decrypted − exact twin| over all slots, in program order.
     pub layer_errors: Vec<(String, f64)>,
