@@ -9,13 +9,7 @@ use fhe_dsl::tensor::Layout;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // as `fhe` does: keep freed multi-MB buffers in the heap instead of unmapping them
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tunables; no other thread exists yet.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
+    fhe_models::tune_allocator(); // as `fhe` does
     let level: usize = std::env::args().nth(1).map_or(Ok(6), |s| s.parse())?;
     let params = Params::new(BootstrapPreset::n16().params)?;
     let slots = params.max_slots();

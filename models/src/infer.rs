@@ -240,29 +240,29 @@ pub fn run<B: Backend>(
         sym.rotation_count,
         sym.rotations.len()
     ));
-    // what the server will hold: every Galois key at the level it is used at (the
-    // program's and bootstrapping's, one key per step at the higher of the two), plus
-    // relinearisation and conjugation keys at the top; uniform halves expanded (x2)
-    let mut key_levels = sym.rotations.clone();
-    for (s, l) in cfg.preset.config.rotation_levels(&params)? {
-        let e = key_levels.entry(s).or_insert(l);
-        *e = (*e).max(l);
-    }
-    let projected: usize = key_levels
-        .values()
-        .chain([top, top].iter())
-        .map(|&l| 2 * SwitchingKey::byte_size_at(&params, l))
-        .sum();
-    let program_only: usize = sym
-        .rotations
-        .values()
-        .map(|&l| 2 * SwitchingKey::byte_size_at(&params, l))
-        .sum();
+    // the program's rotation keys, each only up to the level it is used at
+    let mut req = KeyRequest::new();
+    req.rotations_up_to
+        .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
+    // what the server will hold: what BootstrappingKeys::generate adds to `req` (its own
+    // rotations, conjugation, relinearisation), uniform halves expanded (x2)
+    let mut all = req.clone().relin().conjugate();
+    all.rotations_up_to
+        .extend(cfg.preset.config.rotation_levels(&params)?);
+    let bytes = |r: &KeyRequest| -> usize {
+        let relin = usize::from(r.relin) * SwitchingKey::byte_size_at(&params, top);
+        let galois: usize = r
+            .galois_levels(&params)
+            .values()
+            .map(|&l| SwitchingKey::byte_size_at(&params, l))
+            .sum();
+        2 * (relin + galois)
+    };
     log(&format!(
         "plan: {} Galois keys, {:.2} GB of evaluation keys once expanded on the server (the program's rotations alone: {:.2} GB)",
-        key_levels.len() + 1,
-        projected as f64 / 1e9,
-        program_only as f64 / 1e9
+        all.galois_levels(&params).len(),
+        bytes(&all) as f64 / 1e9,
+        bytes(&req) as f64 / 1e9
     ));
 
     let report = |logits: Vec<f64>,
@@ -304,34 +304,36 @@ pub fn run<B: Backend>(
         })
     };
     // per image: the plaintext network, and the cleartext twin, which checks the
-    // packing and every bootstrap input's range before anything is encrypted
+    // packing and every bootstrap input's range before anything is encrypted (traced
+    // layer by layer when --noise or --layer-errors compares against it)
+    let traced = cfg.noise.is_some() || cfg.layer_check;
     let mut prepared = Vec::with_capacity(images.len());
     for (image, true_label) in &images {
         let plain = forward(program.weights(), image).logits;
         let packed = program.pack_input(image)?;
-        let mut clear = Cleartext {
-            boot_level,
-            bootstrap_inputs: vec![],
+        let x = (packed.clone(), start);
+        let (sim, exact) = if traced {
+            let mut exact = NoisyTwin::new(boot_level, NoiseModel::none());
+            let sim = program.run(&mut exact, &x)?;
+            (sim, Some(exact))
+        } else {
+            let mut clear = Cleartext {
+                boot_level,
+                bootstrap_inputs: vec![],
+            };
+            (program.run(&mut clear, &x)?, None)
         };
-        let sim = program.run(&mut clear, &(packed.clone(), start))?;
-        prepared.push((packed, plain, *true_label, sim.0[..classes].to_vec()));
+        prepared.push((packed, plain, *true_label, sim.0[..classes].to_vec(), exact));
     }
     if cfg.simulate {
         return prepared
             .into_iter()
-            .map(|(packed, plain, label, sim)| {
+            .map(|(packed, plain, label, sim, exact)| {
                 let stats = (sym.layers.clone(), sym.bootstraps, sym.rotation_count);
-                let Some(noise) = &cfg.noise else {
+                let (Some(noise), Some(exact)) = (&cfg.noise, exact) else {
                     return report(sim, &plain, label, 0.0, (0.0, 0, 0), stats);
                 };
-                // the exact and the noisy twin, both traced, layer by layer
-                let exact_model = NoiseModel {
-                    op_std: 0.0,
-                    bootstrap_std: 0.0,
-                    seed: 0,
-                };
-                let mut exact = NoisyTwin::new(boot_level, exact_model);
-                program.run(&mut exact, &(packed.clone(), start))?;
+                // the noisy twin against the exact one, layer by layer
                 let mut noisy = NoisyTwin::new(boot_level, noise.clone());
                 let out = program.run(&mut noisy, &(packed, start))?;
                 let mut r = report(
@@ -354,9 +356,6 @@ pub fn run<B: Backend>(
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
     let pk = kg.public_key(&sk);
-    let mut req = KeyRequest::new();
-    req.rotations_up_to
-        .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg.preset.config, &req)?;
     let keygen_s = t.elapsed().as_secs_f64();
     let key_bytes = keys.evk.byte_size();
@@ -379,7 +378,7 @@ pub fn run<B: Backend>(
     ));
     let (encryptor, decryptor) = (ckks.encryptor(&pk), ckks.decryptor(&sk));
     let mut out = Vec::with_capacity(prepared.len());
-    for (n, (packed, plain, label, _)) in prepared.into_iter().enumerate() {
+    for (n, (packed, plain, label, _, exact)) in prepared.into_iter().enumerate() {
         let ct = encryptor.encrypt(&ckks.encode_real(&packed, start, params.default_scale())?)?;
         let bar = cfg.progress_bar.then(|| {
             let b = ProgressBar::new(sym.layers.len() as u64);
@@ -391,14 +390,7 @@ pub fn run<B: Backend>(
             b
         });
         let mut enc = Encrypted::new(boot.evaluator(), &boot, bar.clone());
-        if cfg.layer_check {
-            let zero = NoiseModel {
-                op_std: 0.0,
-                bootstrap_std: 0.0,
-                seed: 0,
-            };
-            let mut exact = NoisyTwin::new(boot_level, zero);
-            program.run(&mut exact, &(packed.clone(), start))?;
+        if let (true, Some(exact)) = (cfg.layer_check, exact) {
             enc = enc.with_layer_check(&decryptor, exact.trace);
         }
         let t = Instant::now();

@@ -10,24 +10,9 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fhe_dsl::backend::reference::ReferenceBackend;
 use fhe_models::backends::{check_available, cpu_backend, gpu_backend, BackendKind, UsageError};
-use fhe_models::{bench, demo, infer, params};
+use fhe_models::{bench, demo, infer, params, tune_allocator};
 use std::io::Write;
 use std::process::ExitCode;
-
-/// Keeps freed ciphertext-sized blocks in the heap. A polynomial at N = 2^16 is ~12 MB:
-/// by default glibc serves it with mmap and unmaps it on free, so every operation
-/// page-faults fresh zeroed memory (measured: a 12 MB clone takes 12 ms that way, 2 ms
-/// from the heap). Servers reuse the same sizes over and over; keeping them is the point.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tunables; called first thing in main, before
-    // any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-    }
-}
 
 #[derive(Parser, Debug)]
 #[command(

@@ -240,18 +240,6 @@ impl LinearTransform {
         self.diags.len() * p > 2 * rotated * (limbs + p)
     }
 
-    /// Like [`encode_diag`](Self::encode_diag), always over `Q_level` only.
-    fn encode_diag_q<B: Backend>(
-        &self,
-        ckks: &Ckks<B>,
-        d: usize,
-        giant: i64,
-        level: usize,
-        scale: f64,
-    ) -> Result<Plaintext<B>> {
-        self.encode_diag(ckks, d, giant, 0, level, scale)
-    }
-
     pub(crate) fn check_level<B: Backend>(&self, ckks: &Ckks<B>, level: usize) -> Result<()> {
         let params = ckks.params();
         if level == 0 || level > params.max_level() {
@@ -349,11 +337,9 @@ impl LinearTransform {
             let pts = terms
                 .par_iter()
                 .map(|&(i, d)| {
-                    let pt = if down || i == 0 {
-                        self.encode_diag_q(ckks, d, j, level, pt_scale)?
-                    } else {
-                        self.encode_diag(ckks, d, j, i, level, pt_scale)?
-                    };
+                    // baby step 0 selects an encoding over Q_l only
+                    let over = if down { 0 } else { i };
+                    let pt = self.encode_diag(ckks, d, j, over, level, pt_scale)?;
                     Ok((i, pt))
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -298,7 +298,6 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
         }
     }
 
-    /// Evaluation keys for a request.
     /// Evaluation keys for a request. Each Galois key is generated at the level
     /// [`KeyRequest::galois_levels`] gives it (over `Q_l·P`, `ceil(limbs_at(l)/alpha)`
     /// digits); the relinearisation key at the full level.

@@ -628,9 +628,20 @@ pub struct NoiseModel {
 }
 
 impl NoiseModel {
+    /// No noise: the exact twin, traced.
+    pub fn none() -> Self {
+        NoiseModel {
+            op_std: 0.0,
+            bootstrap_std: 0.0,
+            seed: 0,
+        }
+    }
+
     /// The model measured at `boot-n16`: bootstrapping to 24.8 bits mean precision
     /// (`fhe bench bootstrap`: mean |error| 2^-24.8, so σ = 2^-24.8 · √(π/2)) and
-    /// arithmetic an order of magnitude below that (`fhe demo`: ≥ 31 bits).
+    /// arithmetic at 2^-31 (`fhe demo`'s worst slot: 31.7 bits). It leaves out the
+    /// key-switching noise of rotations, which `fhe infer --layer-errors` shows
+    /// dominating at global pooling and the final dense layer.
     pub fn boot_n16() -> Self {
         let boot = 2f64.powf(-24.8) * (std::f64::consts::PI / 2.0).sqrt();
         NoiseModel {
@@ -668,14 +679,22 @@ impl NoisyTwin {
         }
     }
 
-    fn perturb(&mut self, name: &str, mut x: (Vec<f64>, usize), std: f64) -> (Vec<f64>, usize) {
+    fn perturb(
+        &mut self,
+        name: &str,
+        mut x: (Vec<f64>, usize),
+        std: f64,
+    ) -> Result<(Vec<f64>, usize)> {
         use rand_distr::Distribution;
+        if !(std.is_finite() && std >= 0.0) {
+            bail!("{name}: noise standard deviation {std} must be finite and ≥ 0");
+        }
         if std > 0.0 {
-            let d = rand_distr::Normal::new(0.0, std).expect("finite positive std");
+            let d = rand_distr::Normal::new(0.0, std)?;
             x.0.iter_mut().for_each(|v| *v += d.sample(&mut self.rng));
         }
         self.trace.push((name.to_string(), x.0.clone()));
-        x
+        Ok(x)
     }
 
     /// Per layer: `(name, max |self − exact|)` against an exact twin's trace of the
@@ -709,7 +728,7 @@ impl Engine for NoisyTwin {
         scale_of: Option<usize>,
     ) -> Result<Self::T> {
         let y = self.inner.linear(name, x, m, bias, scale_of)?;
-        Ok(self.perturb(name, y, self.noise.op_std))
+        self.perturb(name, y, self.noise.op_std)
     }
     fn add_scaled(
         &mut self,
@@ -719,22 +738,22 @@ impl Engine for NoisyTwin {
         mult: &[f64],
     ) -> Result<Self::T> {
         let y = self.inner.add_scaled(name, main, skip, mult)?;
-        Ok(self.perturb(name, y, self.noise.op_std))
+        self.perturb(name, y, self.noise.op_std)
     }
     fn add(&mut self, name: &str, a: &Self::T, b: &Self::T) -> Result<Self::T> {
         let y = self.inner.add(name, a, b)?;
-        Ok(self.perturb(name, y, 0.0))
+        self.perturb(name, y, 0.0)
     }
     fn square(&mut self, name: &str, x: &Self::T) -> Result<Self::T> {
         let y = self.inner.square(name, x)?;
-        Ok(self.perturb(name, y, self.noise.op_std))
+        self.perturb(name, y, self.noise.op_std)
     }
     fn bootstrap(&mut self, name: &str, x: &Self::T) -> Result<Self::T> {
         let y = self.inner.bootstrap(name, x)?;
-        Ok(self.perturb(name, y, self.noise.bootstrap_std))
+        self.perturb(name, y, self.noise.bootstrap_std)
     }
     fn spatial_sum(&mut self, name: &str, x: &Self::T, layout: &Layout) -> Result<Self::T> {
         let y = self.inner.spatial_sum(name, x, layout)?;
-        Ok(self.perturb(name, y, 0.0))
+        self.perturb(name, y, 0.0)
     }
 }
