@@ -36,6 +36,10 @@ pub enum LayerKind {
     Diagonal,
     /// A 2-D convolution between packed layouts (`fhe_dsl::typed::Conv`): 1 level.
     Conv,
+    /// Any packed linear map with a per-slot bias (`fhe_dsl::typed::Linear`): 1 level.
+    Linear,
+    /// Per-channel sums over a layout's positions (`fhe_dsl::typed::SpatialSum`): no level.
+    SpatialSum,
     Poly {
         degree: usize,
     },
@@ -56,6 +60,8 @@ impl Parse for LayerDecl {
             "Dense" => LayerKind::Dense,
             "Diagonal" => LayerKind::Diagonal,
             "Conv" => LayerKind::Conv,
+            "Linear" => LayerKind::Linear,
+            "SpatialSum" => LayerKind::SpatialSum,
             "Poly" => {
                 let content;
                 parenthesized!(content in input);
@@ -75,7 +81,7 @@ impl Parse for LayerDecl {
                 return Err(syn::Error::new_spanned(
                     &kind_ident,
                     format!(
-                        "unknown layer kind `{other}`: expected `Dense`, `Diagonal`, `Conv` or `Poly(degree = d)`"
+                        "unknown layer kind `{other}`: expected `Dense`, `Diagonal`, `Conv`, `Linear`, `SpatialSum` or `Poly(degree = d)`"
                     ),
                 ))
             }

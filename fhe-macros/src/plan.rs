@@ -30,6 +30,8 @@ enum Op {
     Add,
     Rotate(i64),
     Sum,
+    /// `square(v)`: one level; `v` comes from linear layers that prepared its scale.
+    Square,
 }
 
 struct Step {
@@ -66,12 +68,30 @@ struct Sim {
     short: Vec<(usize, usize, usize)>,
 }
 
+/// Layers that map slots linearly for one level and can prepare a value for `square`.
+fn is_linear(kind: LayerKind) -> bool {
+    matches!(
+        kind,
+        LayerKind::Dense | LayerKind::Diagonal | LayerKind::Conv | LayerKind::Linear
+    )
+}
+
+/// Layers whose rotation steps are runtime values (they depend on layouts).
+fn runtime_rotations(kind: LayerKind) -> bool {
+    matches!(
+        kind,
+        LayerKind::Conv | LayerKind::Linear | LayerKind::SpatialSum
+    )
+}
+
 fn step_cost(m: &Model, op: &Op) -> usize {
     match op {
         Op::Layer(i) => match m.layers[*i].kind {
-            LayerKind::Dense | LayerKind::Diagonal | LayerKind::Conv => 1,
+            LayerKind::Dense | LayerKind::Diagonal | LayerKind::Conv | LayerKind::Linear => 1,
+            LayerKind::SpatialSum => 0,
             LayerKind::Poly { degree } => levels_for_degree(degree),
         },
+        Op::Square => 1,
         _ => 0,
     }
 }
@@ -89,7 +109,7 @@ fn simulate(m: &Model, s: &Settings, p: &Program, boot: &[bool]) -> Sim {
         } else {
             let ins: Vec<usize> = ins.into_iter().map(|l| l.unwrap_or(0)).collect();
             match &st.op {
-                Op::Layer(_) => {
+                Op::Layer(_) | Op::Square => {
                     let need = step_cost(m, &st.op);
                     if ins[0] < need {
                         short.push((i, need, ins[0]));
@@ -110,10 +130,17 @@ fn simulate(m: &Model, s: &Settings, p: &Program, boot: &[bool]) -> Sim {
 
 /// Fewest automatic bootstraps that make the program fit; ties broken by the highest
 /// output level, then by placing bootstraps as late as possible. Exact for up to `EXACT_SEARCH_MAX` candidates, greedy beyond.
-fn place_bootstraps(m: &Model, s: &Settings, p: &Program) -> Option<Vec<bool>> {
+fn place_bootstraps(
+    m: &Model,
+    s: &Settings,
+    p: &Program,
+    pre: &[Option<usize>],
+) -> Option<Vec<bool>> {
     let n = p.names.len();
+    // a value prepared for a square keeps its scale for it: never bootstrapped
     let candidates: Vec<usize> = (0..n)
         .filter(|&v| v == 0 || !matches!(p.steps[v - 1].op, Op::Bootstrap))
+        .filter(|&v| pre[v].is_none())
         .collect();
     let out = p.output.unwrap_or(n - 1);
     if candidates.len() <= EXACT_SEARCH_MAX {
@@ -139,19 +166,39 @@ fn place_bootstraps(m: &Model, s: &Settings, p: &Program) -> Option<Vec<bool>> {
         }
         None
     } else {
-        // greedy: bootstrap the operand of the first step that runs short, as late as
-        // possible (optimal on chains, a heuristic on graphs)
+        // greedy: when a step runs short, bootstrap the ancestor of it that lets the
+        // program run furthest (latest first shortfall; ties: the later value). On a
+        // residual network this picks the block input, which serves both branches.
         let mut b = vec![false; n];
+        let first_short = |b: &[bool]| {
+            let sim = simulate(m, s, p, b);
+            sim.short.first().map_or(p.steps.len(), |&(i, _, _)| i)
+        };
         loop {
             let sim = simulate(m, s, p, &b);
             let Some(&(i, _, _)) = sim.short.first() else {
                 return Some(b);
             };
-            let a = p.steps[i].args[0];
-            if b[a] {
-                return None;
+            let mut anc = vec![false; n];
+            let mut stack: Vec<usize> = p.steps[i].args.clone();
+            while let Some(v) = stack.pop() {
+                if !anc[v] {
+                    anc[v] = true;
+                    if v > 0 {
+                        stack.extend(p.steps[v - 1].args.iter().copied());
+                    }
+                }
             }
-            b[a] = true;
+            let best = candidates
+                .iter()
+                .copied()
+                .filter(|&v| anc[v] && !b[v])
+                .max_by_key(|&v| {
+                    let mut t = b.clone();
+                    t[v] = true;
+                    (first_short(&t), v)
+                })?;
+            b[best] = true;
         }
     }
 }
@@ -299,7 +346,7 @@ fn program(m: &Model, s: &Settings, errors: &mut Vec<syn::Error>) -> Program {
     };
     let mut values: HashMap<String, usize> = HashMap::new();
     values.insert(m.input.to_string(), 0);
-    let builtins = "`add`, `bootstrap`, `rotate`, `sum`";
+    let builtins = "`add`, `bootstrap`, `rotate`, `square`, `sum`";
     let n_stmts = m.body.len();
     for (si, stmt) in m.body.iter().enumerate() {
         let last = si + 1 == n_stmts;
@@ -408,6 +455,8 @@ fn program(m: &Model, s: &Settings, errors: &mut Vec<syn::Error>) -> Program {
                 LayerKind::Dense => "a dense layer".to_string(),
                 LayerKind::Diagonal => "a diagonal layer".to_string(),
                 LayerKind::Conv => "a convolution".to_string(),
+                LayerKind::Linear => "a linear layer".to_string(),
+                LayerKind::SpatialSum => "a spatial sum".to_string(),
                 LayerKind::Poly { degree } => format!("a degree-{degree} polynomial activation"),
             };
             if arity(1, &format!("`{cname}` is {kind}: it"), errors) {
@@ -421,7 +470,7 @@ fn program(m: &Model, s: &Settings, errors: &mut Vec<syn::Error>) -> Program {
             Op::Layer(li)
         } else {
             match cname.as_str() {
-                "bootstrap" | "sum" => {
+                "bootstrap" | "sum" | "square" => {
                     if arity(1, &format!("`{cname}`"), errors) {
                         match value_arg(args[0], errors) {
                             Some(v) => arg_values.push(v),
@@ -439,6 +488,8 @@ fn program(m: &Model, s: &Settings, errors: &mut Vec<syn::Error>) -> Program {
                             ok = false;
                         }
                         Op::Bootstrap
+                    } else if cname == "square" {
+                        Op::Square
                     } else {
                         Op::Sum
                     }
@@ -534,6 +585,72 @@ fn program(m: &Model, s: &Settings, errors: &mut Vec<syn::Error>) -> Program {
     p
 }
 
+/// For each value prepared for a square, the value the square reads (its argument):
+/// the square's input must come straight from linear layers, or sums of them, each used
+/// by nothing else, because those layers set the scale the square needs.
+fn presquare(m: &Model, p: &Program, errors: &mut Vec<syn::Error>) -> Vec<Option<usize>> {
+    let n = p.names.len();
+    let mut uses = vec![0usize; n];
+    for st in &p.steps {
+        for &a in &st.args {
+            uses[a] += 1;
+        }
+    }
+    if let Some(o) = p.output {
+        uses[o] += 1;
+    }
+    let mut pre: Vec<Option<usize>> = vec![None; n];
+    for st in &p.steps {
+        if !matches!(st.op, Op::Square) {
+            continue;
+        }
+        let sq_arg = st.args[0];
+        let mut stack = vec![sq_arg];
+        while let Some(v) = stack.pop() {
+            let nm = &p.names[v];
+            let producer = if v == 0 { None } else { Some(&p.steps[v - 1]) };
+            let is_prep = |pst: &Step| match pst.op {
+                Op::Layer(li) => is_linear(m.layers[li].kind),
+                Op::Add => true,
+                _ => false,
+            };
+            match producer.map(|pst| (pst, &pst.op)) {
+                Some((pst, _)) if is_prep(pst) && uses[v] != 1 => {
+                    errors.push(syn::Error::new_spanned(
+                        &st.expr,
+                        format!(
+                            "`{nm}` is prepared for this `square` (the layer that makes it sets \
+                             the scale the square needs), so nothing else may use it; it is used {} \
+                             times: compute it again for its other uses",
+                            uses[v]
+                        ),
+                    ));
+                }
+                Some((pst, Op::Layer(_))) if is_prep(pst) => pre[v] = Some(sq_arg),
+                Some((pst, Op::Add)) => {
+                    pre[v] = Some(sq_arg);
+                    stack.extend(pst.args.iter().copied());
+                }
+                other => {
+                    let from = match other {
+                        None => "the input".to_string(),
+                        Some((pst, _)) => format!("`{}`", pst.callee),
+                    };
+                    errors.push(syn::Error::new_spanned(
+                        &st.expr,
+                        format!(
+                            "`square` needs its input straight from linear layers (`Dense`, \
+                             `Diagonal`, `Conv`, `Linear`) or an `add` of them, which set the \
+                             scale it needs; `{nm}` comes from {from}"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    pre
+}
+
 /// Explains why an operand sits where it does, for messages.
 fn why_low(p: &Program, sim: &Sim, v: usize) -> String {
     if v == 0 {
@@ -563,11 +680,16 @@ pub fn expand(m: Model) -> TokenStream {
     let mut errors = Vec::new();
     let s = settings(&m, &mut errors);
     let p = program(&m, &s, &mut errors);
+    let pre = if errors.is_empty() {
+        presquare(&m, &p, &mut errors)
+    } else {
+        vec![None; p.names.len()]
+    };
     let structural_ok = errors.is_empty();
     let n = p.names.len();
     let mut boot = vec![false; n];
     if structural_ok && s.auto {
-        match place_bootstraps(&m, &s, &p) {
+        match place_bootstraps(&m, &s, &p, &pre) {
             Some(b) => boot = b,
             None => {
                 let bl = s.bootstrap_level.unwrap_or(0);
@@ -617,7 +739,7 @@ pub fn expand(m: Model) -> TokenStream {
         }
     }
     let ok = errors.is_empty();
-    let code = generate(&m, &s, &p, &sim, &boot, ok);
+    let code = generate(&m, &s, &p, &sim, &boot, &pre, ok);
     let errs = errors
         .into_iter()
         .reduce(|mut a, b| {
@@ -634,6 +756,7 @@ fn generate(
     p: &Program,
     sim: &Sim,
     boot: &[bool],
+    pre: &[Option<usize>],
     ok: bool,
 ) -> TokenStream {
     let name = &m.name;
@@ -655,6 +778,12 @@ fn generate(
             LayerKind::Conv => {
                 quote_spanned!(l.kind_ident.span()=> ::fhe_dsl::typed::Conv<#slots>)
             }
+            LayerKind::Linear => {
+                quote_spanned!(l.kind_ident.span()=> ::fhe_dsl::typed::Linear<#slots>)
+            }
+            LayerKind::SpatialSum => {
+                quote_spanned!(l.kind_ident.span()=> ::fhe_dsl::typed::SpatialSum<#slots>)
+            }
             LayerKind::Poly { degree } => {
                 let k = levels_for_degree(degree);
                 quote_spanned!(l.kind_ident.span()=> ::fhe_dsl::typed::Poly<#k>)
@@ -665,6 +794,12 @@ fn generate(
             LayerKind::Diagonal => "Element-wise affine layer (1 level).".to_string(),
             LayerKind::Conv => "2-D convolution between packed layouts (1 level; its rotation \
                                 steps depend on the layouts: see `key_request_for`)."
+                .to_string(),
+            LayerKind::Linear => "Packed linear map with a per-slot bias (1 level; its rotation \
+                                  steps depend on the map: see `key_request_for`)."
+                .to_string(),
+            LayerKind::SpatialSum => "Per-channel spatial sum (no level; its rotation steps \
+                                      depend on the layout: see `key_request_for`)."
                 .to_string(),
             LayerKind::Poly { degree } => format!(
                 "Polynomial activation of degree {degree} ({} levels).",
@@ -696,6 +831,7 @@ fn generate(
                 }
             }
             Op::Bootstrap => explicit_boots += 1,
+            Op::Square => relin = true,
             Op::Add => {}
         }
     }
@@ -708,7 +844,7 @@ fn generate(
     for st in &p.steps {
         if let Op::Layer(i) = st.op {
             let l = &m.layers[i];
-            if l.kind == LayerKind::Conv {
+            if runtime_rotations(l.kind) {
                 let at = sim.levels[st.args[0]].unwrap_or(MAX_LEVEL);
                 match convs.iter_mut().find(|(n, _)| *n == &l.name) {
                     Some((_, lv)) => *lv = (*lv).max(at),
@@ -734,12 +870,12 @@ fn generate(
     } else {
         (
             format!(
-                "The rotation steps the forward pass uses outside its convolutions ({conv_list}), \
-                 whose steps depend on their layouts: [`Self::rotations_for`] has them all."
+                "The rotation steps the forward pass uses outside its layout-dependent layers \
+                 ({conv_list}), whose steps are runtime values: [`Self::rotations_for`] has them all."
             ),
             format!(
-                "The evaluation keys of every step but the convolutions ({conv_list}): use \
-                 [`Self::key_request_for`], which adds the convolutions' rotations."
+                "The evaluation keys of every step but the layout-dependent layers ({conv_list}): \
+                 use [`Self::key_request_for`], which adds their rotations."
             ),
         )
     };
@@ -770,24 +906,55 @@ fn generate(
     };
     let bt_use = s.bootstrap_level.map(|_| quote! { let _ = bt; });
     let input = &m.input;
-    let vec_ty = |l: usize| quote! { ::fhe_dsl::typed::EncVector<B, #slots, #l> };
-    let in_ty = vec_ty(in_level);
-    let out_ty = vec_ty(out_level);
+    // `Some(at)`: prepared for a square at level `at`
+    let vec_ty = |l: usize, at: Option<usize>| match at {
+        Some(at) => quote! {
+            ::fhe_dsl::typed::EncVector<B, #slots, #l, ::fhe_dsl::typed::PreSquare<#at>>
+        },
+        None => quote! { ::fhe_dsl::typed::EncVector<B, #slots, #l> },
+    };
+    let in_ty = vec_ty(in_level, None);
+    let out_ty = vec_ty(out_level, None);
 
     let body = if ok {
         let mut stmts = Vec::new();
         let mut plain = Vec::new();
-        let boot_stmt = |v: usize, l: usize| {
+        let mut index = 0usize;
+        // reports the step that defined `nm` to the observer, then restarts the clock
+        let observe = |index: usize, nm: &Ident, op: &str, level: usize, rot: TokenStream| {
+            let value = nm.to_string();
+            quote! {
+                __fhe_obs.step(
+                    &::fhe_dsl::typed::StepInfo {
+                        index: #index,
+                        of: Self::STEPS,
+                        value: #value,
+                        op: #op,
+                        level: #level,
+                        rotations: #rot,
+                        elapsed: __fhe_t.elapsed(),
+                    },
+                    #nm.as_ct().ciphertext(),
+                )?;
+                let __fhe_t = ::std::time::Instant::now();
+            }
+        };
+        let boot_stmt = |v: usize, l: usize, index: usize| {
             let nm = &p.names[v];
-            let ty = vec_ty(l);
+            let ty = vec_ty(l, None);
+            let obs = observe(index, nm, "bootstrap (automatic)", l, quote!(0));
             quote_spanned! {nm.span()=>
                 // automatic bootstrap placed by `model!`
                 let #nm: #ty = #nm.bootstrap(bt)?;
+                #obs
             }
         };
         if boot[0] {
-            stmts.push(boot_stmt(0, s.bootstrap_level.unwrap_or(0)));
+            let bl = s.bootstrap_level.unwrap_or(0);
+            stmts.push(boot_stmt(0, bl, index));
+            index += 1;
         }
+        let square_level = |v: usize| pre[v].map(|sa| sim.levels[sa].unwrap_or(0));
         for (i, st) in p.steps.iter().enumerate() {
             let v = i + 1;
             let nm = &st.name;
@@ -802,31 +969,55 @@ fn generate(
             } else {
                 sim.levels[v].unwrap_or(0)
             };
-            let ty = vec_ty(raw_level);
+            let at = square_level(v);
+            let ty = vec_ty(raw_level, at);
             let span = st.callee.span();
             let a = &p.names[st.args[0]];
-            let (rhs, prhs) = match &st.op {
+            let log_slots = slots.trailing_zeros() as usize;
+            let (rhs, prhs, rot) = match &st.op {
                 Op::Layer(li) => {
-                    let ln = &m.layers[*li].name;
-                    let method = match m.layers[*li].kind {
+                    let layer = &m.layers[*li];
+                    let ln = &layer.name;
+                    let method = match layer.kind {
                         LayerKind::Dense => quote!(dense),
                         LayerKind::Diagonal => quote!(diagonal),
                         LayerKind::Conv => quote!(conv),
+                        LayerKind::Linear => quote!(linear),
+                        LayerKind::SpatialSum => quote!(spatial_sum),
                         LayerKind::Poly { .. } => quote!(poly),
                     };
-                    (
-                        quote_spanned!(span=> #a.#method(&self.#ln, ev)?),
-                        quote!(self.#ln.apply_plain(&#a)),
-                    )
+                    let rhs = match at {
+                        Some(at) => {
+                            quote_spanned!(span=> #a.pre_square::<#at, _, _>(&self.#ln, ev)?)
+                        }
+                        None => quote_spanned!(span=> #a.#method(&self.#ln, ev)?),
+                    };
+                    let rot = match layer.kind {
+                        LayerKind::Dense => quote!(#slots - 1),
+                        k if runtime_rotations(k) => quote!(self.#ln.rotations().len()),
+                        _ => quote!(0),
+                    };
+                    (rhs, quote!(self.#ln.apply_plain(&#a)), rot)
                 }
-                Op::Bootstrap => (quote_spanned!(span=> #a.bootstrap(bt)?), quote!(#a.clone())),
+                Op::Bootstrap => (
+                    quote_spanned!(span=> #a.bootstrap(bt)?),
+                    quote!(#a.clone()),
+                    quote!(0),
+                ),
+                Op::Square => (
+                    quote_spanned!(span=> #a.square(ev)?),
+                    quote!(::fhe_dsl::typed::plain::mul(&#a, &#a)),
+                    quote!(0),
+                ),
                 Op::Sum => (
                     quote_spanned!(span=> #a.sum(ev)?),
                     quote!(::fhe_dsl::typed::plain::sum(&#a)),
+                    quote!(#log_slots),
                 ),
                 Op::Rotate(k) => (
                     quote_spanned!(span=> #a.rotate(#k, ev)?),
                     quote!(::fhe_dsl::typed::plain::rotate(&#a, #k)),
+                    quote!(1usize),
                 ),
                 Op::Add => {
                     let bv = st.args[1];
@@ -840,20 +1031,25 @@ fn generate(
                     } else {
                         quote_spanned!(span=> #a.add(&#b.mod_down::<#la>(ev)?, ev)?)
                     };
-                    (e, quote!(::fhe_dsl::typed::plain::add(&#a, &#b)))
+                    (e, quote!(::fhe_dsl::typed::plain::add(&#a, &#b)), quote!(0))
                 }
             };
             stmts.push(quote_spanned! {st.expr_span()=> let #nm: #ty = #rhs; });
+            stmts.push(observe(index, nm, &st.callee.to_string(), raw_level, rot));
+            index += 1;
             plain.push(quote! { let #nm: ::std::vec::Vec<f64> = #prhs; });
             if boot[v] {
-                stmts.push(boot_stmt(v, s.bootstrap_level.unwrap_or(0)));
+                stmts.push(boot_stmt(v, s.bootstrap_level.unwrap_or(0), index));
+                index += 1;
             }
         }
         let out = &p.names[out_v];
         (
             quote! {
                 #bt_use
+                let __fhe_t = ::std::time::Instant::now();
                 #(#stmts)*
+                let _ = __fhe_t;
                 ::core::result::Result::Ok(#out)
             },
             quote! {
@@ -866,7 +1062,7 @@ fn generate(
     } else {
         (
             quote! {
-                let _ = (ev, #input);
+                let _ = (ev, #input, __fhe_obs);
                 #bt_use
                 ::core::unimplemented!("this model does not compile: see the errors above")
             },
@@ -877,6 +1073,14 @@ fn generate(
         )
     };
     let (fwd_body, plain_body) = body;
+    let obs_fn = format_ident!("{}_observed", m.fn_name);
+    let bt_arg = s.bootstrap_level.map(|_| quote! { bt, });
+    let n_steps = p.steps.len() + auto_names.len();
+    let obs_doc = format!(
+        "[`Self::{fn_name}`], reporting every step (value, layer, level, rotations, wall time \
+         and the resulting ciphertext) to an `fhe_dsl::typed::Observer`: \
+         progress bars, per-layer timings, or decrypting intermediates for diagnostics."
+    );
     let fwd_doc = format!(
         "Runs the model on an encrypted input at level {in_level}; the output is at level {out_level}. Bootstraps: {n_boots}{}.",
         if auto_names.is_empty() {
@@ -904,6 +1108,9 @@ fn generate(
             #bl_const
             /// Bootstraps per forward pass (explicit and automatic).
             pub const BOOTSTRAPS: usize = #n_boots;
+            /// Steps of the forward pass (automatic bootstraps included): how many
+            /// times `forward_observed` calls its observer.
+            pub const STEPS: usize = #n_steps;
             /// Values the macro bootstraps automatically (right after they are computed).
             pub const AUTO_BOOTSTRAPPED: &'static [&'static str] = &[#(#auto_names),*];
             /// Each value's level, as the next step sees it.
@@ -921,8 +1128,9 @@ fn generate(
             }
 
             /// Exactly the rotation steps this model's forward pass may use, sorted:
-            /// [`Self::ROTATIONS`] and those of its convolution layers, whose steps
-            /// depend on their layouts (for a model without convolutions, `ROTATIONS`).
+            /// [`Self::ROTATIONS`] and those of its `Conv`, `Linear` and `SpatialSum`
+            /// layers, whose steps depend on their layouts (for a model without them,
+            /// `ROTATIONS`).
             pub fn rotations_for(&self) -> ::std::vec::Vec<i64> {
                 let mut r: ::std::vec::Vec<i64> = Self::ROTATIONS.to_vec();
                 #( r.extend(self.#conv_layers.rotations()); )*
@@ -932,10 +1140,10 @@ fn generate(
             }
 
             /// The evaluation keys the client must generate for this model instance, and
-            /// no others: [`Self::key_request`] plus each convolution's rotation steps,
-            /// with keys only up to the level the convolution runs at
+            /// no others: [`Self::key_request`] plus the rotation steps of each `Conv`,
+            /// `Linear` and `SpatialSum` layer, with keys only up to the level it runs at
             /// (`KeyRequest::rotations_up_to`: smaller keys). Equals
-            /// [`Self::key_request`] for a model without convolutions.
+            /// [`Self::key_request`] for a model without such layers.
             pub fn key_request_for(&self) -> ::fhe_dsl::ckks::KeyRequest {
                 let r = Self::key_request();
                 #( let r = r.rotations_up_to(self.#conv_layers.rotations(), #conv_levels); )*
@@ -948,6 +1156,17 @@ fn generate(
                 ev: &::fhe_dsl::ckks::Evaluator<B>,
                 #bt_param
                 #input: #in_ty,
+            ) -> ::fhe_dsl::Result<#out_ty> {
+                self.#obs_fn(ev, #bt_arg #input, &mut ())
+            }
+
+            #[doc = #obs_doc]
+            pub fn #obs_fn<B: ::fhe_dsl::backend::Backend #bt_generic, O: ::fhe_dsl::typed::Observer<B> + ?::core::marker::Sized>(
+                &self,
+                ev: &::fhe_dsl::ckks::Evaluator<B>,
+                #bt_param
+                #input: #in_ty,
+                __fhe_obs: &mut O,
             ) -> ::fhe_dsl::Result<#out_ty> {
                 #fwd_body
             }

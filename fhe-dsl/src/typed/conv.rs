@@ -310,12 +310,13 @@ impl<const N: usize> Conv<N> {
     }
 
     /// The encrypted layer on a raw ciphertext (levels checked at run time): the
-    /// transform with its plaintexts at the rescale prime, so the output scale equals
-    /// the input's, then the bias.
+    /// transform with its plaintexts scaled so the output lands on `out_scale`, then the
+    /// bias.
     pub(crate) fn apply_ciphertext<B: Backend>(
         &self,
         ev: &Evaluator<B>,
         ct: &Ciphertext<B>,
+        out_scale: f64,
     ) -> Result<Ciphertext<B>> {
         if ct.level() < 1 {
             return Err(Error::LevelTooLow {
@@ -330,8 +331,10 @@ impl<const N: usize> Conv<N> {
                 ct.slots()
             )));
         }
-        let q = ev.ckks().params().rescale_divisor(ct.level());
-        let mut out = self.linear.apply(ev, ct, q)?;
+        let mut out = self
+            .linear
+            .apply(ev, ct, ops::pt_scale_for(ev, ct, out_scale)?)?;
+        out.set_scale(out_scale);
         ops::add_plain_values(ev, &mut out, &self.bias_slots)?;
         Ok(out)
     }

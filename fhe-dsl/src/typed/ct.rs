@@ -14,7 +14,8 @@ mod sealed {
 }
 
 /// Whether a ciphertext still owes a rescale: [`Fresh`] (scale ≈ Δ) or [`Owed`]
-/// (scale ≈ Δ², after a multiplication). Sealed: only these two exist.
+/// (scale ≈ Δ², after a multiplication), or is prepared for a square at a given level
+/// ([`PreSquare`]). Sealed: only these exist.
 ///
 /// ```
 /// use fhe_dsl::typed::{Fresh, Owed, ScaleState};
@@ -49,8 +50,29 @@ pub struct Fresh;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Owed;
 
+/// Scale state of a value made to be squared at level `AT`: a linear layer gave it the
+/// scale `√(s · q_AT)`, where `s` is the scale of the layer's input and `q_AT` what a
+/// rescale at level `AT` divides by, so that squaring and rescaling lands exactly on `s`
+/// again and the square costs one level, like every layer. Such values can be added to
+/// each other and lowered to level `AT`; only
+/// [`EncVector::square`](super::EncVector::square) consumes them. Made by
+/// [`EncVector::pre_square`](super::EncVector::pre_square).
+///
+/// ```
+/// use fhe_dsl::typed::{PreSquare, ScaleState};
+/// assert_eq!(PreSquare::<3>::NAME, "PreSquare");
+/// assert!(!PreSquare::<3>::OWES_RESCALE);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PreSquare<const AT: usize>;
+
 impl sealed::Sealed for Fresh {}
 impl sealed::Sealed for Owed {}
+impl<const AT: usize> sealed::Sealed for PreSquare<AT> {}
+impl<const AT: usize> ScaleState for PreSquare<AT> {
+    const OWES_RESCALE: bool = false;
+    const NAME: &'static str = "PreSquare";
+}
 impl ScaleState for Fresh {
     const OWES_RESCALE: bool = false;
     const NAME: &'static str = "Fresh";

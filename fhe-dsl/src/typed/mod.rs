@@ -71,6 +71,7 @@ mod bootstrap;
 mod conv;
 mod ct;
 mod dynct;
+mod layers;
 mod level;
 mod ops;
 pub mod plain;
@@ -78,7 +79,8 @@ mod vector;
 
 pub use bootstrap::{Bootstrap, LeveledBootstrapper};
 pub use conv::Conv;
-pub use ct::{AddCompatible, Ct, Fresh, Owed, ScaleState};
+pub use ct::{AddCompatible, Ct, Fresh, Owed, PreSquare, ScaleState};
 pub use dynct::DynCt;
+pub use layers::{Linear, LinearLayer, Observer, SpatialSum, StepInfo};
 pub use level::{levels_for_degree, AtLeast, Is, KnownLevel, Level, LevelBelow, Spend, MAX_LEVEL};
 pub use vector::{Dense, Diagonal, EncVector, Poly};

@@ -37,12 +37,36 @@ pub(crate) fn mul_plain_values<B: Backend>(
     ct: &Ciphertext<B>,
     values: &[f64],
 ) -> Result<Ciphertext<B>> {
+    let q = ev.ckks().params().rescale_divisor(ct.level());
+    mul_plain_values_at(ev, ct, values, q)
+}
+
+/// `ct ⊙ values` with the plaintext encoded at `pt_scale`; owes a rescale.
+fn mul_plain_values_at<B: Backend>(
+    ev: &Evaluator<B>,
+    ct: &Ciphertext<B>,
+    values: &[f64],
+    pt_scale: f64,
+) -> Result<Ciphertext<B>> {
     need_level("mul_plain", ct, 1)?;
-    let ckks = ev.ckks();
-    let l = ct.level();
     let v = padded("mul_plain", values, ct.slots())?;
-    let pt = ckks.encode_real(&v, l, ckks.params().rescale_divisor(l))?;
+    let pt = ev.ckks().encode_real(&v, ct.level(), pt_scale)?;
     ev.mul_plain_new(ct, &pt)
+}
+
+/// The plaintext scale that makes a product with `ct`, rescaled, land on `out_scale`.
+pub(crate) fn pt_scale_for<B: Backend>(
+    ev: &Evaluator<B>,
+    ct: &Ciphertext<B>,
+    out_scale: f64,
+) -> Result<f64> {
+    if !(out_scale.is_finite() && out_scale > 1.0) {
+        return Err(Error::InvalidInput(format!(
+            "output scale must be a finite number above 1, got {out_scale}"
+        )));
+    }
+    let q = ev.ckks().params().rescale_divisor(ct.level());
+    Ok(q * (out_scale / ct.scale()))
 }
 
 /// Adds plaintext values at the ciphertext's level and scale.
@@ -61,14 +85,16 @@ pub(crate) fn add_plain_values<B: Backend>(
 
 /// `W·x + b` by the diagonal method on `n = slots` values (`W` row-major `n×n`): hoisted
 /// rotations by every step with a non-zero diagonal, one plaintext product each, one
-/// rescale. Consumes one level; the output scale equals the input's.
+/// rescale. Consumes one level; the output lands on `out_scale`.
 pub(crate) fn dense<B: Backend>(
     ev: &Evaluator<B>,
     ct: &Ciphertext<B>,
     weights: &[f64],
     bias: &[f64],
+    out_scale: f64,
 ) -> Result<Ciphertext<B>> {
     need_level("dense", ct, 1)?;
+    let pt_scale = pt_scale_for(ev, ct, out_scale)?;
     let n = ct.slots();
     if weights.len() != n * n {
         return Err(Error::InvalidInput(format!(
@@ -93,7 +119,7 @@ pub(crate) fn dense<B: Backend>(
         let rotated = ev.rotate_hoisted_new(ct, &steps)?;
         let mut acc: Option<Ciphertext<B>> = None;
         for (r, (_, d)) in rotated.iter().zip(&diags) {
-            let term = mul_plain_values(ev, r, d)?;
+            let term = mul_plain_values_at(ev, r, d, pt_scale)?;
             match &mut acc {
                 None => acc = Some(term),
                 Some(a) => ev.add_assign(a, &term)?,
@@ -102,19 +128,24 @@ pub(crate) fn dense<B: Backend>(
         acc.expect("at least one diagonal")
     };
     ev.rescale_assign(&mut acc)?;
+    // equal up to rounding; exact so that sibling branches add without a mismatch
+    acc.set_scale(out_scale);
     add_plain_values(ev, &mut acc, bias)?;
     Ok(acc)
 }
 
-/// `w ⊙ x + b`: one plaintext product, one rescale.
+/// `w ⊙ x + b`: one plaintext product, one rescale; the output lands on `out_scale`.
 pub(crate) fn diagonal<B: Backend>(
     ev: &Evaluator<B>,
     ct: &Ciphertext<B>,
     weights: &[f64],
     bias: &[f64],
+    out_scale: f64,
 ) -> Result<Ciphertext<B>> {
-    let mut out = mul_plain_values(ev, ct, weights)?;
+    let pt_scale = pt_scale_for(ev, ct, out_scale)?;
+    let mut out = mul_plain_values_at(ev, ct, weights, pt_scale)?;
     ev.rescale_assign(&mut out)?;
+    out.set_scale(out_scale);
     add_plain_values(ev, &mut out, bias)?;
     Ok(out)
 }

@@ -339,6 +339,7 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, Fresh> {
             self.ct.ciphertext(),
             &layer.weights,
             &layer.bias,
+            self.scale(),
         )?)
     }
 
@@ -364,6 +365,7 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, Fresh> {
             self.ct.ciphertext(),
             &layer.weights,
             &layer.bias,
+            self.scale(),
         )?)
     }
 
@@ -389,7 +391,7 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, Fresh> {
         P: LevelBelow,
         Level<L>: Is<P>,
     {
-        P::Below::wrap_vector(layer.apply_ciphertext(ev, self.ct.ciphertext())?)
+        P::Below::wrap_vector(layer.apply_ciphertext(ev, self.ct.ciphertext(), self.scale())?)
     }
 
     /// Applies a polynomial activation element-wise, spending exactly `K` levels; the
@@ -511,6 +513,10 @@ impl<const N: usize> Dense<N> {
         }
     }
 
+    pub(crate) fn parts(&self) -> (&[f64], &[f64]) {
+        (&self.weights, &self.bias)
+    }
+
     /// The rotation steps the layer may use: `1..N`.
     ///
     /// ```
@@ -570,6 +576,10 @@ impl<const N: usize> Diagonal<N> {
         finite("Diagonal weights", &weights)?;
         finite("Diagonal bias", &bias)?;
         Ok(Diagonal { weights, bias })
+    }
+
+    pub(crate) fn parts(&self) -> (&[f64], &[f64]) {
+        (&self.weights, &self.bias)
     }
 
     /// The float64 reference.
