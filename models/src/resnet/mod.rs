@@ -1,4 +1,5 @@
 pub mod data;
+pub mod dsl;
 pub mod encrypted;
 pub mod program;
 pub mod reference;
