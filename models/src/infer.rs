@@ -3,6 +3,7 @@
 //! client decrypts the logits; compared with the float64 plaintext network.
 
 use crate::resnet::data::{load_png, FashionTestSet, FASHION_MNIST_CLASSES};
+use crate::resnet::dsl::{program_name, DslResNet, ResNet20, ResNet20N13};
 use crate::resnet::encrypted::Encrypted;
 use crate::resnet::program::{
     Calibration, Cleartext, LayerStat, NoiseModel, NoisyTwin, Program, Symbolic,
@@ -12,10 +13,12 @@ use crate::resnet::weights::ResNetWeights;
 use anyhow::{anyhow, bail, Context, Result};
 use fhe_dsl::backend::Backend;
 use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys, TransformStorage};
-use fhe_dsl::ckks::{Ckks, KeyRequest, Params, SwitchingKey};
+use fhe_dsl::ckks::{Ciphertext, Ckks, Decryptor, Evaluator, KeyRequest, Params, SwitchingKey};
+use fhe_dsl::typed::StepInfo;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array3;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,6 +50,27 @@ impl std::str::FromStr for ImageSource {
         Ok(match s.parse::<usize>() {
             Ok(i) => ImageSource::Index(i),
             Err(_) => ImageSource::Png(PathBuf::from(s)),
+        })
+    }
+}
+
+/// What runs the encrypted network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelEngine {
+    /// ResNet-20 written in `model!` (levels, bootstraps and keys planned by the macro,
+    /// every value typed with its level): the default.
+    #[default]
+    Dsl,
+    /// The hand-compiled program behind it, step by step through the `Engine` trait:
+    /// any input level (`--start-level`) and any slot count.
+    Program,
+}
+
+impl std::fmt::Display for ModelEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelEngine::Dsl => "dsl",
+            ModelEngine::Program => "program",
         })
     }
 }
@@ -83,6 +107,8 @@ pub struct InferConfig {
     pub model: String,
     /// Backend name in the report.
     pub backend_name: String,
+    /// What runs the encrypted network.
+    pub engine: ModelEngine,
 }
 
 /// The result, printed as a table or as one JSON object.
@@ -94,6 +120,8 @@ pub struct InferReport {
     pub backend: String,
     /// Parameter preset.
     pub params: String,
+    /// What ran the network: `dsl` (the `model!` ResNet-20) or `program`.
+    pub engine: String,
     /// Predicted label from the decrypted logits.
     pub label_encrypted: String,
     /// Predicted label of the float64 plaintext network.
@@ -226,6 +254,27 @@ pub fn run<B: Backend>(
         bail!("--start-level {start} is above the top level {top}");
     }
     let boot_level = cfg.preset.config.output_level(&params)?;
+    // the cleartext twin (--simulate) is the program's: no DSL model needed there
+    let dsl = match cfg.engine {
+        _ if cfg.simulate => None,
+        ModelEngine::Program => None,
+        ModelEngine::Dsl => {
+            let m = DslModel::new(&program)?;
+            let (input, bl) = m.levels();
+            if start != input {
+                bail!(
+                    "the DSL ResNet-20 takes its input at level {input}, not {start}: use --engine program for other input levels"
+                );
+            }
+            if boot_level != bl {
+                bail!(
+                    "the DSL ResNet-20 expects bootstrapping to return level {bl}, preset {} returns {boot_level}: use --engine program",
+                    cfg.preset.name
+                );
+            }
+            Some(m)
+        }
+    };
 
     // plan: levels, bootstraps and the exact rotation keys (the same for every image)
     let mut sym = Symbolic {
@@ -240,10 +289,17 @@ pub fn run<B: Backend>(
         sym.rotation_count,
         sym.rotations.len()
     ));
-    // the program's rotation keys, each only up to the level it is used at
-    let mut req = KeyRequest::new();
-    req.rotations_up_to
-        .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
+    // the program's rotation keys, each only up to the level it is used at (the DSL
+    // model derives the same set itself)
+    let req = match &dsl {
+        Some(m) => m.key_request(),
+        None => {
+            let mut req = KeyRequest::new();
+            req.rotations_up_to
+                .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
+            req
+        }
+    };
     // what the server will hold: what BootstrappingKeys::generate adds to `req` (its own
     // rotations, conjugation, relinearisation), uniform halves expanded (x2)
     let mut all = req.clone().relin().conjugate();
@@ -283,6 +339,7 @@ pub fn run<B: Backend>(
             model: cfg.model.clone(),
             backend: cfg.backend_name.clone(),
             params: cfg.preset.name.to_string(),
+            engine: cfg.engine.to_string(),
             label_encrypted: class_name(argmax(&logits)),
             label_plain: class_name(argmax(plain)),
             label_true: true_label.map(class_name),
@@ -389,27 +446,45 @@ pub fn run<B: Backend>(
             );
             b
         });
-        let mut enc = Encrypted::new(boot.evaluator(), &boot, bar.clone());
-        if let (true, Some(exact)) = (cfg.layer_check, exact) {
-            enc = enc.with_layer_check(&decryptor, exact.trace);
-        }
         let t = Instant::now();
-        let ct_out = program.run(&mut enc, &ct)?;
+        let (ct_out, run) = match &dsl {
+            Some(m) => {
+                let trace: Option<BTreeMap<String, Vec<f64>>> = match (cfg.layer_check, exact) {
+                    (true, Some(exact)) => Some(exact.trace.into_iter().collect()),
+                    _ => None,
+                };
+                let check = trace.as_ref().map(|t| (&decryptor, t));
+                m.run(boot.evaluator(), &boot, ct, bar.as_ref(), check)?
+            }
+            None => {
+                let mut enc = Encrypted::new(boot.evaluator(), &boot, bar.clone());
+                if let (true, Some(exact)) = (cfg.layer_check, exact) {
+                    enc = enc.with_layer_check(&decryptor, exact.trace);
+                }
+                let out = program.run(&mut enc, &ct)?;
+                let run = StepsRun {
+                    layer_errors: std::mem::take(&mut enc.layer_errors),
+                    layers: enc.layers,
+                    bootstraps: enc.bootstraps,
+                    rotations: enc.rotations,
+                };
+                (out, run)
+            }
+        };
         let latency = t.elapsed().as_secs_f64();
         if let Some(b) = bar {
             b.finish_and_clear();
         }
         let logits = decryptor.decrypt_real(&ct_out)?[..classes].to_vec();
-        let layer_errors = std::mem::take(&mut enc.layer_errors);
         let mut r = report(
             logits,
             &plain,
             label,
             latency,
             (keygen_s, key_bytes, server_key_bytes),
-            (enc.layers, enc.bootstraps, enc.rotations),
+            (run.layers, run.bootstraps, run.rotations),
         )?;
-        r.layer_errors = layer_errors;
+        r.layer_errors = run.layer_errors;
         if sources.len() > 1 {
             log(&format!(
                 "image {:?}: encrypted → {}, plaintext → {}, max err {:.2e}, {latency:.1} s",
@@ -419,6 +494,127 @@ pub fn run<B: Backend>(
         out.push(r);
     }
     Ok(out)
+}
+
+/// What one encrypted forward pass reports.
+struct StepsRun {
+    layers: Vec<LayerStat>,
+    bootstraps: usize,
+    rotations: usize,
+    layer_errors: Vec<(String, f64)>,
+}
+
+/// The `model!` ResNet-20 instance for the program's slot count.
+enum DslModel {
+    N16(ResNet20),
+    N13(ResNet20N13),
+}
+
+/// With `--layer-errors`: the decryptor and the exact twin's slots per layer name.
+type Check<'a, B> = Option<(&'a Decryptor<B>, &'a BTreeMap<String, Vec<f64>>)>;
+
+impl DslModel {
+    fn new(program: &Program) -> Result<Self> {
+        Ok(match program.slots() {
+            s if s == ResNet20::SLOTS => DslModel::N16(ResNet20::from_program(program)?),
+            s if s == ResNet20N13::SLOTS => DslModel::N13(ResNet20N13::from_program(program)?),
+            s => bail!(
+                "the DSL ResNet-20 is instantiated for {} slots (boot-n16) and {} (boot-n13), not {s}: use --engine program",
+                ResNet20::SLOTS,
+                ResNet20N13::SLOTS
+            ),
+        })
+    }
+
+    /// (input level, bootstrap output level).
+    fn levels(&self) -> (usize, usize) {
+        match self {
+            DslModel::N16(_) => (
+                <ResNet20 as DslResNet>::INPUT_LEVEL,
+                <ResNet20 as DslResNet>::BOOTSTRAP_LEVEL,
+            ),
+            DslModel::N13(_) => (
+                <ResNet20N13 as DslResNet>::INPUT_LEVEL,
+                <ResNet20N13 as DslResNet>::BOOTSTRAP_LEVEL,
+            ),
+        }
+    }
+
+    fn key_request(&self) -> KeyRequest {
+        match self {
+            DslModel::N16(m) => m.key_request_for(),
+            DslModel::N13(m) => m.key_request_for(),
+        }
+    }
+
+    fn run<B: Backend>(
+        &self,
+        ev: &Evaluator<B>,
+        boot: &Bootstrapper<B>,
+        ct: Ciphertext<B>,
+        bar: Option<&ProgressBar>,
+        check: Check<'_, B>,
+    ) -> Result<(Ciphertext<B>, StepsRun)> {
+        match self {
+            DslModel::N16(m) => run_dsl(m, ev, boot, ct, bar, check),
+            DslModel::N13(m) => run_dsl(m, ev, boot, ct, bar, check),
+        }
+    }
+}
+
+/// Runs a `model!` ResNet-20, turning its observed steps into the per-layer table (and,
+/// with a check, each layer's error against the exact twin, by the program's names).
+fn run_dsl<M: DslResNet, B: Backend>(
+    model: &M,
+    ev: &Evaluator<B>,
+    boot: &Bootstrapper<B>,
+    ct: Ciphertext<B>,
+    bar: Option<&ProgressBar>,
+    check: Check<'_, B>,
+) -> Result<(Ciphertext<B>, StepsRun)> {
+    if let Some(b) = bar {
+        b.set_length(M::STEPS as u64);
+    }
+    let mut run = StepsRun {
+        layers: Vec::with_capacity(M::STEPS),
+        bootstraps: 0,
+        rotations: 0,
+        layer_errors: Vec::new(),
+    };
+    let mut obs = |info: &StepInfo<'_>, ct: &Ciphertext<B>| -> fhe_dsl::Result<()> {
+        let pname = program_name(info.value, info.op);
+        let name = pname
+            .clone()
+            .unwrap_or_else(|| format!("{} ({})", info.value, info.op));
+        if info.op.starts_with("bootstrap") {
+            run.bootstraps += 1;
+        }
+        run.rotations += info.rotations;
+        run.layers.push(LayerStat {
+            name: name.clone(),
+            level: info.level,
+            rotations: info.rotations,
+            diagonals: model.diagonals(info.op),
+            seconds: info.elapsed.as_secs_f64(),
+        });
+        if let (Some((dec, trace)), Some(p)) = (check, pname) {
+            let err = match (dec.decrypt_real(ct), trace.get(&p)) {
+                (Ok(got), Some(want)) => got
+                    .iter()
+                    .zip(want)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs())),
+                _ => f64::NAN,
+            };
+            run.layer_errors.push((p, err));
+        }
+        if let Some(b) = bar {
+            b.set_message(name);
+            b.inc(1);
+        }
+        Ok(())
+    };
+    let out = model.run(ev, boot, ct, &mut obs)?;
+    Ok((out, run))
 }
 
 impl InferReport {

@@ -94,7 +94,12 @@ struct InferArgs {
     /// Activation calibration (JSON, from `fhe calibrate`).
     #[arg(long, default_value = infer::DEFAULT_CALIBRATION)]
     calibration: std::path::PathBuf,
-    /// Level to encrypt the input at (default: the top level).
+    /// What runs the encrypted network: `dsl`, the ResNet-20 written in `model!`, or
+    /// `program`, the hand-compiled program behind it (any --start-level or slot count).
+    #[arg(long, value_enum, default_value_t = infer::ModelEngine::Dsl)]
+    engine: infer::ModelEngine,
+    /// Level to encrypt the input at (default: the top level; other levels need
+    /// `--engine program`).
     #[arg(long)]
     start_level: Option<usize>,
     /// Stored activations stay within [0, margin²] on the calibration images.
@@ -333,6 +338,7 @@ fn run_infer(a: &InferArgs) -> Result<()> {
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         model: "resnet20-aespa-fmnist".into(),
         backend_name: a.backend.to_string(),
+        engine: a.engine,
     };
     progress(&format!(
         "infer: ResNet-20 on {} ({}), image {:?}",

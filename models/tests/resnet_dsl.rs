@@ -118,7 +118,14 @@ fn every_program_layer_has_a_dsl_value() {
         })
         .collect();
     assert_eq!(names.len(), 2 + 9 * 5 + 2 + 2);
-    for want in ["conv0", "act0", "block3.down", "block3.add", "block0.shortcut", "fc"] {
+    for want in [
+        "conv0",
+        "act0",
+        "block3.down",
+        "block3.add",
+        "block0.shortcut",
+        "fc",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} missing");
     }
     assert_eq!(

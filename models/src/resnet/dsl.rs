@@ -12,9 +12,12 @@
 
 use super::program::{Engine, Program};
 use anyhow::{anyhow, bail, Result};
+use fhe_dsl::backend::Backend;
+use fhe_dsl::circuits::Bootstrapper;
+use fhe_dsl::ckks::{Ciphertext, Evaluator, KeyRequest};
 use fhe_dsl::nn::PackedLinear;
 use fhe_dsl::tensor::Layout;
-use fhe_dsl::typed::{Diagonal, Linear, SpatialSum};
+use fhe_dsl::typed::{Ct, Diagonal, EncVector, LeveledBootstrapper, Linear, Observer, SpatialSum};
 use std::collections::BTreeMap;
 
 macro_rules! resnet20 {
@@ -145,7 +148,101 @@ macro_rules! resnet20 {
                 Ok(model)
             }
         }
+
+        impl DslResNet for $name {
+            const SLOTS: usize = $slots;
+            const INPUT_LEVEL: usize = $input;
+            const BOOTSTRAP_LEVEL: usize = $boot;
+            const STEPS: usize = $name::STEPS;
+            const BOOTSTRAPS: usize = $name::BOOTSTRAPS;
+
+            fn from_program(program: &Program) -> Result<Self> {
+                $name::from_program(program)
+            }
+
+            fn key_request_for(&self) -> KeyRequest {
+                $name::key_request_for(self)
+            }
+
+            fn diagonals(&self, layer: &str) -> usize {
+                match layer {
+                    "conv0" => self.conv0.diagonals(),
+                    "b0_conv1" => self.b0_conv1.diagonals(),
+                    "b0_conv2" => self.b0_conv2.diagonals(),
+                    "b0_skip" => 1,
+                    "b1_conv1" => self.b1_conv1.diagonals(),
+                    "b1_conv2" => self.b1_conv2.diagonals(),
+                    "b1_skip" => 1,
+                    "b2_conv1" => self.b2_conv1.diagonals(),
+                    "b2_conv2" => self.b2_conv2.diagonals(),
+                    "b2_skip" => 1,
+                    "b3_conv1" => self.b3_conv1.diagonals(),
+                    "b3_conv2" => self.b3_conv2.diagonals(),
+                    "b3_down" => self.b3_down.diagonals(),
+                    "b4_conv1" => self.b4_conv1.diagonals(),
+                    "b4_conv2" => self.b4_conv2.diagonals(),
+                    "b4_skip" => 1,
+                    "b5_conv1" => self.b5_conv1.diagonals(),
+                    "b5_conv2" => self.b5_conv2.diagonals(),
+                    "b5_skip" => 1,
+                    "b6_conv1" => self.b6_conv1.diagonals(),
+                    "b6_conv2" => self.b6_conv2.diagonals(),
+                    "b6_down" => self.b6_down.diagonals(),
+                    "b7_conv1" => self.b7_conv1.diagonals(),
+                    "b7_conv2" => self.b7_conv2.diagonals(),
+                    "b7_skip" => 1,
+                    "b8_conv1" => self.b8_conv1.diagonals(),
+                    "b8_conv2" => self.b8_conv2.diagonals(),
+                    "b8_skip" => 1,
+                    "pool" => 0,
+                    "fc" => self.fc.diagonals(),
+                    _ => 0,
+                }
+            }
+
+            fn run<B: Backend>(
+                &self,
+                ev: &Evaluator<B>,
+                boot: &Bootstrapper<B>,
+                ct: Ciphertext<B>,
+                obs: &mut dyn Observer<B>,
+            ) -> Result<Ciphertext<B>> {
+                let bt = LeveledBootstrapper::<B, $boot>::new(boot)?;
+                let x = EncVector::<B, $slots, $input>::try_from_ct(Ct::try_from_ciphertext(ct)?)?;
+                let y = self.forward_observed(ev, &bt, x, obs)?;
+                Ok(y.into_ct().into_ciphertext())
+            }
+        }
     };
+}
+
+/// What the encrypted runner needs from a ResNet-20 instance, whatever its slot count.
+pub trait DslResNet: Sized {
+    /// Slots per ciphertext.
+    const SLOTS: usize;
+    /// Level the input is encrypted at.
+    const INPUT_LEVEL: usize;
+    /// Level a bootstrap returns.
+    const BOOTSTRAP_LEVEL: usize;
+    /// Steps of the forward pass, bootstraps included.
+    const STEPS: usize;
+    /// Bootstraps per forward pass.
+    const BOOTSTRAPS: usize;
+    /// The folded layers of `program`.
+    fn from_program(program: &Program) -> Result<Self>;
+    /// The evaluation keys the forward pass needs (bootstrapping's not included).
+    fn key_request_for(&self) -> KeyRequest;
+    /// Plaintext diagonals a layer multiplies (0 for unknown names).
+    fn diagonals(&self, layer: &str) -> usize;
+    /// The forward pass on a ciphertext at [`INPUT_LEVEL`](Self::INPUT_LEVEL), every
+    /// step reported to `obs`.
+    fn run<B: Backend>(
+        &self,
+        ev: &Evaluator<B>,
+        boot: &Bootstrapper<B>,
+        ct: Ciphertext<B>,
+        obs: &mut dyn Observer<B>,
+    ) -> Result<Ciphertext<B>>;
 }
 
 resnet20!(
