@@ -76,9 +76,13 @@ use proc_macro::TokenStream;
 ///         bootstrap_level: Lb,     // optional: level after a bootstrap
 ///         auto_bootstrap,          // optional: place bootstraps automatically
 ///     }
-///     layers { name: Dense, name: Diagonal, name: Conv, name: Poly(degree = d), … }
+///     layers { name: Dense, name: Diagonal, name: Conv, name: Linear, name: SpatialSum,
+///              name: Poly(degree = d), … }
 ///     fn forward(input) {
-///         let v = layer(u);        // Dense, Diagonal, Conv: 1 level; Poly: levels_for_degree(d)
+///         let v = layer(u);        // Dense, Diagonal, Conv, Linear: 1 level; SpatialSum: 0;
+///                                  // Poly: levels_for_degree(d)
+///         let v = square(u);       // u², 1 level: `u` straight from linear layers (or an
+///                                  // `add` of them), used by nothing else
 ///         let v = bootstrap(u);    // → level Lb
 ///         let v = add(u, w);       // the higher operand is `mod_down`ed: free
 ///         let v = rotate(u, k);    // left rotation by the integer literal k
@@ -90,9 +94,10 @@ use proc_macro::TokenStream;
 ///
 /// # What it generates
 ///
-/// - `VIS struct NAME { pub layer: Dense<N> | Diagonal<N> | Conv<N> | Poly<K>, … }`;
+/// - `VIS struct NAME { pub layer: Dense<N> | Diagonal<N> | Conv<N> | Linear<N> |
+///   SpatialSum<N> | Poly<K>, … }`;
 /// - constants `SLOTS`, `INPUT_LEVEL`, `OUTPUT_LEVEL`, `BOOTSTRAP_LEVEL` (if declared),
-///   `BOOTSTRAPS` (explicit + automatic), `AUTO_BOOTSTRAPPED` (the values bootstrapped
+///   `BOOTSTRAPS` (explicit + automatic), `STEPS`, `AUTO_BOOTSTRAPPED` (the values bootstrapped
 ///   automatically), `LEVELS` (each value's level), `ROTATIONS` (exactly the rotation
 ///   steps used, but for convolutions'), `NEEDS_RELIN`, and `key_request()` for the
 ///   client's key generation;
@@ -104,7 +109,20 @@ use proc_macro::TokenStream;
 ///   `ROTATIONS` and `key_request()`;
 /// - `forward<B: Backend, Bt: Bootstrap<B, Lb>>(&self, ev, bt, x)` (`bt` only when
 ///   `bootstrap_level` is declared), whose every `let` is typed with its level;
+/// - `forward_observed(&self, ev, [bt,] x, obs)`: the same, reporting every step (value,
+///   layer, level, rotations, wall time, the ciphertext) to a
+///   [`fhe_dsl::typed::Observer`](../fhe_dsl/typed/trait.Observer.html);
 /// - `forward_plain(&self, x: &[f64]) -> Vec<f64>`, the float64 reference of the same pass.
+///
+/// # One-level squares
+///
+/// `square(u)` is the nonlinear half of a quadratic activation whose affine parts are
+/// folded into the neighbouring layers (AESPA): one level, like the layers. For the
+/// squared value to keep its scale, the linear layers that produce `u` land it on a
+/// scale made for the square (`EncVector::pre_square`, state `PreSquare<AT>`); the macro
+/// finds them — through `add`s, as in a residual block — and rejects a `square` whose
+/// input comes from anything else, or is also used elsewhere, with an error on the
+/// `square`.
 ///
 /// # Convolutions
 ///
@@ -172,8 +190,10 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// With `auto_bootstrap`, the macro finds a placement with the fewest bootstraps (exact
-/// search for up to 20 values, greedy as-late-as-possible beyond), shown in the types of
-/// `forward` and in `AUTO_BOOTSTRAPPED`.
+/// search for up to 20 values; beyond, a greedy one: where the pass first runs short, it
+/// bootstraps the ancestor that lets the pass run furthest — on a residual network, the
+/// block input that serves both branches), shown in the types of `forward` and in
+/// `AUTO_BOOTSTRAPPED`. Values prepared for a square are never bootstrapped.
 #[proc_macro]
 pub fn model(input: TokenStream) -> TokenStream {
     let model = syn::parse_macro_input!(input as parse::Model);

@@ -449,8 +449,9 @@ fn group_sizes(count: usize, groups: usize) -> Vec<usize> {
 fn widen(lt: &LinearTransform, c: Complex64) -> LinearTransform {
     let n = lt.slots();
     let diags = lt.diagonals().iter().map(|(&d, v)| {
-        let mut w = v.clone();
-        w.extend(v.iter().map(|z| z * c));
+        // a periodic diagonal is tiled to n first
+        let mut w: Vec<Complex64> = (0..n).map(|k| v[k % v.len()]).collect();
+        w.extend((0..n).map(|k| v[k % v.len()] * c));
         (d as i64, w)
     });
     LinearTransform::new(2 * n, diags).expect("well-formed")

@@ -31,7 +31,9 @@ pub struct LinearTransform {
 impl LinearTransform {
     /// A transform from `(diagonal index, vector)` pairs. Indices are taken mod `slots`
     /// (negative ones included) and repeated indices are summed. `slots` must be a power
-    /// of two and every vector must have `slots` entries.
+    /// of two and every vector must have `slots` entries, or a power-of-two number of
+    /// entries dividing `slots`: such a diagonal repeats with that period (a packed
+    /// tensor repeated across the slots has periodic diagonals, stored once).
     pub fn new(
         slots: usize,
         diags: impl IntoIterator<Item = (i64, Vec<Complex64>)>,
@@ -43,9 +45,9 @@ impl LinearTransform {
         }
         let mut out: BTreeMap<usize, Vec<Complex64>> = BTreeMap::new();
         for (d, v) in diags {
-            if v.len() != slots {
+            if !v.len().is_power_of_two() || v.len() > slots {
                 return Err(Error::InvalidInput(format!(
-                    "diagonal {d} has {} entries, expected {slots}",
+                    "diagonal {d} has {} entries, expected {slots} (or a power of two dividing it)",
                     v.len()
                 )));
             }
@@ -56,7 +58,15 @@ impl LinearTransform {
             }
             let idx = d.rem_euclid(slots as i64) as usize;
             match out.get_mut(&idx) {
-                Some(acc) => acc.iter_mut().zip(&v).for_each(|(a, b)| *a += b),
+                Some(acc) => {
+                    // both repeat with the longer period
+                    let p = acc.len().max(v.len());
+                    let mut sum: Vec<Complex64> = (0..p).map(|k| at(acc, k)).collect();
+                    sum.iter_mut()
+                        .enumerate()
+                        .for_each(|(k, a)| *a += at(&v, k));
+                    *acc = sum;
+                }
                 None => {
                     out.insert(idx, v);
                 }
@@ -94,7 +104,8 @@ impl LinearTransform {
         self.slots
     }
 
-    /// The diagonals (index in `0..slots`).
+    /// The diagonals (index in `0..slots`); a vector shorter than `slots` repeats with
+    /// its length as period (entry `k` of the diagonal is `v[k % v.len()]`).
     pub fn diagonals(&self) -> &BTreeMap<usize, Vec<Complex64>> {
         &self.diags
     }
@@ -105,7 +116,7 @@ impl LinearTransform {
         let mut out = vec![Complex64::new(0.0, 0.0); n];
         for (&d, dv) in &self.diags {
             for k in 0..n {
-                out[k] += dv[k] * v[(k + d) % n];
+                out[k] += at(dv, k) * v[(k + d) % n];
             }
         }
         out
@@ -127,7 +138,7 @@ impl LinearTransform {
                     .entry((d1 + d2) % n)
                     .or_insert_with(|| vec![Complex64::new(0.0, 0.0); n]);
                 for k in 0..n {
-                    e[k] += a[k] * b[(k + d1) % n];
+                    e[k] += at(a, k) * at(b, (k + d1) % n);
                 }
             }
         }
@@ -215,7 +226,7 @@ impl LinearTransform {
         let n = self.slots;
         let v = &self.diags[&d];
         let shift = giant.rem_euclid(n as i64) as usize;
-        let rotated: Vec<Complex64> = (0..n).map(|k| v[(k + n - shift) % n]).collect();
+        let rotated: Vec<Complex64> = (0..n).map(|k| at(v, (k + n - shift) % n)).collect();
         if baby == 0 {
             ckks.encode(&rotated, level, scale)
         } else {
@@ -353,6 +364,11 @@ impl LinearTransform {
             self.slots,
         )
     }
+}
+
+/// Entry `k` of a diagonal stored with its period (`v.len()`, a power of two).
+fn at(v: &[Complex64], k: usize) -> Complex64 {
+    v[k & (v.len() - 1)]
 }
 
 /// Giant step → (baby step, plaintext) pairs.
@@ -650,6 +666,54 @@ mod tests {
                 assert!(min_bits > 30.0, "n={n}: {min_bits:.1} bits");
             }
         }
+    }
+
+    #[test]
+    fn periodic_diagonals_equal_their_tiled_form_bit_for_bit() {
+        let params = Params::new_insecure_for_tests(ParamsLiteral {
+            log_n: 10,
+            log_q: vec![60, 50, 50],
+            log_p: vec![61],
+            level_primes: None,
+            dnum: 3,
+            log_scale: 50,
+            secret: Default::default(),
+        })
+        .unwrap();
+        let ckks = Ckks::new(params, ReferenceBackend);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let n = ckks.params().max_slots();
+        let tile = |v: &[Complex64]| (0..n).map(|k| v[k % v.len()]).collect::<Vec<_>>();
+        // periods 64, 128 and n; diagonal 3 given twice with different periods (summed)
+        let parts: Vec<(i64, Vec<Complex64>)> = vec![
+            (-5, rand_vec(&mut rng, 64)),
+            (3, rand_vec(&mut rng, 128)),
+            (3, rand_vec(&mut rng, 64)),
+            (40, rand_vec(&mut rng, n)),
+        ];
+        let short = LinearTransform::new(n, parts.clone())
+            .unwrap()
+            .with_signed_steps();
+        let full = LinearTransform::new(n, parts.iter().map(|(d, v)| (*d, tile(v))))
+            .unwrap()
+            .with_signed_steps();
+        assert!(LinearTransform::new(n, [(0, rand_vec(&mut rng, 3))]).is_err());
+        assert_eq!(short.diagonals()[&3].len(), 128);
+        let v = rand_vec(&mut rng, n);
+        for (a, b) in short.apply_plain(&v).iter().zip(full.apply_plain(&v)) {
+            assert!((a - b).norm() < 1e-12);
+        }
+        let mut kg = KeyGenerator::from_seed(&ckks, 10);
+        let sk = kg.secret_key();
+        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(short.rotations()));
+        let eval = ckks.evaluator(&evk).unwrap();
+        let top = ckks.params().max_level();
+        let pt = ckks.encode(&v, top, ckks.params().default_scale()).unwrap();
+        let ct = ckks.encryptor(&kg.public_key(&sk)).encrypt(&pt).unwrap();
+        let q = ckks.params().rescale_divisor(top);
+        let a = short.apply_streaming(&eval, &ct, q).unwrap();
+        let b = full.apply_streaming(&eval, &ct, q).unwrap();
+        assert_eq!(a.parts, b.parts, "same plaintexts, same ciphertext");
     }
 
     #[test]

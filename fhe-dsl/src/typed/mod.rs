@@ -2,11 +2,15 @@
 //! runs out of levels, or mixes scales, fail to compile.
 //!
 //! - [`Ct<B, L, S>`](Ct): a ciphertext at level `L` (a const generic) in scale state `S`
-//!   ([`Fresh`]: scale ≈ Δ; [`Owed`]: a product that owes a rescale, scale ≈ Δ²). The
-//!   exact scale stays a runtime `f64`.
+//!   ([`Fresh`]: scale ≈ Δ; [`Owed`]: a product that owes a rescale, scale ≈ Δ²;
+//!   [`PreSquare<AT>`](PreSquare): made by a linear layer for a one-level square at
+//!   level `AT`). The exact scale stays a runtime `f64`.
 //! - [`EncVector<B, N, L, S>`](EncVector): `N` packed values with their level in the
-//!   type, and the layers that act on them ([`Dense`], [`Diagonal`], [`Poly`], and
-//!   [`Conv`], a 2-D convolution between packed tensor layouts).
+//!   type, and the layers that act on them ([`Dense`], [`Diagonal`], [`Poly`], [`Conv`],
+//!   a 2-D convolution between packed tensor layouts, [`Linear`], any packed linear map
+//!   with a per-slot bias, and [`SpatialSum`], global pooling).
+//! - [`Observer`]: how `model!`'s `forward_observed` reports each step (timings,
+//!   progress, decrypted intermediates for diagnostics).
 //! - [`Bootstrap<B, OUT>`](Bootstrap): how a bootstrapper is called; the result is at
 //!   level `OUT`.
 //! - [`DynCt`]: the runtime-checked escape hatch for data-dependent depth.
@@ -18,13 +22,17 @@
 //! | `add`, `sub` | `Ct<L, S> × Ct<L, S> → Ct<L, S>` |
 //! | `mod_down::<M>` | `Ct<L, S> → Ct<M, S>`, needs `M ≤ L` |
 //! | `bootstrap` | `Ct<L, Fresh> → Ct<OUT, Fresh>` |
-//! | `dense`, `diagonal`, `conv` | `EncVector<N, L> → EncVector<N, L−1>` |
+//! | `dense`, `diagonal`, `conv`, `linear` | `EncVector<N, L> → EncVector<N, L−1>` |
+//! | `pre_square::<AT>(&layer)` | `EncVector<N, L> → EncVector<N, L−1, PreSquare<AT>>`, `AT ≤ L−1` |
+//! | `square` | `EncVector<N, L, PreSquare<L>> → EncVector<N, L−1>` |
+//! | `spatial_sum` | `EncVector<N, L, S> → EncVector<N, L, S>` |
 //! | `poly(&Poly<K>)` | `EncVector<N, L> → EncVector<N, L−K>` |
 //!
 //! Scales: plaintext products ([`Ct::mul_const`], [`Ct::mul_plain`], the layers) encode
 //! their constants at the prime the next rescale divides by, so the scale after the
 //! rescale equals the input's exactly and results stay addable; [`Poly`] lands every term
-//! at its input's scale. A ciphertext product has scale Δ²/q after its rescale, so adding
+//! at its input's scale; a square returns to the scale its [`pre_square`](EncVector::pre_square)
+//! layer read (see [`Linear`]'s module for why a square needs its producer's help). A ciphertext product has scale Δ²/q after its rescale, so adding
 //! it to a Δ value is a runtime [`Error::ScaleMismatch`](crate::Error::ScaleMismatch).
 //!
 //! Level arithmetic is done by trait tables ([`LevelBelow`], [`Spend`], [`AtLeast`])

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 macro_rules! resnet20 {
     ($doc:literal, $name:ident, $slots:literal, $input:literal, $boot:literal) => {
+        // ANCHOR: model
         fhe_macros::model! {
             #[doc = $doc]
             pub struct $name {
@@ -52,6 +53,7 @@ macro_rules! resnet20 {
                 let b0_s = b0_skip(y0);
                 let b0_p = add(b0_m, b0_s);
                 let b0_y = square(b0_p);
+                // ANCHOR_END: model
                 let b1_z1 = b1_conv1(b0_y);
                 let b1_a1 = square(b1_z1);
                 let b1_m = b1_conv2(b1_a1);
@@ -64,12 +66,14 @@ macro_rules! resnet20 {
                 let b2_s = b2_skip(b1_y);
                 let b2_p = add(b2_m, b2_s);
                 let b2_y = square(b2_p);
+                // ANCHOR: down
                 let b3_z1 = b3_conv1(b2_y);
                 let b3_a1 = square(b3_z1);
                 let b3_m = b3_conv2(b3_a1);
                 let b3_s = b3_down(b2_y);
                 let b3_p = add(b3_m, b3_s);
                 let b3_y = square(b3_p);
+                // ANCHOR_END: down
                 let b4_z1 = b4_conv1(b3_y);
                 let b4_a1 = square(b4_z1);
                 let b4_m = b4_conv2(b4_a1);
@@ -100,11 +104,13 @@ macro_rules! resnet20 {
                 let b8_s = b8_skip(b7_y);
                 let b8_p = add(b8_m, b8_s);
                 let b8_y = square(b8_p);
+                // ANCHOR: head
                 let pooled = pool(b8_y);
                 let logits = fc(pooled);
                 logits
             }
         }
+        // ANCHOR_END: head
 
         impl $name {
             /// Takes the folded layers of `program` (compiled for this model's slot
