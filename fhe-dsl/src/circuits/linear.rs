@@ -137,8 +137,8 @@ impl LinearTransform {
                 let e = out
                     .entry((d1 + d2) % n)
                     .or_insert_with(|| vec![Complex64::new(0.0, 0.0); n]);
-                for k in 0..n {
-                    e[k] += at(a, k) * at(b, (k + d1) % n);
+                for (k, ek) in e.iter_mut().enumerate() {
+                    *ek += at(a, k) * at(b, (k + d1) % n);
                 }
             }
         }
