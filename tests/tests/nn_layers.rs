@@ -1,6 +1,7 @@
 //! Encrypted CNN layers (fhe_dsl::nn) against their cleartext twins at a small ring:
 //! 3×3 convolutions at stride 1 and 2 (into the next gap of the multiplexed layout),
-//! a 1×1 stride-2 projection, a square and a spatial sum. Inputs and weights are random;
+//! a 1×1 stride-2 projection, a square, a spatial sum and 2×2 average pooling. Inputs and
+//! weights are random;
 //! the bound is absolute, on values of magnitude ~1.
 
 use fhe_backend_cpu::CpuBackend;
@@ -29,6 +30,48 @@ fn max_err(a: &[f64], b: &[f64]) -> f64 {
     a.iter()
         .zip(b)
         .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// 2×2 stride-2 average pooling, encrypted, against a direct computation on the
+/// unpacked tensor.
+#[test]
+fn average_pooling_matches_a_direct_computation() {
+    let ckks = Ckks::new(params(), CpuBackend::new());
+    let slots = ckks.params().max_slots();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    let (lin, lout) = (
+        Layout::multiplexed(4, 16, 16, 1).unwrap(),
+        Layout::multiplexed(4, 8, 8, 2).unwrap(),
+    );
+    let pool = PackedLinear::avg_pool2d(&lin, &lout, slots, 2, 2).unwrap();
+    let x: Vec<f64> = (0..lin.len()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let direct: Vec<f64> = (0..4 * 8 * 8)
+        .map(|i| {
+            let (c, y, xx) = (i / 64, (i / 8) % 8, i % 8);
+            let at = |dy: usize, dx: usize| x[(c * 16 + 2 * y + dy) * 16 + 2 * xx + dx];
+            (at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1)) / 4.0
+        })
+        .collect();
+    let packed = lin.pack(&x, slots).unwrap();
+    let twin = lout.unpack(&pool.apply_plain(&packed)).unwrap();
+    assert!(max_err(&twin, &direct) < 1e-12);
+    let mut kg = KeyGenerator::from_seed(&ckks, 18);
+    let sk = kg.secret_key();
+    let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(pool.rotations()));
+    let eval = ckks.evaluator(&evk).unwrap();
+    let top = ckks.params().max_level();
+    let pt = ckks
+        .encode_real(&packed, top, ckks.params().default_scale())
+        .unwrap();
+    let ct = ckks.encryptor(&kg.public_key(&sk)).encrypt(&pt).unwrap();
+    let y = pool
+        .apply(&eval, &ct, ckks.params().rescale_divisor(top))
+        .unwrap();
+    let got = lout
+        .unpack(&ckks.decryptor(&sk).decrypt_real(&y).unwrap())
+        .unwrap();
+    let err = max_err(&got, &direct);
+    assert!(err < BOUND, "average pooling: max error {err:e}");
 }
 
 #[test]

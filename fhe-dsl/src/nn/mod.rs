@@ -141,6 +141,45 @@ impl PackedLinear {
         Self::from_terms(input.period(), output.period(), slots, terms)
     }
 
+    /// Average pooling (`kernel × kernel` windows, `stride`, no padding) from `input` to
+    /// `output`, channel by channel: a depthwise convolution with weights `1/kernel²`,
+    /// one level. The layouts must have the same channels.
+    ///
+    /// ```
+    /// use fhe_dsl::nn::PackedLinear;
+    /// use fhe_dsl::tensor::Layout;
+    /// let (a, b) = (Layout::multiplexed(1, 4, 4, 1)?, Layout::multiplexed(1, 2, 2, 2)?);
+    /// let pool = PackedLinear::avg_pool2d(&a, &b, 16, 2, 2)?;
+    /// let x: Vec<f64> = (0..16).map(f64::from).collect();
+    /// let y = b.unpack(&pool.apply_plain(&a.pack(&x, 16)?))?;
+    /// assert_eq!(y, vec![2.5, 4.5, 10.5, 12.5]);
+    /// assert!(PackedLinear::avg_pool2d(&a, &Layout::multiplexed(2, 2, 2, 2)?, 16, 2, 2).is_err());
+    /// # Ok::<(), fhe_dsl::Error>(())
+    /// ```
+    pub fn avg_pool2d(
+        input: &Layout,
+        output: &Layout,
+        slots: usize,
+        kernel: usize,
+        stride: usize,
+    ) -> Result<Self> {
+        if input.channels() != output.channels() || kernel == 0 {
+            return Err(Error::InvalidInput(format!(
+                "average pooling keeps the channels and needs a kernel ≥ 1: {} → {} channels, kernel {kernel}",
+                input.channels(),
+                output.channels()
+            )));
+        }
+        let w = 1.0 / (kernel * kernel) as f64;
+        Self::conv2d(input, output, slots, kernel, stride, 0, |co, ci, _, _| {
+            if co == ci {
+                w
+            } else {
+                0.0
+            }
+        })
+    }
+
     /// Skips filling every output copy: only the copies at multiples of
     /// `max(in_period, out_period)` hold the result (enough for a final layer that is
     /// only decrypted), saving `log2(in_period / out_period)` rotations.
