@@ -1,8 +1,7 @@
 //! Encrypted CNN layers (fhe_dsl::nn) against their cleartext twins at a small ring:
 //! 3×3 convolutions at stride 1 and 2 (into the next gap of the multiplexed layout),
-//! a 1×1 stride-2 projection, a square, a spatial sum and 2×2 average pooling. Inputs and
-//! weights are random;
-//! the bound is absolute, on values of magnitude ~1.
+//! a 1×1 stride-2 projection, a square, a spatial sum and 2×2 average pooling. Inputs
+//! and weights are random; the bound is absolute, on values of magnitude ~1.
 
 use fhe_backend_cpu::CpuBackend;
 use fhe_dsl::ckks::{Ckks, KeyGenerator, KeyRequest, Params, ParamsLiteral};
