@@ -26,6 +26,7 @@
 //! ([`Bootstrapper::with_range_check`]) decrypts the raised ciphertext and refuses inputs
 //! whose `I` or message leaves the range the EvalMod polynomial was fitted for.
 
+use super::add_integer_raw;
 use super::linear::{EncodedLinearTransform, LinearTransform};
 use super::polynomial::{evaluate_chebyshev_unit, ChebyshevPoly};
 use crate::backend::Backend;
@@ -55,8 +56,15 @@ pub struct BootstrapConfig {
     /// Bound K on |I| (the multiple of q0 ModRaise adds); EvalMod is fitted on
     /// `[−K−½, K+½]`.
     pub k: usize,
-    /// Degree of the Chebyshev interpolant of the sine.
+    /// Degree of the Chebyshev interpolant of the sine (or, with `double_angle > 0`, of
+    /// the cosine the double angles start from).
     pub sine_degree: usize,
+    /// Double-angle steps `r` (0: interpolate the sine directly). With `r > 0` EvalMod
+    /// interpolates `cos((2π(K+½)y − π/2) / 2^r)`, whose argument is `2^r` times
+    /// smaller, so a much lower degree suffices, then applies `cos 2θ = 2cos²θ − 1`
+    /// `r` times (one level and one product each): `cos(2π(K+½)y − π/2)` is the sine.
+    #[serde(default)]
+    pub double_angle: usize,
     /// log2 of q0 / Δ' where Δ' is the message scale at ModRaise.
     pub log_message_ratio: u32,
     /// Degree of the arcsine correction applied after the sine (0: none). It removes
@@ -78,11 +86,23 @@ impl BootstrapConfig {
         4.0 / 2f64.powi(self.log_message_ratio as i32)
     }
 
-    /// The EvalMod sine: `sin(2π (K+½) y) / (2π)` on `y ∈ [−1, 1]` (divided by the
-    /// message bound when an arcsine correction follows, whose input it then is).
+    /// The EvalMod polynomial: the sine `sin(2π (K+½) y) / (2π)` on `y ∈ [−1, 1]`
+    /// (divided by the message bound when an arcsine correction follows, whose input it
+    /// then is), or with `double_angle = r > 0` the cosine `cos((2π(K+½)y − π/2)/2^r)`
+    /// the double angles start from.
     pub fn eval_mod_poly(&self) -> Result<ChebyshevPoly> {
         let kp = self.k as f64 + 0.5;
         let two_pi = std::f64::consts::TAU;
+        if self.double_angle > 0 {
+            let r = 2f64.powi(self.double_angle as i32);
+            let quarter = std::f64::consts::FRAC_PI_2;
+            return ChebyshevPoly::interpolate(
+                |y| ((two_pi * kp * y - quarter) / r).cos(),
+                -1.0,
+                1.0,
+                self.sine_degree,
+            );
+        }
         let div = if self.arcsine_degree > 0 {
             self.message_bound()
         } else {
@@ -118,9 +138,11 @@ impl BootstrapConfig {
         ChebyshevPoly::new(power_to_chebyshev(&power), -1.0, 1.0).map(Some)
     }
 
-    /// Levels consumed by EvalMod (sine and optional arcsine).
+    /// Levels consumed by EvalMod (sine or cosine and double angles, optional arcsine).
     pub fn eval_mod_depth(&self) -> Result<usize> {
-        Ok(self.eval_mod_poly()?.depth() + self.arcsine_poly()?.map_or(0, |p| p.depth()))
+        Ok(self.eval_mod_poly()?.depth()
+            + self.double_angle
+            + self.arcsine_poly()?.map_or(0, |p| p.depth()))
     }
 
     /// Total levels consumed by bootstrapping.
@@ -155,6 +177,15 @@ impl BootstrapConfig {
         }
         if self.k == 0 || self.sine_degree < 3 {
             return bad("k must be ≥ 1 and sine_degree ≥ 3".into());
+        }
+        if self.double_angle > 0 && self.arcsine_degree > 0 {
+            return bad("the arcsine correction follows the sine only: set double_angle or arcsine_degree, not both".into());
+        }
+        if self.double_angle > 8 {
+            return bad(format!(
+                "double_angle must be at most 8 (each step doubles the error), got {}",
+                self.double_angle
+            ));
         }
         let depth = self.depth()?;
         if depth > params.max_level() {
@@ -244,6 +275,13 @@ impl BootstrapPreset {
     ///
     /// Q: q0 60 | 9 × 50 (computation) | 3 × 50 (SlotToCoeff) | 7 × 60 (EvalMod, an odd
     /// degree-119 sine) | 3 × 58 (CoeffToSlot); P: 8 × 55; dnum 3.
+    ///
+    /// Why not double angles (`double_angle`): with this evaluator a cosine of degree
+    /// 31 (enough for 3 double angles at K = 12) costs 6 levels, 9 with the angles, and
+    /// degree 27 (5 + 3 = 8 levels) costs ~5 bits of precision; one more 60-bit EvalMod
+    /// prime already needs P ≥ 474 bits, beyond the 1772-bit budget, and EvalMod's
+    /// primes must stay near the 60-bit input scale (measured: 58-bit ones make the
+    /// power basis' scales grow until the coefficients round to zero).
     pub fn n16() -> Self {
         let mut log_q = vec![60];
         log_q.extend(std::iter::repeat_n(50, 9));
@@ -268,6 +306,7 @@ impl BootstrapPreset {
                 sparse_hamming_weight: 32,
                 k: 12,
                 sine_degree: 119,
+                double_angle: 0,
                 log_message_ratio: 8,
                 arcsine_degree: 0,
             },
@@ -321,6 +360,7 @@ impl BootstrapPreset {
                 sparse_hamming_weight: 32,
                 k: 12,
                 sine_degree: 119,
+                double_angle: 0,
                 log_message_ratio: 8,
                 arcsine_degree: 3,
             },
@@ -964,6 +1004,7 @@ impl<B: Backend> Bootstrapper<B> {
         let mut modded = Vec::with_capacity(halves.len());
         for h in &halves {
             let mut r = match &self.arcsine {
+                None if self.config.double_angle > 0 => self.cos_double_angle(h, target)?,
                 None => evaluate_chebyshev_unit(&self.eval, h, &self.sine, target)?,
                 Some(asin) => {
                     let s = evaluate_chebyshev_unit(&self.eval, h, &self.sine, in_scale)?;
@@ -1009,6 +1050,51 @@ impl<B: Backend> Bootstrapper<B> {
         let q0 = self.ckks.params().q()[0] as f64;
         let r = 2f64.powi(self.config.log_message_ratio as i32);
         (q0 / (r * s)).floor().max(1.0)
+    }
+
+    /// EvalMod by double angles: the cosine interpolant, then `r` times
+    /// `c ← 2c² − 1`, the last step folding in the `1/(2π)`, so the result is
+    /// `sin(2πt)/(2π)` at exactly `target`. Scales are chosen backwards from `target`
+    /// so that each square lands where the next step needs it with no constant
+    /// multiplication: step `i` squares at scale `s_i` and rescales by `q_i`,
+    /// `s_i = √(2 q_i s_{i+1})`, and the last `s = √(target · q / π)`.
+    fn cos_double_angle(&self, h: &Ciphertext<B>, target: f64) -> Result<Ciphertext<B>> {
+        let params = self.ckks.params();
+        let r = self.config.double_angle;
+        let pi = std::f64::consts::PI;
+        let cheb_depth = self.eval_mod_depth - r;
+        let out0 = h
+            .level
+            .checked_sub(cheb_depth + r)
+            .map(|_| h.level - cheb_depth);
+        let out0 = out0.ok_or(Error::LevelTooLow {
+            op: "EvalMod (double angle)",
+            needed: cheb_depth + r,
+            level: h.level,
+        })?;
+        let mut scales = vec![target; r + 1];
+        for i in (0..r).rev() {
+            let q = params.rescale_divisor(out0 - i);
+            scales[i] = if i == r - 1 {
+                (target * q / pi).sqrt()
+            } else {
+                (2.0 * q * scales[i + 1]).sqrt()
+            };
+        }
+        let mut c = evaluate_chebyshev_unit(&self.eval, h, &self.sine, scales[0])?;
+        for i in 0..r {
+            let s = c.scale;
+            let mut p = self.eval.mul_relin_new(&c, &c)?;
+            // raw s²c² − s²/2: the value 2c² − 1 at scale s²/2, or on the last step
+            // (2c² − 1)/(2π) at scale π s²
+            add_integer_raw(&self.eval, &mut p, -(s * s / 2.0).round());
+            p.scale = if i + 1 == r { pi * s * s } else { s * s / 2.0 };
+            self.eval.rescale_assign(&mut p)?;
+            c = p;
+        }
+        // equal up to rounding
+        c.scale = target;
+        Ok(c)
     }
 
     fn message_scale(&self, s: f64) -> f64 {
@@ -1294,10 +1380,11 @@ mod tests {
             };
             assert!(rel < bar, "frac {frac}: got {got}, relative error {rel:e}");
         }
+        let tau = std::f64::consts::TAU;
         let mut worst = 0.0f64;
         for i in 0..20000 {
             let y = -1.0 + 2.0 * i as f64 / 19999.0;
-            let want = (std::f64::consts::TAU * kp * y).sin() / std::f64::consts::TAU;
+            let want = (tau * kp * y).sin() / tau;
             worst = worst.max((p.evaluate(y) - want).abs());
         }
         assert!(
@@ -1306,6 +1393,31 @@ mod tests {
             worst.log2()
         );
         assert_eq!(cfg.eval_mod_depth().unwrap(), 7);
+        // double angles: a degree-31 cosine and 3 steps give the same sine, each step at
+        // most quadrupling the error
+        let mut da = cfg.clone();
+        da.double_angle = 3;
+        da.sine_degree = 31;
+        let c0 = da.eval_mod_poly().unwrap();
+        let mut worst = 0.0f64;
+        for i in 0..20000 {
+            let y = -1.0 + 2.0 * i as f64 / 19999.0;
+            let mut c = c0.evaluate(y);
+            for _ in 0..da.double_angle {
+                c = 2.0 * c * c - 1.0;
+            }
+            worst = worst.max((c / tau - (tau * kp * y).sin() / tau).abs());
+        }
+        assert!(
+            worst < 2f64.powi(-36),
+            "double-angle error 2^{:.1}",
+            worst.log2()
+        );
+        assert_eq!(da.eval_mod_depth().unwrap(), 6 + 3);
+        da.arcsine_degree = 3;
+        assert!(da
+            .validate(&Params::new(BootstrapPreset::n16().params).unwrap())
+            .is_err());
     }
 
     #[test]
@@ -1321,10 +1433,15 @@ mod tests {
     }
 
     fn run_tiny(log_slots: u32) -> (f64, f64) {
+        run_tiny_with(log_slots, |_| {})
+    }
+
+    fn run_tiny_with(log_slots: u32, edit: impl Fn(&mut BootstrapConfig)) -> (f64, f64) {
         let preset = BootstrapPreset::test_tiny();
         let params = Params::new_insecure_for_tests(preset.params).unwrap();
         let mut cfg = preset.config;
         cfg.log_slots = log_slots;
+        edit(&mut cfg);
         let ckks = Ckks::new(params.clone(), ReferenceBackend);
         let mut kg = KeyGenerator::from_seed(&ckks, 11);
         let sk = kg.secret_key();
@@ -1366,6 +1483,23 @@ mod tests {
             min > 18.0 && mean > 22.0,
             "full slots: min {min:.1} mean {mean:.1} bits"
         );
+    }
+
+    #[test]
+    fn bootstrap_double_angle_reference_backend() {
+        let (min, mean) = run_tiny_with(9, |c| {
+            c.double_angle = 3;
+            c.sine_degree = 31;
+            c.arcsine_degree = 0;
+        });
+        // as precise as the direct sine without arcsine correction (measured: both
+        // 21.3 min / 22.5 mean bits): the approximation is not what limits it
+        let (smin, smean) = run_tiny_with(9, |c| c.arcsine_degree = 0);
+        assert!(
+            (mean - smean).abs() < 0.5 && min > smin - 0.5,
+            "double angle: min {min:.1} mean {mean:.1} bits; sine: {smin:.1} / {smean:.1}"
+        );
+        assert!(mean > 21.0, "double angle: mean {mean:.1} bits");
     }
 
     #[test]

@@ -132,7 +132,6 @@ pub fn chebyshev_eval_unit(c: &[f64], y: f64) -> f64 {
 struct Plan {
     /// Baby steps are `T_1 .. T_{g-1}`; giant steps `T_g, T_{2g}, …`.
     g: usize,
-    deg: usize,
 }
 
 /// Depth of `T_i` computed by the doubling recurrences: `ceil(log2 i)`.
@@ -148,7 +147,7 @@ impl Plan {
     fn new(deg: usize) -> Self {
         let log_deg = (usize::BITS - deg.leading_zeros()) as usize; // ceil(log2(deg+1))
         let l = log_deg.div_ceil(2).max(1);
-        Plan { g: 1 << l, deg }
+        Plan { g: 1 << l }
     }
 
     /// Indices of the Chebyshev polynomials evaluating `c` reads: the baby steps below
