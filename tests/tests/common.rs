@@ -6,6 +6,7 @@ use fhe_dsl::ckks::{
     Ciphertext, Ckks, Decryptor, EvaluationKeys, KeyGenerator, KeyRequest, Params, ParamsLiteral,
     PublicKey, SecretKey,
 };
+use fhe_dsl::typed::Bootstrap;
 use num_complex::Complex64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -77,5 +78,22 @@ impl<B: Backend> Setup<B> {
 
     pub fn decrypt(&self, ct: &Ciphertext<B>) -> Vec<Complex64> {
         self.decryptor().decrypt_complex(ct).unwrap()
+    }
+}
+
+/// INSECURE TEST DOUBLE: "bootstraps" by decrypting and re-encrypting at level `OUT`
+/// (it holds the secret key). For tests of level and scale logic where the real
+/// bootstrapper would be too slow (the reference backend) or is not the subject.
+pub struct DecryptReencryptTestDouble<B: Backend> {
+    pub ckks: Ckks<B>,
+    pub sk: SecretKey,
+    pub pk: PublicKey,
+}
+
+impl<B: Backend, const OUT: usize> Bootstrap<B, OUT> for DecryptReencryptTestDouble<B> {
+    fn bootstrap(&self, ct: &Ciphertext<B>) -> fhe_dsl::Result<Ciphertext<B>> {
+        let v = self.ckks.decryptor(&self.sk).decrypt_complex(ct)?;
+        let pt = self.ckks.encode(&v, OUT, ct.scale())?;
+        self.ckks.encryptor(&self.pk).encrypt(&pt)
     }
 }

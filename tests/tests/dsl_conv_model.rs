@@ -9,18 +9,18 @@
 //!   unpacked tensor, so the reference is not only the packed twin of itself.
 //! - The same generic function runs the model on the reference backend. Bootstrapping
 //!   there uses `DecryptReencryptTestDouble` (it holds the secret key; a TEST DOUBLE
-//!   defined here, nowhere in library code): the real bootstrapper on the unoptimised
+//!   in `common.rs`, nowhere in library code): the real bootstrapper on the unoptimised
 //!   reference backend would take minutes, and the CPU test already covers it. This run
 //!   checks the level/scale/key logic and the numbers on a second backend type, with
 //!   exactly the keys `key_request_for` asks for.
 
+mod common;
+use common::DecryptReencryptTestDouble;
 use fhe_backend_cpu::CpuBackend;
 use fhe_dsl::backend::{reference::ReferenceBackend, Backend};
 use fhe_dsl::circuits::bootstrap::BootstrapPreset;
 use fhe_dsl::circuits::{Bootstrapper, BootstrappingKeys};
-use fhe_dsl::ckks::{
-    Ciphertext, Ckks, Evaluator, KeyGenerator, Params, ParamsLiteral, PublicKey, SecretKey,
-};
+use fhe_dsl::ckks::{Ckks, Evaluator, KeyGenerator, Params, ParamsLiteral, PublicKey, SecretKey};
 use fhe_dsl::tensor::Layout;
 use fhe_dsl::typed::{Bootstrap, Conv, EncVector, LeveledBootstrapper, Poly};
 use rand::{Rng, SeedableRng};
@@ -186,21 +186,6 @@ fn encrypted_forward<B: Backend, Bt: Bootstrap<B, LEVEL>>(
     let x: EncVector<B, SLOTS, LEVEL> = EncVector::encrypt(ckks, &ckks.encryptor(pk), packed)?;
     let y: EncVector<B, SLOTS, 0> = model.forward(ev, bt, x)?;
     y.decrypt(&ckks.decryptor(sk))
-}
-
-/// INSECURE TEST DOUBLE: "bootstraps" by decrypting and re-encrypting at level `OUT`.
-struct DecryptReencryptTestDouble<B: Backend> {
-    ckks: Ckks<B>,
-    sk: SecretKey,
-    pk: PublicKey,
-}
-
-impl<B: Backend, const OUT: usize> Bootstrap<B, OUT> for DecryptReencryptTestDouble<B> {
-    fn bootstrap(&self, ct: &Ciphertext<B>) -> fhe_dsl::Result<Ciphertext<B>> {
-        let v = self.ckks.decryptor(&self.sk).decrypt_complex(ct)?;
-        let pt = self.ckks.encode(&v, OUT, ct.scale())?;
-        self.ckks.encryptor(&self.pk).encrypt(&pt)
-    }
 }
 
 #[test]

@@ -5,18 +5,19 @@
 //!
 //! - Encrypted on the CPU backend at N = 2^11 (insecure test parameters) against the
 //!   macro's float64 twin `forward_plain`, with random weights and inputs; bootstrapping
-//!   is `DecryptReencryptTestDouble` (secret key; a TEST DOUBLE defined here), since the
+//!   is `DecryptReencryptTestDouble` (secret key; a TEST DOUBLE in `common.rs`), since the
 //!   real one is covered end to end by the narrow ResNet-20 CLI test at N = 2^13.
 //! - `forward_plain` against a direct float64 computation on unpacked C×H×W arrays
 //!   written here, so the twin is not only checked against itself.
 //! - `forward_observed` reports every step once, with the level the macro planned.
 
+mod common;
+use common::DecryptReencryptTestDouble;
 use fhe_backend_cpu::CpuBackend;
-use fhe_dsl::backend::Backend;
-use fhe_dsl::ckks::{Ciphertext, Ckks, KeyGenerator, Params, ParamsLiteral, PublicKey, SecretKey};
+use fhe_dsl::ckks::{Ciphertext, Ckks, KeyGenerator, Params, ParamsLiteral};
 use fhe_dsl::nn::PackedLinear;
 use fhe_dsl::tensor::Layout;
-use fhe_dsl::typed::{Bootstrap, Diagonal, EncVector, Linear, SpatialSum, StepInfo};
+use fhe_dsl::typed::{Diagonal, EncVector, Linear, SpatialSum, StepInfo};
 use rand::{Rng, SeedableRng};
 
 const SLOTS: usize = 1024;
@@ -163,21 +164,6 @@ fn direct(n: &Net, x: &[f64]) -> Vec<f64> {
                 .sum()
         })
         .collect()
-}
-
-/// INSECURE TEST DOUBLE: "bootstraps" by decrypting and re-encrypting at level `OUT`.
-struct DecryptReencryptTestDouble<B: Backend> {
-    ckks: Ckks<B>,
-    sk: SecretKey,
-    pk: PublicKey,
-}
-
-impl<B: Backend, const OUT: usize> Bootstrap<B, OUT> for DecryptReencryptTestDouble<B> {
-    fn bootstrap(&self, ct: &Ciphertext<B>) -> fhe_dsl::Result<Ciphertext<B>> {
-        let v = self.ckks.decryptor(&self.sk).decrypt_complex(ct)?;
-        let pt = self.ckks.encode(&v, OUT, ct.scale())?;
-        self.ckks.encryptor(&self.pk).encrypt(&pt)
-    }
 }
 
 #[test]

@@ -2,14 +2,16 @@
 //! encrypted and matches its float64 reference, on every backend, from one generic
 //! source: two dense–activation blocks, a residual add, a bootstrap, a slot sum.
 //!
-//! Bootstrapping goes through `typed::Bootstrap`; until the circuits bootstrapper
-//! implements it, these tests use `DecryptReencryptTestDouble` below — a TEST DOUBLE
-//! that holds the secret key, defined here and nowhere in library code.
+//! Bootstrapping goes through `typed::Bootstrap`; these tests use
+//! `DecryptReencryptTestDouble` (in `common.rs`) — a TEST DOUBLE that holds the secret
+//! key, nowhere in library code; `dsl_conv_model.rs` runs the real bootstrapper.
 
+mod common;
+use common::DecryptReencryptTestDouble;
 use fhe_backend_cpu::CpuBackend;
 use fhe_dsl::backend::{reference::ReferenceBackend, Backend};
-use fhe_dsl::ckks::{Ciphertext, Ckks, Params, ParamsLiteral, PublicKey, SecretKey};
-use fhe_dsl::typed::{Bootstrap, Ct, Dense, Diagonal, DynCt, EncVector, Poly};
+use fhe_dsl::ckks::{Ckks, Params, ParamsLiteral, PublicKey, SecretKey};
+use fhe_dsl::typed::{Ct, Dense, Diagonal, DynCt, EncVector, Poly};
 
 /// Max |encrypted − plaintext| the tests accept: Δ = 2^45 leaves ~2^-30 of noise per
 /// operation; two blocks of dense + degree-2 activation, a sum of 8 slots and a head stay
@@ -65,21 +67,6 @@ fhe_macros::model! {
         let y = bn(r);
         let z = rotate(y, -1);
         z
-    }
-}
-
-/// INSECURE TEST DOUBLE: "bootstraps" by decrypting and re-encrypting at level `OUT`.
-struct DecryptReencryptTestDouble<B: Backend> {
-    ckks: Ckks<B>,
-    sk: SecretKey,
-    pk: PublicKey,
-}
-
-impl<B: Backend, const OUT: usize> Bootstrap<B, OUT> for DecryptReencryptTestDouble<B> {
-    fn bootstrap(&self, ct: &Ciphertext<B>) -> fhe_dsl::Result<Ciphertext<B>> {
-        let v = self.ckks.decryptor(&self.sk).decrypt_complex(ct)?;
-        let pt = self.ckks.encode(&v, OUT, ct.scale())?;
-        self.ckks.encryptor(&self.pk).encrypt(&pt)
     }
 }
 

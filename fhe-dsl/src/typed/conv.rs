@@ -7,7 +7,6 @@
 //! depend on the layouts, which are runtime values: ask the layer
 //! ([`Conv::rotations`]) when generating keys.
 
-use super::ops;
 use crate::backend::Backend;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
@@ -318,25 +317,8 @@ impl<const N: usize> Conv<N> {
         ct: &Ciphertext<B>,
         out_scale: f64,
     ) -> Result<Ciphertext<B>> {
-        if ct.level() < 1 {
-            return Err(Error::LevelTooLow {
-                op: "conv",
-                needed: 1,
-                level: ct.level(),
-            });
-        }
-        if ct.slots() != N {
-            return Err(Error::InvalidInput(format!(
-                "Conv<{N}> applied to a ciphertext with {} slots",
-                ct.slots()
-            )));
-        }
-        let mut out = self
-            .linear
-            .apply(ev, ct, ops::pt_scale_for(ev, ct, out_scale)?)?;
-        out.set_scale(out_scale);
-        ops::add_plain_values(ev, &mut out, &self.bias_slots)?;
-        Ok(out)
+        let what = ("conv", "Conv", N);
+        super::layers::apply_packed(what, ev, ct, &self.linear, &self.bias_slots, out_scale)
     }
 }
 

@@ -199,26 +199,38 @@ impl<const N: usize> LinearLayer<N> for Linear<N> {
         ct: &Ciphertext<B>,
         out_scale: f64,
     ) -> Result<Ciphertext<B>> {
-        if ct.level() < 1 {
-            return Err(Error::LevelTooLow {
-                op: "linear",
-                needed: 1,
-                level: ct.level(),
-            });
-        }
-        if ct.slots() != N {
-            return Err(Error::InvalidInput(format!(
-                "Linear<{N}> applied to a ciphertext with {} slots",
-                ct.slots()
-            )));
-        }
-        let mut out = self
-            .map
-            .apply(ev, ct, ops::pt_scale_for(ev, ct, out_scale)?)?;
-        out.set_scale(out_scale);
-        ops::add_plain_values(ev, &mut out, &self.bias)?;
-        Ok(out)
+        let what = ("linear", "Linear", N);
+        apply_packed(what, ev, ct, &self.map, &self.bias, out_scale)
     }
+}
+
+/// `map(ct) + bias` landing on `out_scale`, one level, for the layers built on a
+/// [`PackedLinear`]; `(op, layer, N)` name it in errors.
+pub(super) fn apply_packed<B: Backend>(
+    (op, layer, n): (&'static str, &str, usize),
+    ev: &Evaluator<B>,
+    ct: &Ciphertext<B>,
+    map: &PackedLinear,
+    bias: &[f64],
+    out_scale: f64,
+) -> Result<Ciphertext<B>> {
+    if ct.level() < 1 {
+        return Err(Error::LevelTooLow {
+            op,
+            needed: 1,
+            level: ct.level(),
+        });
+    }
+    if ct.slots() != n {
+        return Err(Error::InvalidInput(format!(
+            "{layer}<{n}> applied to a ciphertext with {} slots",
+            ct.slots()
+        )));
+    }
+    let mut out = map.apply(ev, ct, ops::pt_scale_for(ev, ct, out_scale)?)?;
+    out.set_scale(out_scale);
+    ops::add_plain_values(ev, &mut out, bias)?;
+    Ok(out)
 }
 
 /// Per-channel sums over `H × W` of a tensor packed with a [`Layout`] (global pooling,
