@@ -259,7 +259,6 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
         "json",
         "--layer-errors",
     ]);
-    let _ = std::fs::remove_file(&calib_path);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     let enc: Vec<f64> = serde_json::from_value(v["logits_encrypted"].clone()).unwrap();
@@ -287,6 +286,35 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
     assert_eq!(layers.last().unwrap().0, "fc");
     for (name, e) in &layers {
         assert!(e.is_finite() && *e < 1e-4, "{name}: {e}");
+    }
+    // the hand-compiled engine behind the DSL model agrees too (its own keys and run)
+    let out = fhe(&[
+        "infer",
+        "--params",
+        "boot-n13",
+        "--insecure-test-params",
+        "--weights",
+        fixture,
+        "--calibration",
+        calib_arg,
+        "--image",
+        "1",
+        "--format",
+        "json",
+        "--engine",
+        "program",
+    ]);
+    let _ = std::fs::remove_file(&calib_path);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(p["engine"], "program");
+    assert_eq!(p["bootstraps"], 2);
+    let prog: Vec<f64> = serde_json::from_value(p["logits_encrypted"].clone()).unwrap();
+    for (e, r) in prog.iter().zip(&want) {
+        assert!(
+            (e - r).abs() < 1e-3 * spread,
+            "program engine {e} vs plaintext {r}"
+        );
     }
     // the secure default refuses the test preset without the opt-in
     let out = fhe(&["infer", "--params", "boot-n13", "--simulate"]);
