@@ -1,6 +1,6 @@
 //! Encrypted models written with fhe-dsl, and the logic behind the `fhe` command-line
 //! tool: encrypted ResNet-20 inference ([`infer`], [`resnet`]), the CKKS demo
-//! ([`demo`]) and the benchmark harness ([`bench`]).
+//! ([`demo`]) and the benchmark harness ([`bench`](mod@bench)).
 
 pub mod backends;
 pub mod bench;

@@ -7,7 +7,7 @@
 //! default implementations composed from the primitives, so a new backend is correct as
 //! soon as its primitives are; it overrides the coarse ones with fused kernels to be fast.
 //!
-//! Conventions every implementation follows (the [`reference`] backend is their
+//! Conventions every implementation follows (the [`reference`](mod@reference) backend is their
 //! executable specification, and [`conformance`](crate::backend_conformance_tests) checks
 //! them bit for bit):
 //! - a polynomial lives over a list of prime indices of its [`RingContext`]; element-wise

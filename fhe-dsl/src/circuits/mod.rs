@@ -2,8 +2,8 @@
 //! homomorphic linear transforms given by diagonals (BSGS with hoisted rotations), and
 //! bootstrapping.
 //!
-//! Everything here goes through [`Evaluator`](crate::ckks::Evaluator) and the
-//! [`Backend`](crate::backend::Backend) trait, so it runs on every backend unchanged.
+//! Everything here goes through [`Evaluator`] and the
+//! [`Backend`] trait, so it runs on every backend unchanged.
 
 pub mod bootstrap;
 pub mod linear;

@@ -31,7 +31,7 @@ pub struct BaseConvTable {
     pub q_mod_p: Vec<u64>,
 }
 
-/// Immutable description of the ring R_Q = Z_Q[X]/(X^N+1) over all primes of a
+/// Immutable description of the ring `R_Q = Z_Q[X]/(X^N+1)` over all primes of a
 /// parameter set (the Q chain followed by the special primes P), with NTT tables and
 /// cached basis-conversion constants.
 ///

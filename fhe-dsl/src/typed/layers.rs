@@ -323,7 +323,7 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, Fresh> {
     /// Any [`LinearLayer`] (one level), its output prepared for a [`square`](Self::square)
     /// at level `AT` (at most the output's level: lower it there with `mod_down`): the
     /// output's scale is `√(s · q_AT)` with `s` this value's scale, so the square returns
-    /// to `s` exactly. See the [module docs](self) for why.
+    /// to `s` exactly. See [`PreSquare`] for why.
     pub fn pre_square<const AT: usize, P, Lyr>(
         &self,
         layer: &Lyr,

@@ -31,9 +31,10 @@
 //! Scales: plaintext products ([`Ct::mul_const`], [`Ct::mul_plain`], the layers) encode
 //! their constants at the prime the next rescale divides by, so the scale after the
 //! rescale equals the input's exactly and results stay addable; [`Poly`] lands every term
-//! at its input's scale; a square returns to the scale its [`pre_square`](EncVector::pre_square)
-//! layer read (see [`Linear`]'s module for why a square needs its producer's help). A ciphertext product has scale Δ²/q after its rescale, so adding
-//! it to a Δ value is a runtime [`Error::ScaleMismatch`](crate::Error::ScaleMismatch).
+//! at its input's scale; a square returns to the scale its
+//! [`pre_square`](EncVector::pre_square) layer read (see [`PreSquare`] for why a square
+//! needs its producer's help). A ciphertext product has scale Δ²/q after its rescale, so
+//! adding it to a Δ value is a runtime [`Error::ScaleMismatch`](crate::Error::ScaleMismatch).
 //!
 //! Level arithmetic is done by trait tables ([`LevelBelow`], [`Spend`], [`AtLeast`])
 //! generated for levels `0..=`[`MAX_LEVEL`], each with a
