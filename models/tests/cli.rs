@@ -244,21 +244,26 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
         std::env::temp_dir().join(format!("fhe-narrow-calib-{}.json", std::process::id()));
     std::fs::write(&calib_path, serde_json::to_string(&calib).unwrap()).unwrap();
     let calib_arg = calib_path.to_str().unwrap();
-    let out = fhe(&[
-        "infer",
-        "--params",
-        "boot-n13",
-        "--insecure-test-params",
-        "--weights",
-        fixture,
-        "--calibration",
-        calib_arg,
-        "--image",
-        "1",
-        "--format",
-        "json",
-        "--layer-errors",
-    ]);
+    // the narrow fixture at N = 2^13 on image 1, JSON out, plus `extra`
+    let infer = |extra: &[&str]| {
+        let mut args = vec![
+            "infer",
+            "--params",
+            "boot-n13",
+            "--insecure-test-params",
+            "--weights",
+            fixture,
+            "--calibration",
+            calib_arg,
+            "--image",
+            "1",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        fhe(&args)
+    };
+    let out = infer(&["--layer-errors"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     let enc: Vec<f64> = serde_json::from_value(v["logits_encrypted"].clone()).unwrap();
@@ -288,22 +293,7 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
         assert!(e.is_finite() && *e < 1e-4, "{name}: {e}");
     }
     // the hand-compiled engine behind the DSL model agrees too (its own keys and run)
-    let out = fhe(&[
-        "infer",
-        "--params",
-        "boot-n13",
-        "--insecure-test-params",
-        "--weights",
-        fixture,
-        "--calibration",
-        calib_arg,
-        "--image",
-        "1",
-        "--format",
-        "json",
-        "--engine",
-        "program",
-    ]);
+    let out = infer(&["--engine", "program"]);
     let _ = std::fs::remove_file(&calib_path);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let p: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();

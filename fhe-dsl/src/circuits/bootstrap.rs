@@ -1063,15 +1063,14 @@ impl<B: Backend> Bootstrapper<B> {
         let r = self.config.double_angle;
         let pi = std::f64::consts::PI;
         let cheb_depth = self.eval_mod_depth - r;
-        let out0 = h
-            .level
-            .checked_sub(cheb_depth + r)
-            .map(|_| h.level - cheb_depth);
-        let out0 = out0.ok_or(Error::LevelTooLow {
-            op: "EvalMod (double angle)",
-            needed: cheb_depth + r,
-            level: h.level,
-        })?;
+        if h.level < cheb_depth + r {
+            return Err(Error::LevelTooLow {
+                op: "EvalMod (double angle)",
+                needed: cheb_depth + r,
+                level: h.level,
+            });
+        }
+        let out0 = h.level - cheb_depth;
         let mut scales = vec![target; r + 1];
         for i in (0..r).rev() {
             let q = params.rescale_divisor(out0 - i);

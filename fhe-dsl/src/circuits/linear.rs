@@ -593,6 +593,20 @@ mod tests {
     use crate::ckks::{KeyGenerator, KeyRequest, Params, ParamsLiteral};
     use rand::{Rng, SeedableRng};
 
+    /// N = 2^10, two levels (insecure, tests only).
+    fn params_n10() -> Params {
+        Params::new_insecure_for_tests(ParamsLiteral {
+            log_n: 10,
+            log_q: vec![60, 50, 50],
+            log_p: vec![61],
+            level_primes: None,
+            dnum: 3,
+            log_scale: 50,
+            secret: Default::default(),
+        })
+        .unwrap()
+    }
+
     fn rand_vec(rng: &mut impl Rng, n: usize) -> Vec<Complex64> {
         (0..n)
             .map(|_| Complex64::new(rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0)))
@@ -622,16 +636,7 @@ mod tests {
 
     #[test]
     fn encrypted_transform_matches_float64() {
-        let params = Params::new_insecure_for_tests(ParamsLiteral {
-            log_n: 10,
-            log_q: vec![60, 50, 50],
-            log_p: vec![61],
-            level_primes: None,
-            dnum: 3,
-            log_scale: 50,
-            secret: Default::default(),
-        })
-        .unwrap();
+        let params = params_n10();
         let ckks = Ckks::new(params, ReferenceBackend);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
         let mut kg = KeyGenerator::from_seed(&ckks, 3);
@@ -670,16 +675,7 @@ mod tests {
 
     #[test]
     fn periodic_diagonals_equal_their_tiled_form_bit_for_bit() {
-        let params = Params::new_insecure_for_tests(ParamsLiteral {
-            log_n: 10,
-            log_q: vec![60, 50, 50],
-            log_p: vec![61],
-            level_primes: None,
-            dnum: 3,
-            log_scale: 50,
-            secret: Default::default(),
-        })
-        .unwrap();
+        let params = params_n10();
         let ckks = Ckks::new(params, ReferenceBackend);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
         let n = ckks.params().max_slots();
@@ -718,16 +714,7 @@ mod tests {
 
     #[test]
     fn signed_streaming_transform_matches_float64() {
-        let params = Params::new_insecure_for_tests(ParamsLiteral {
-            log_n: 10,
-            log_q: vec![60, 50, 50],
-            log_p: vec![61],
-            level_primes: None,
-            dnum: 3,
-            log_scale: 50,
-            secret: Default::default(),
-        })
-        .unwrap();
+        let params = params_n10();
         let ckks = Ckks::new(params, ReferenceBackend);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let mut kg = KeyGenerator::from_seed(&ckks, 6);

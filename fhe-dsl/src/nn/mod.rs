@@ -275,7 +275,7 @@ pub fn spatial_sum_steps(layout: &Layout) -> Vec<i64> {
     steps
 }
 
-fn check_pow2_spatial(layout: &Layout) -> Result<()> {
+pub(crate) fn check_pow2_spatial(layout: &Layout) -> Result<()> {
     if !layout.width().is_power_of_two() || !layout.height().is_power_of_two() {
         return Err(Error::InvalidInput(format!(
             "spatial sum needs a power-of-two height and width, got {}×{}",
@@ -306,13 +306,17 @@ pub fn spatial_sum<B: Backend>(
 /// The cleartext twin of [`spatial_sum`].
 pub fn spatial_sum_plain(x: &[f64], layout: &Layout) -> Result<Vec<f64>> {
     check_pow2_spatial(layout)?;
-    let n = x.len();
-    let mut acc = x.to_vec();
+    Ok(rotate_and_add_plain(x.to_vec(), layout))
+}
+
+/// The rotate-and-add of [`spatial_sum_plain`] on a layout already checked.
+pub(crate) fn rotate_and_add_plain(mut acc: Vec<f64>, layout: &Layout) -> Vec<f64> {
+    let n = acc.len();
     for s in spatial_sum_steps(layout) {
         let s = s as usize;
         acc = (0..n).map(|k| acc[k] + acc[(k + s) % n]).collect();
     }
-    Ok(acc)
+    acc
 }
 
 /// `ct²`, relinearised and rescaled (one level): the nonlinear half of a quadratic

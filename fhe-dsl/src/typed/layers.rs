@@ -50,7 +50,9 @@ use super::{ops, Level};
 use crate::backend::Backend;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
-use crate::nn::{spatial_sum, spatial_sum_steps, PackedLinear};
+use crate::nn::{
+    check_pow2_spatial, rotate_and_add_plain, spatial_sum, spatial_sum_steps, PackedLinear,
+};
 use crate::tensor::Layout;
 use std::time::Duration;
 
@@ -151,14 +153,8 @@ impl<const N: usize> Linear<N> {
                 bias.len()
             )));
         }
+        // the map's weights were checked finite when its transform was built
         finite("Linear bias", &bias)?;
-        for d in map.transform().diagonals().values() {
-            if let Some(x) = d.iter().find(|c| !(c.re.is_finite() && c.im.is_finite())) {
-                return Err(Error::InvalidInput(format!(
-                    "Linear weights: non-finite value {x}"
-                )));
-            }
-        }
         Ok(Linear { map, bias })
     }
 
@@ -265,13 +261,7 @@ impl<const N: usize> SpatialSum<N> {
                 layout.period()
             )));
         }
-        if !layout.width().is_power_of_two() || !layout.height().is_power_of_two() {
-            return Err(Error::InvalidInput(format!(
-                "spatial sum needs a power-of-two height and width, got {}×{}",
-                layout.height(),
-                layout.width()
-            )));
-        }
+        check_pow2_spatial(&layout)?;
         Ok(SpatialSum { layout })
     }
 
@@ -289,11 +279,7 @@ impl<const N: usize> SpatialSum<N> {
     pub fn apply_plain(&self, x: &[f64]) -> Vec<f64> {
         let mut acc = x.to_vec();
         acc.resize(N, 0.0);
-        for s in self.rotations() {
-            let s = s as usize;
-            acc = (0..N).map(|k| acc[k] + acc[(k + s) % N]).collect();
-        }
-        acc
+        rotate_and_add_plain(acc, &self.layout)
     }
 }
 
