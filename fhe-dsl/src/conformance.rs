@@ -105,6 +105,52 @@ pub fn check_elementwise<B: Backend>(b: &B, log_n: u32) {
         &|p| r.add_scalar_assign(ctx, p, &scal),
         &|p| b.add_scalar_assign(ctx, p, &scal),
     );
+    run(
+        "mul_scalar_add",
+        &|p| r.mul_scalar_add_assign(ctx, p, &y, &scal),
+        &|p| b.mul_scalar_add_assign(ctx, p, &yb, &scal),
+    );
+    run(
+        "keep_limbs (prefix)",
+        &|p| r.keep_limbs(ctx, p, &dst[..2]),
+        &|p| b.keep_limbs(ctx, p, &dst[..2]),
+    );
+    run(
+        "keep_limbs (not a prefix)",
+        &|p| r.keep_limbs(ctx, p, &[6, 1]),
+        &|p| b.keep_limbs(ctx, p, &[6, 1]),
+    );
+    // fused multiply-accumulate of 1, 3 and 9 terms (register and blocked kernels),
+    // sources with extra limbs
+    let polys: Vec<RnsPoly> = (0..27).map(|i| random_poly(ctx, &wide, 20 + i)).collect();
+    let up: Vec<B::Poly> = polys.iter().map(|p| b.upload(ctx, p.clone())).collect();
+    for count in [1usize, 3, 9] {
+        let x1 = random_poly(ctx, &dst, 19);
+        let (mut w0, mut w1) = (x.clone(), x1.clone());
+        let terms: Vec<_> = (0..count)
+            .map(|t| (&polys[3 * t], &polys[3 * t + 1], &polys[3 * t + 2]))
+            .collect();
+        r.mul_add_terms(ctx, &mut w0, &mut w1, &terms);
+        let (mut g0, mut g1) = (b.upload(ctx, x.clone()), b.upload(ctx, x1));
+        let terms: Vec<_> = (0..count)
+            .map(|t| (&up[3 * t], &up[3 * t + 1], &up[3 * t + 2]))
+            .collect();
+        b.mul_add_terms(ctx, &mut g0, &mut g1, &terms);
+        same(
+            b,
+            ctx,
+            &g0,
+            &w0,
+            &format!("mul_add_terms ({count} terms, first)"),
+        );
+        same(
+            b,
+            ctx,
+            &g1,
+            &w1,
+            &format!("mul_add_terms ({count} terms, second)"),
+        );
+    }
     // select and concat
     let sel = [6usize, 0];
     same(

@@ -62,6 +62,32 @@ pub(crate) fn par_words(
     }
 }
 
+/// [`par_words`] over two arrays of the same shape, chunk for chunk.
+pub(crate) fn par_words2(
+    a: &mut [u64],
+    b: &mut [u64],
+    n: usize,
+    f: impl Fn(usize, usize, &mut [u64], &mut [u64]) + Sync + Send,
+) {
+    assert_eq!(a.len(), b.len());
+    let ch = n.min(WORD_CHUNK);
+    let g = |(c, (x, y)): (usize, (&mut [u64], &mut [u64]))| {
+        let start = c * ch;
+        f(start / n, start % n, x, y)
+    };
+    if worth_par(a.len()) {
+        a.par_chunks_mut(ch)
+            .zip(b.par_chunks_mut(ch))
+            .enumerate()
+            .for_each(g);
+    } else {
+        a.chunks_mut(ch)
+            .zip(b.chunks_mut(ch))
+            .enumerate()
+            .for_each(g);
+    }
+}
+
 thread_local! {
     static SCRATCH: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
 }
@@ -155,15 +181,19 @@ fn conv_fixed<const F: usize>(ys: &[&[u64]], c: &[u64], p: &Modulus, add: u64, o
 
 /// [`inner_row`] for exactly `D` digits that fit one u128 accumulator each.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn inner_fixed<const D: usize>(
     p: &Modulus,
     d: &[&[u64]],
     kb: &[&[u64]],
     ka: &[&[u64]],
     map: Option<&[u32]>,
+    acc: bool,
     out0: &mut [u64],
     out1: &mut [u64],
 ) {
+    // the carried residue (`acc`) takes the slot `lazy_terms` keeps for it
+    let start = |o: &u64| if acc { *o as u128 } else { 0 };
     let n = out0.len();
     let kb: [&[u64]; D] = std::array::from_fn(|j| &kb[j][..n]);
     let ka: [&[u64]; D] = std::array::from_fn(|j| &ka[j][..n]);
@@ -171,7 +201,7 @@ fn inner_fixed<const D: usize>(
         None => {
             let d: [&[u64]; D] = std::array::from_fn(|j| &d[j][..n]);
             for (k, (o0, o1)) in out0.iter_mut().zip(out1.iter_mut()).enumerate() {
-                let (mut s0, mut s1) = (0u128, 0u128);
+                let (mut s0, mut s1) = (start(o0), start(o1));
                 for j in 0..D {
                     let x = d[j][k] as u128;
                     s0 += x * kb[j][k] as u128;
@@ -184,7 +214,7 @@ fn inner_fixed<const D: usize>(
         Some(map) => {
             let d: [&[u64]; D] = std::array::from_fn(|j| d[j]);
             for (k, ((o0, o1), &mi)) in out0.iter_mut().zip(out1.iter_mut()).zip(map).enumerate() {
-                let (mut s0, mut s1) = (0u128, 0u128);
+                let (mut s0, mut s1) = (start(o0), start(o1));
                 for j in 0..D {
                     let x = d[j][mi as usize] as u128;
                     s0 += x * kb[j][k] as u128;
@@ -199,28 +229,31 @@ fn inner_fixed<const D: usize>(
 
 /// Key-switching inner product for one limb over prime `p`:
 /// `out0[k] = Σ_j d_j[π(k)] · kb_j[k]`, `out1[k] = Σ_j d_j[π(k)] · ka_j[k]` mod p, with
-/// `π = map` (identity when `None`), accumulated lazily in u128.
+/// `π = map` (identity when `None`), accumulated lazily in u128; with `acc` the sums are
+/// added to the outputs' current (reduced) values instead of overwriting them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn inner_row(
     p: &Modulus,
     d: &[&[u64]],
     kb: &[&[u64]],
     ka: &[&[u64]],
     map: Option<&[u32]>,
+    acc: bool,
     out0: &mut [u64],
     out1: &mut [u64],
 ) {
-    if crate::simd::inner_row(p.value(), d, kb, ka, map, out0, out1) {
+    if crate::simd::inner_row(p.value(), d, kb, ka, map, acc, out0, out1) {
         return;
     }
     let lim = lazy_terms(p.bits(), p.bits());
     if d.len() <= lim {
         match d.len() {
-            1 => return inner_fixed::<1>(p, d, kb, ka, map, out0, out1),
-            2 => return inner_fixed::<2>(p, d, kb, ka, map, out0, out1),
-            3 => return inner_fixed::<3>(p, d, kb, ka, map, out0, out1),
-            4 => return inner_fixed::<4>(p, d, kb, ka, map, out0, out1),
-            5 => return inner_fixed::<5>(p, d, kb, ka, map, out0, out1),
-            6 => return inner_fixed::<6>(p, d, kb, ka, map, out0, out1),
+            1 => return inner_fixed::<1>(p, d, kb, ka, map, acc, out0, out1),
+            2 => return inner_fixed::<2>(p, d, kb, ka, map, acc, out0, out1),
+            3 => return inner_fixed::<3>(p, d, kb, ka, map, acc, out0, out1),
+            4 => return inner_fixed::<4>(p, d, kb, ka, map, acc, out0, out1),
+            5 => return inner_fixed::<5>(p, d, kb, ka, map, acc, out0, out1),
+            6 => return inner_fixed::<6>(p, d, kb, ka, map, acc, out0, out1),
             _ => {}
         }
     }
@@ -234,8 +267,17 @@ pub(crate) fn inner_row(
         let base = b * BLOCK;
         let len = o0.len();
         let (a0, a1) = (&mut acc0[..len], &mut acc1[..len]);
-        a0.fill(0);
-        a1.fill(0);
+        if acc {
+            a0.iter_mut()
+                .zip(o0.iter())
+                .for_each(|(a, &o)| *a = o as u128);
+            a1.iter_mut()
+                .zip(o1.iter())
+                .for_each(|(a, &o)| *a = o as u128);
+        } else {
+            a0.fill(0);
+            a1.fill(0);
+        }
         let mut cnt = 0;
         for (j, ((dj, bj), aj)) in d.iter().zip(kb).zip(ka).enumerate() {
             let (bj, aj) = (&bj[base..base + len], &aj[base..base + len]);
@@ -315,13 +357,18 @@ mod tests {
             let dr: Vec<&[u64]> = d.iter().map(|v| v.as_slice()).collect();
             let kr: Vec<&[u64]> = kb.iter().map(|v| v.as_slice()).collect();
             let map: Vec<u32> = (0..n as u32).rev().collect();
-            for perm in [None, Some(map.as_slice())] {
-                let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
-                inner_row(&p, &dr, &kr, &dr, perm, &mut o0, &mut o1);
+            let start: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p.value())).collect();
+            for (perm, acc) in [None, Some(map.as_slice())]
+                .into_iter()
+                .flat_map(|m| [(m, false), (m, true)])
+            {
+                let (mut o0, mut o1) = (start.clone(), start.clone());
+                inner_row(&p, &dr, &kr, &dr, perm, acc, &mut o0, &mut o1);
                 for k in 0..n {
                     let idx = perm.map_or(k, |m| m[k] as usize);
-                    let w0 = (0..rows).fold(0, |acc, j| p.add(acc, p.mul(d[j][idx], kb[j][k])));
-                    let w1 = (0..rows).fold(0, |acc, j| p.add(acc, p.mul(d[j][idx], d[j][k])));
+                    let s = if acc { start[k] } else { 0 };
+                    let w0 = (0..rows).fold(s, |a, j| p.add(a, p.mul(d[j][idx], kb[j][k])));
+                    let w1 = (0..rows).fold(s, |a, j| p.add(a, p.mul(d[j][idx], d[j][k])));
                     assert_eq!((o0[k], o1[k]), (w0, w1), "inner at {k}");
                 }
             }

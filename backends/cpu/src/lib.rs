@@ -26,7 +26,9 @@ use cache::{auto_map, ntts, Ntt};
 use fhe_dsl::backend::{tail_constants, Backend, KeyDigits};
 use fhe_dsl::math::Modulus;
 use fhe_dsl::ring::{BaseConvTable, RingContext, RnsPoly};
-use kernels::{conv_row, inner_row, par_limbs, par_words, run_tasks, with_scratch, worth_par};
+use kernels::{
+    conv_row, inner_row, par_limbs, par_words, par_words2, run_tasks, with_scratch, worth_par,
+};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -282,10 +284,73 @@ impl<'a> KsKey<'a> {
             &kb,
             &ka,
             self.map.as_deref(),
+            false,
             out0,
             out1,
         );
     }
+}
+
+/// The key-switching inner product of already raised `digits` (over `Q_l ∪ P`) with
+/// `key`, automorphism `galois` applied to the digits. With `lift = Some(c0)` the Q
+/// limbs of the first part also get `P·σ(c0)` (a rotation kept over `Q_l ∪ P`, see
+/// [`Backend::rotate_extended`]), added while each limb is still in cache.
+fn raised_inner(
+    ctx: &RingContext,
+    digits: &[RnsPoly],
+    key: &KeyDigits<RnsPoly>,
+    galois: Option<usize>,
+    lift: Option<&RnsPoly>,
+) -> (RnsPoly, RnsPoly) {
+    let n = ctx.n();
+    let primes = digits[0].primes.clone();
+    let ks = KsKey::new(ctx, &primes, digits.len(), key, galois);
+    let src = Digits::Raised(digits);
+    let nt = ntts(ctx);
+    // per Q limb of the output: (position in c0, P mod q, its Shoup companion)
+    let lift = lift.map(|c0| {
+        let nq = primes.len() - ctx.num_p();
+        let pos = positions(&primes[..nq], &c0.primes);
+        let consts: Vec<(usize, u64, u64)> = primes[..nq]
+            .iter()
+            .zip(pos)
+            .map(|(&i, at)| {
+                let m = ctx.modulus(i);
+                let pm = ctx
+                    .p_indices()
+                    .fold(1u64, |acc, j| m.mul(acc, m.reduce(ctx.modulus(j).value())));
+                (at, pm, nt[i].m.shoup(pm))
+            })
+            .collect();
+        let map = galois.map(|g| auto_map(ctx.log_n(), g));
+        (c0, consts, map)
+    });
+    let mut acc0 = RnsPoly::zero(n, &primes);
+    let mut acc1 = RnsPoly::zero(n, &primes);
+    let tasks: Vec<_> = acc0
+        .data
+        .chunks_exact_mut(n)
+        .zip(acc1.data.chunks_exact_mut(n))
+        .enumerate()
+        .collect();
+    run_tasks(tasks, worth_par(primes.len() * n), |(t, (o0, o1))| {
+        let rows = src.rows(t, primes[t], n, &mut []);
+        ks.inner(ctx, &rows, t, primes[t], o0, o1);
+        if let Some((c0, consts, map)) = &lift {
+            if let Some(&(at, w, ws)) = consts.get(t) {
+                let (m, c) = (nt[primes[t]].m, c0.limb(at));
+                match map {
+                    Some(map) => o0.iter_mut().zip(map.iter()).for_each(|(o, &j)| {
+                        *o = m.add(*o, m.mul_shoup(c[j as usize], w, ws));
+                    }),
+                    None => o0.iter_mut().zip(c).for_each(|(o, &x)| {
+                        *o = m.add(*o, m.mul_shoup(x, w, ws));
+                    }),
+                }
+            }
+        }
+    });
+    (acc0, acc1)
 }
 
 /// Constants of a division by the tail primes T (`keep` stays), precomputed per limb.
@@ -507,6 +572,15 @@ impl Backend for CpuBackend {
         a.concat(b)
     }
 
+    fn keep_limbs(&self, _ctx: &RingContext, a: &mut RnsPoly, primes: &[usize]) {
+        if a.primes.starts_with(primes) {
+            a.data.truncate(primes.len() * a.n);
+            a.primes.truncate(primes.len());
+        } else {
+            *a = a.select(primes);
+        }
+    }
+
     fn ntt(&self, ctx: &RingContext, a: &mut RnsPoly) {
         let nt = ntts(ctx);
         let RnsPoly { primes, data, n } = a;
@@ -559,6 +633,55 @@ impl Backend for CpuBackend {
         });
     }
 
+    fn mul_add_terms(
+        &self,
+        ctx: &RingContext,
+        acc0: &mut RnsPoly,
+        acc1: &mut RnsPoly,
+        terms: &[(&RnsPoly, &RnsPoly, &RnsPoly)],
+    ) {
+        if terms.is_empty() {
+            return;
+        }
+        assert!(
+            acc0.primes == acc1.primes && acc0.n == acc1.n,
+            "accumulators differ"
+        );
+        let n = acc0.n;
+        assert!(terms.iter().all(|t| t.0.n == n && t.1.n == n && t.2.n == n));
+        let pos: Vec<[Vec<usize>; 3]> = terms
+            .iter()
+            .map(|(w, a, b)| {
+                [&w.primes, &a.primes, &b.primes].map(|src| positions(&acc0.primes, src))
+            })
+            .collect();
+        let primes = &acc0.primes;
+        // one lazy sum per word over all terms (the key-switching inner-product kernel
+        // with the plaintexts as digits), added onto the accumulators
+        par_words2(&mut acc0.data, &mut acc1.data, n, |limb, off, x, y| {
+            let len = x.len();
+            fn row(p: &RnsPoly, at: usize, off: usize, len: usize) -> &[u64] {
+                &p.data[at * p.n + off..][..len]
+            }
+            let w: Vec<&[u64]> = terms
+                .iter()
+                .zip(&pos)
+                .map(|(t, p)| row(t.0, p[0][limb], off, len))
+                .collect();
+            let a: Vec<&[u64]> = terms
+                .iter()
+                .zip(&pos)
+                .map(|(t, p)| row(t.1, p[1][limb], off, len))
+                .collect();
+            let b: Vec<&[u64]> = terms
+                .iter()
+                .zip(&pos)
+                .map(|(t, p)| row(t.2, p[2][limb], off, len))
+                .collect();
+            inner_row(ctx.modulus(primes[limb]), &w, &a, &b, None, true, x, y);
+        });
+    }
+
     fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut RnsPoly, s: &[u64]) {
         let nt = ntts(ctx);
         let RnsPoly { primes, data, n } = a;
@@ -572,6 +695,28 @@ impl Backend for CpuBackend {
             let m = nt[primes[i]].m;
             let (w, wsh) = ws[i];
             x.iter_mut().for_each(|x| *x = m.mul_shoup(*x, w, wsh));
+        });
+    }
+
+    fn mul_scalar_add_assign(&self, ctx: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, s: &[u64]) {
+        assert_eq!(acc.n, a.n, "ring degrees differ");
+        let n = acc.n;
+        let pos = positions(&acc.primes, &a.primes);
+        let nt = ntts(ctx);
+        let RnsPoly { primes, data, .. } = acc;
+        assert!(s.len() >= primes.len(), "one scalar per limb");
+        let ws: Vec<(u64, u64)> = primes
+            .iter()
+            .zip(s)
+            .map(|(&p, &w)| (w, nt[p].m.shoup(w)))
+            .collect();
+        par_words(data, n, |limb, off, x| {
+            let m = nt[primes[limb]].m;
+            let (w, wsh) = ws[limb];
+            let src = &a.data[pos[limb] * n + off..][..x.len()];
+            x.iter_mut()
+                .zip(src)
+                .for_each(|(x, &y)| *x = m.add(*x, m.mul_shoup(y, w, wsh)));
         });
     }
 
@@ -681,23 +826,18 @@ impl Backend for CpuBackend {
         key: &KeyDigits<RnsPoly>,
         galois: Option<usize>,
     ) -> (RnsPoly, RnsPoly) {
-        let n = ctx.n();
-        let primes = digits[0].primes.clone();
-        let ks = KsKey::new(ctx, &primes, digits.len(), key, galois);
-        let src = Digits::Raised(digits);
-        let mut acc0 = RnsPoly::zero(n, &primes);
-        let mut acc1 = RnsPoly::zero(n, &primes);
-        let tasks: Vec<_> = acc0
-            .data
-            .chunks_exact_mut(n)
-            .zip(acc1.data.chunks_exact_mut(n))
-            .enumerate()
-            .collect();
-        run_tasks(tasks, worth_par(primes.len() * n), |(t, (o0, o1))| {
-            let rows = src.rows(t, primes[t], n, &mut []);
-            ks.inner(ctx, &rows, t, primes[t], o0, o1)
-        });
-        (acc0, acc1)
+        raised_inner(ctx, digits, key, galois, None)
+    }
+
+    fn rotate_extended(
+        &self,
+        ctx: &RingContext,
+        c0: &RnsPoly,
+        digits: &[RnsPoly],
+        key: &KeyDigits<RnsPoly>,
+        galois: usize,
+    ) -> (RnsPoly, RnsPoly) {
+        raised_inner(ctx, digits, key, Some(galois), Some(c0))
     }
 
     fn key_switch(

@@ -118,6 +118,7 @@ pub(crate) fn inner_row(
     kb: &[&[u64]],
     ka: &[&[u64]],
     map: Option<&[u32]>,
+    acc: bool,
     out0: &mut [u64],
     out1: &mut [u64],
 ) -> bool {
@@ -143,7 +144,7 @@ pub(crate) fn inner_row(
         }
         // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; bounds checked above
         // (`blocked`: every 4-block of `map` lies in one aligned 4-block below `lim`).
-        unsafe { x86::inner_row(Mod::new(q), d, kb, ka, map, blocked, out0, out1) };
+        unsafe { x86::inner_row(Mod::new(q), d, kb, ka, map, blocked, acc, out0, out1) };
         return true;
     }
     let _ = (q, d, kb, ka, map, out0, out1);
@@ -453,6 +454,7 @@ mod x86 {
         ka: &[&[u64]],
         map: Option<&[u32]>,
         blocked: bool,
+        acc: bool,
         out0: &mut [u64],
         out1: &mut [u64],
     ) {
@@ -468,8 +470,12 @@ mod x86 {
             let one = _mm256_set1_epi64x(1 << 32);
             let mut i = 0;
             while i < main {
-                let (mut s0, mut s1) = (k.zero, k.zero);
-                let mut cnt = 0;
+                // a carried output (< q) counts as one term of the lazy bound
+                let (mut s0, mut s1, mut cnt) = if acc {
+                    (to_f64(&k, load(p0.add(i))), to_f64(&k, load(p1.add(i))), 1)
+                } else {
+                    (k.zero, k.zero, 0)
+                };
                 // per output block: the gather indices, or the aligned source block and
                 // the 32-bit lane shuffle picking its words
                 let (idx, base, perm) = match map {
@@ -510,7 +516,7 @@ mod x86 {
         }
         for t in main..n {
             let idx = map.map_or(t, |mp| mp[t] as usize);
-            let (mut s0, mut s1) = (0, 0);
+            let (mut s0, mut s1) = if acc { (out0[t], out1[t]) } else { (0, 0) };
             for j in 0..d.len() {
                 s0 = m.mul_add(d[j][idx], kb[j][t], s0);
                 s1 = m.mul_add(d[j][idx], ka[j][t], s1);
@@ -677,17 +683,24 @@ mod tests {
                 let br: Vec<&[u64]> = kb.iter().map(|x| x.as_slice()).collect();
                 let ar: Vec<&[u64]> = ka.iter().map(|x| x.as_slice()).collect();
                 let map: Vec<u32> = (0..n as u32).map(|k| (k * 5 + 3) % n as u32).collect();
-                for perm in [None, Some(map.as_slice())] {
-                    let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
-                    let done = inner_row(q, &dr, &br, &ar, perm, &mut o0, &mut o1);
+                // with `acc` the sums land on top of reduced starting values (edges too)
+                let start0 = row(digits + 3);
+                let start1 = row(digits + 4);
+                for (perm, acc) in [None, Some(map.as_slice())]
+                    .into_iter()
+                    .flat_map(|p| [(p, false), (p, true)])
+                {
+                    let (mut o0, mut o1) = (start0.clone(), start1.clone());
+                    let done = inner_row(q, &dr, &br, &ar, perm, acc, &mut o0, &mut o1);
                     assert_eq!(done, detect() && q < F64_Q_LIMIT);
                     if !done {
                         continue;
                     }
                     for k in 0..n {
                         let x = perm.map_or(k, |m| m[k] as usize);
-                        let w0 = (0..digits).fold(0, |a, j| r.add(a, r.mul(d[j][x], kb[j][k])));
-                        let w1 = (0..digits).fold(0, |a, j| r.add(a, r.mul(d[j][x], ka[j][k])));
+                        let (i0, i1) = if acc { (start0[k], start1[k]) } else { (0, 0) };
+                        let w0 = (0..digits).fold(i0, |a, j| r.add(a, r.mul(d[j][x], kb[j][k])));
+                        let w1 = (0..digits).fold(i1, |a, j| r.add(a, r.mul(d[j][x], ka[j][k])));
                         assert_eq!((o0[k], o1[k]), (w0, w1), "q={q} digits={digits} k={k}");
                     }
                 }
@@ -721,7 +734,7 @@ mod tests {
                 let br: Vec<&[u64]> = kb.iter().map(|x| x.as_slice()).collect();
                 let ar: Vec<&[u64]> = ka.iter().map(|x| x.as_slice()).collect();
                 let (mut o0, mut o1) = (vec![0; n], vec![0; n]);
-                if !inner_row(q, &dr, &br, &ar, Some(&map), &mut o0, &mut o1) {
+                if !inner_row(q, &dr, &br, &ar, Some(&map), false, &mut o0, &mut o1) {
                     continue;
                 }
                 for k in 0..n {

@@ -53,6 +53,12 @@ pub trait Backend: Send + Sync + 'static {
     fn select(&self, ctx: &RingContext, a: &Self::Poly, primes: &[usize]) -> Self::Poly;
     /// Concatenates the limbs of `a` and `b` (disjoint prime sets).
     fn concat(&self, ctx: &RingContext, a: &Self::Poly, b: &Self::Poly) -> Self::Poly;
+    /// Keeps only the limbs of `a` for `primes` (each must be in `a`): a level drop. The
+    /// default copies them ([`select`](Self::select)); a backend may truncate in place
+    /// when they are a prefix.
+    fn keep_limbs(&self, ctx: &RingContext, a: &mut Self::Poly, primes: &[usize]) {
+        *a = self.select(ctx, a, primes);
+    }
 
     // ---- transforms -----------------------------------------------------------------
 
@@ -79,8 +85,38 @@ pub trait Backend: Send + Sync + 'static {
         a: &Self::Poly,
         b: &Self::Poly,
     );
+    /// `acc0 += Σ_t a_t ⊙ w_t` and `acc1 += Σ_t b_t ⊙ w_t` over the terms `(w_t, a_t, b_t)`:
+    /// the plaintext-times-ciphertext sums of a linear transform, both parts at once.
+    /// `acc0` and `acc1` share their primes; every source must contain them. The default
+    /// is a loop of [`mul_add_assign`](Self::mul_add_assign); a fused kernel reads each
+    /// operand once and reduces each word once.
+    fn mul_add_terms(
+        &self,
+        ctx: &RingContext,
+        acc0: &mut Self::Poly,
+        acc1: &mut Self::Poly,
+        terms: &[(&Self::Poly, &Self::Poly, &Self::Poly)],
+    ) {
+        for &(w, a, b) in terms {
+            self.mul_add_assign(ctx, acc0, a, w);
+            self.mul_add_assign(ctx, acc1, b, w);
+        }
+    }
     /// `a *= s[i]` on limb `i` (`s` in `a`'s limb order, each `< q_i`).
     fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]);
+    /// `acc += a · s[i]` on limb `i` (over `acc`'s primes, `s` in `acc`'s limb order,
+    /// each `< q_i`; `a` must contain those primes). The default goes through a copy.
+    fn mul_scalar_add_assign(
+        &self,
+        ctx: &RingContext,
+        acc: &mut Self::Poly,
+        a: &Self::Poly,
+        s: &[u64],
+    ) {
+        let mut t = self.select(ctx, a, self.primes(acc));
+        self.mul_scalar_assign(ctx, &mut t, s);
+        self.add_assign(ctx, acc, &t);
+    }
     /// `a += s[i]` on every word of limb `i` (in NTT form: adds a constant polynomial).
     fn add_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]);
 

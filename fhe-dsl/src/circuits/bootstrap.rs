@@ -269,12 +269,15 @@ pub struct BootstrapPreset {
 }
 
 impl BootstrapPreset {
-    /// Default: N = 2^16, full slots, 128-bit secure (log PQ ≈ 1694 ≤ 1772, ternary
+    /// Default: N = 2^16, full slots, 128-bit secure (log PQ ≈ 1714 ≤ 1772, ternary
     /// main secret; the sparse ephemeral secret (h = 32) only appears in a key modulo
-    /// `q0·p`, about 120 bits). 9 levels of 50 bits (Δ = 2^50) left after bootstrapping.
+    /// `q0·p`, 120 bits). 9 levels of 50 bits (Δ = 2^50) left after bootstrapping.
     ///
     /// Q: q0 60 | 9 × 50 (computation) | 3 × 50 (SlotToCoeff) | 7 × 60 (EvalMod, an odd
-    /// degree-119 sine) | 3 × 58 (CoeffToSlot); P: 8 × 55; dnum 3.
+    /// degree-119 sine) | 3 × 58 (CoeffToSlot); P: 60 | 8 × 50; dnum 3. P's primes are
+    /// below 2^50 (the CPU backend's exact-f64 vector kernels, 2–4× its scalar 64-bit
+    /// path) except the first: the encapsulation key lives modulo `q0·p` and its noise
+    /// grows as `q0/p` (a 50-bit `p` measured 17 bits of minimum precision, not 23).
     ///
     /// Why not double angles (`double_angle`): with this evaluator a cosine of degree
     /// 31 (enough for 3 double angles at K = 12) costs 6 levels, 9 with the angles, and
@@ -293,7 +296,9 @@ impl BootstrapPreset {
             params: ParamsLiteral {
                 log_n: 16,
                 log_q,
-                log_p: vec![55; 8],
+                log_p: std::iter::once(60)
+                    .chain(std::iter::repeat_n(50, 8))
+                    .collect(),
                 level_primes: None,
                 dnum: 3,
                 log_scale: 50,

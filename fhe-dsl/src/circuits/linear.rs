@@ -521,31 +521,27 @@ fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
     let mut acc_ext: Option<ExtCt<B>> = None;
     for group in groups {
         let (j, terms) = group?;
-        // Σ_i pt ⊙ rot_i(x): (d0, d1) over Q_l (baby 0) plus (e0, e1) over Q_l·P
+        // Σ_i pt ⊙ rot_i(x): (d0, d1) over Q_l (baby 0) plus (e0, e1) over Q_l·P, each
+        // as one fused multiply-accumulate over its terms
         let mut d0 = be.zero(ctx, &q_primes);
         let mut d1 = be.zero(ctx, &q_primes);
-        let mut ext: Option<ExtCt<B>> = None;
+        let (mut over_q, mut over_qp) = (Vec::new(), Vec::new());
         for (i, pt) in &terms {
-            let pt = pt.borrow();
+            let pt = &pt.borrow().poly;
             match &rot[i] {
-                None => {
-                    be.mul_add_assign(ctx, &mut d0, c0, &pt.poly);
-                    be.mul_add_assign(ctx, &mut d1, c1, &pt.poly);
-                }
-                Some((u0, u1)) if babies_down => {
-                    be.mul_add_assign(ctx, &mut d0, u0, &pt.poly);
-                    be.mul_add_assign(ctx, &mut d1, u1, &pt.poly);
-                }
-                Some((u0, u1)) => {
-                    let (e0, e1) = ext.get_or_insert_with(|| {
-                        let qp = be.primes(u0);
-                        (be.zero(ctx, qp), be.zero(ctx, qp))
-                    });
-                    be.mul_add_assign(ctx, e0, u0, &pt.poly);
-                    be.mul_add_assign(ctx, e1, u1, &pt.poly);
-                }
+                None => over_q.push((pt, c0, c1)),
+                Some((u0, u1)) if babies_down => over_q.push((pt, u0, u1)),
+                Some((u0, u1)) => over_qp.push((pt, u0, u1)),
             }
         }
+        be.mul_add_terms(ctx, &mut d0, &mut d1, &over_q);
+        let ext = over_qp.first().map(|&(_, u0, _)| {
+            let qp = be.primes(u0);
+            let (mut e0, mut e1) = (be.zero(ctx, qp), be.zero(ctx, qp));
+            be.mul_add_terms(ctx, &mut e0, &mut e1, &over_qp);
+            (e0, e1)
+        });
+        drop((over_q, over_qp));
         drop(terms);
         if let Some((mut e0, mut e1)) = ext {
             be.div_round_by_tail(ctx, &mut e0, k);

@@ -33,6 +33,32 @@ pub(crate) fn mul_integer_raw<B: Backend>(eval: &Evaluator<B>, ct: &mut Cipherte
     }
 }
 
+/// `acc += k · ct` part by part over `acc`'s level (`ct` at that level or above, same
+/// degree), for the integer held (already rounded) in `k`; scales are the caller's.
+pub(crate) fn mul_integer_add_raw<B: Backend>(
+    eval: &Evaluator<B>,
+    acc: &mut Ciphertext<B>,
+    ct: &Ciphertext<B>,
+    k: f64,
+) -> crate::Result<()> {
+    if ct.level < acc.level || ct.parts.len() != acc.parts.len() {
+        return Err(crate::Error::LevelMismatch {
+            op: "multiply-accumulate by an integer",
+            left: acc.level,
+            right: ct.level,
+        });
+    }
+    let params = eval.ckks().params();
+    let ctx = params.ring();
+    let r: Vec<u64> = (0..params.limbs_at(acc.level))
+        .map(|i| ctx.modulus(i).reduce_f64(k))
+        .collect();
+    for (a, p) in acc.parts.iter_mut().zip(&ct.parts) {
+        eval.ckks().backend().mul_scalar_add_assign(ctx, a, p, &r);
+    }
+    Ok(())
+}
+
 /// Adds the integer held in `k` (already rounded) to the message polynomial of `ct`
 /// (a constant in every slot of `k / scale`).
 pub(crate) fn add_integer_raw<B: Backend>(eval: &Evaluator<B>, ct: &mut Ciphertext<B>, k: f64) {
@@ -52,12 +78,24 @@ pub(crate) fn drop_to<B: Backend>(
     ct: &Ciphertext<B>,
     level: usize,
 ) -> crate::Result<Ciphertext<B>> {
-    let mut out = ct.clone();
-    if out.level > level {
-        let d = out.level - level;
-        eval.drop_level_assign(&mut out, d)?;
+    if ct.level <= level {
+        return Ok(ct.clone());
     }
-    Ok(out)
+    // copy only the limbs that stay
+    let params = eval.ckks().params();
+    let primes = params.q_primes_at(level);
+    let be = eval.ckks().backend();
+    let parts = ct
+        .parts
+        .iter()
+        .map(|p| be.select(params.ring(), p, &primes))
+        .collect();
+    Ok(Ciphertext {
+        parts,
+        level,
+        scale: ct.scale,
+        slots: ct.slots,
+    })
 }
 
 /// Precision in bits of `got` against `want`: `(-log2 max error, -log2 mean error)`.

@@ -16,7 +16,7 @@
 //! Depth: `ceil(log2(deg + 1)) + 1` levels (the leaves' constant multiplications cost one
 //! level); [`ChebyshevPoly::depth`] gives the exact figure for a given coefficient vector.
 
-use super::{add_integer_raw, drop_to, mul_integer_raw};
+use super::{add_integer_raw, drop_to, mul_integer_add_raw, mul_integer_raw};
 use crate::backend::Backend;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
@@ -426,16 +426,20 @@ impl<B: Backend> Recursion<'_, B> {
             if ci == 0.0 {
                 continue;
             }
-            let mut term = drop_to(self.eval, &self.basis.t[&i], out + 1)?;
-            let k = (ci * s_prime / term.scale).round();
+            let t = &self.basis.t[&i];
+            let k = (ci * s_prime / t.scale).round();
             if k == 0.0 {
                 continue;
             }
-            mul_integer_raw(self.eval, &mut term, k);
-            term.scale = s_prime;
             match &mut acc {
-                Some(a) => self.eval.add_assign(a, &term)?,
-                None => acc = Some(term),
+                // one pass, no copy of T_i
+                Some(a) => mul_integer_add_raw(self.eval, a, t, k)?,
+                None => {
+                    let mut term = drop_to(self.eval, t, out + 1)?;
+                    mul_integer_raw(self.eval, &mut term, k);
+                    term.scale = s_prime;
+                    acc = Some(term);
+                }
             }
         }
         let c0 = c.first().copied().unwrap_or(0.0);

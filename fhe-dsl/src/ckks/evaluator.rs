@@ -526,7 +526,7 @@ impl<B: Backend> Evaluator<B> {
         let new = ct.level - levels;
         let primes = self.ckks.params().q_primes_at(new);
         for p in &mut ct.parts {
-            *p = self.be().select(self.ctx(), p, &primes);
+            self.be().keep_limbs(self.ctx(), p, &primes);
         }
         ct.level = new;
         Ok(())
