@@ -22,8 +22,36 @@ mod simd;
 
 pub use simd::{enabled as simd_enabled, set_enabled as set_simd_enabled};
 
+/// 0 = not yet read, 1 = fused overrides on, 2 = off.
+static FUSED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether the fused overrides of [`Backend::mul_add_terms`],
+/// [`Backend::mul_scalar_add_assign`], [`Backend::rotate_extended`] and
+/// [`Backend::keep_limbs`] are in use (off after [`set_fused_enabled`]`(false)` or with
+/// `FHE_CPU_FUSED=0` in the environment: the trait's composed defaults run instead).
+pub fn fused_enabled() -> bool {
+    use std::sync::atomic::Ordering;
+    match FUSED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let off = std::env::var("FHE_CPU_FUSED").is_ok_and(|v| v == "0" || v == "off");
+            FUSED.store(if off { 2 } else { 1 }, Ordering::Relaxed);
+            !off
+        }
+    }
+}
+
+/// Turns the fused overrides on or off, process-wide. Results are bit-identical either
+/// way; this exists for same-process A/B timing.
+pub fn set_fused_enabled(on: bool) {
+    FUSED.store(if on { 1 } else { 2 }, std::sync::atomic::Ordering::Relaxed);
+}
+
 use cache::{auto_map, ntts, Ntt};
-use fhe_dsl::backend::{tail_constants, Backend, KeyDigits};
+use fhe_dsl::backend::{
+    mul_add_terms_composed, rotate_extended_composed, tail_constants, Backend, KeyDigits,
+};
 use fhe_dsl::math::Modulus;
 use fhe_dsl::ring::{BaseConvTable, RingContext, RnsPoly};
 use kernels::{
@@ -573,7 +601,7 @@ impl Backend for CpuBackend {
     }
 
     fn keep_limbs(&self, _ctx: &RingContext, a: &mut RnsPoly, primes: &[usize]) {
-        if a.primes.starts_with(primes) {
+        if fused_enabled() && a.primes.starts_with(primes) {
             a.data.truncate(primes.len() * a.n);
             a.primes.truncate(primes.len());
         } else {
@@ -643,6 +671,9 @@ impl Backend for CpuBackend {
         if terms.is_empty() {
             return;
         }
+        if !fused_enabled() {
+            return mul_add_terms_composed(self, ctx, acc0, acc1, terms);
+        }
         assert!(
             acc0.primes == acc1.primes && acc0.n == acc1.n,
             "accumulators differ"
@@ -699,6 +730,11 @@ impl Backend for CpuBackend {
     }
 
     fn mul_scalar_add_assign(&self, ctx: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, s: &[u64]) {
+        if !fused_enabled() {
+            let mut t = a.select(&acc.primes);
+            self.mul_scalar_assign(ctx, &mut t, s);
+            return self.add_assign(ctx, acc, &t);
+        }
         assert_eq!(acc.n, a.n, "ring degrees differ");
         let n = acc.n;
         let pos = positions(&acc.primes, &a.primes);
@@ -837,6 +873,9 @@ impl Backend for CpuBackend {
         key: &KeyDigits<RnsPoly>,
         galois: usize,
     ) -> (RnsPoly, RnsPoly) {
+        if !fused_enabled() {
+            return rotate_extended_composed(self, ctx, c0, digits, key, galois);
+        }
         raised_inner(ctx, digits, key, Some(galois), Some(c0))
     }
 

@@ -97,10 +97,7 @@ pub trait Backend: Send + Sync + 'static {
         acc1: &mut Self::Poly,
         terms: &[(&Self::Poly, &Self::Poly, &Self::Poly)],
     ) {
-        for &(w, a, b) in terms {
-            self.mul_add_assign(ctx, acc0, a, w);
-            self.mul_add_assign(ctx, acc1, b, w);
-        }
+        mul_add_terms_composed(self, ctx, acc0, acc1, terms);
     }
     /// `a *= s[i]` on limb `i` (`s` in `a`'s limb order, each `< q_i`).
     fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]);
@@ -280,24 +277,7 @@ pub trait Backend: Send + Sync + 'static {
         key: &KeyDigits<Self::Poly>,
         galois: usize,
     ) -> (Self::Poly, Self::Poly) {
-        let (mut u0, u1) = self.key_switch_inner(ctx, digits, key, Some(galois));
-        let q_primes = self.primes(c0).to_vec();
-        let p_primes: Vec<usize> = ctx.p_indices().collect();
-        let p_mod_q: Vec<u64> = q_primes
-            .iter()
-            .map(|&i| {
-                let m = ctx.modulus(i);
-                p_primes
-                    .iter()
-                    .fold(1u64, |acc, &j| m.mul(acc, m.reduce(ctx.modulus(j).value())))
-            })
-            .collect();
-        let mut r0 = self.zero(ctx, &q_primes);
-        self.automorphism_ntt(ctx, c0, galois, &mut r0);
-        self.mul_scalar_assign(ctx, &mut r0, &p_mod_q);
-        let lifted = self.concat(ctx, &r0, &self.zero(ctx, &p_primes));
-        self.add_assign(ctx, &mut u0, &lifted);
-        (u0, u1)
+        rotate_extended_composed(self, ctx, c0, digits, key, galois)
     }
 
     /// Rotations of one ciphertext `(c0, c1)` by several Galois elements sharing one
@@ -356,4 +336,49 @@ pub fn tail_constants(ctx: &RingContext, keep: &[usize], drop: &[usize]) -> Tail
             .map(|&i| ctx.modulus(i).inv(prod_mod(i)).expect("distinct primes"))
             .collect(),
     }
+}
+
+/// [`Backend::mul_add_terms`] composed from [`Backend::mul_add_assign`] (the default;
+/// public so that a backend overriding it can still time or check against it).
+pub fn mul_add_terms_composed<B: Backend + ?Sized>(
+    b: &B,
+    ctx: &RingContext,
+    acc0: &mut B::Poly,
+    acc1: &mut B::Poly,
+    terms: &[(&B::Poly, &B::Poly, &B::Poly)],
+) {
+    for &(w, x, y) in terms {
+        b.mul_add_assign(ctx, acc0, x, w);
+        b.mul_add_assign(ctx, acc1, y, w);
+    }
+}
+
+/// [`Backend::rotate_extended`] composed from the primitives (the default; public so
+/// that a backend overriding it can still time or check against it).
+pub fn rotate_extended_composed<B: Backend + ?Sized>(
+    b: &B,
+    ctx: &RingContext,
+    c0: &B::Poly,
+    digits: &[B::Poly],
+    key: &KeyDigits<B::Poly>,
+    galois: usize,
+) -> (B::Poly, B::Poly) {
+    let (mut u0, u1) = b.key_switch_inner(ctx, digits, key, Some(galois));
+    let q_primes = b.primes(c0).to_vec();
+    let p_primes: Vec<usize> = ctx.p_indices().collect();
+    let p_mod_q: Vec<u64> = q_primes
+        .iter()
+        .map(|&i| {
+            let m = ctx.modulus(i);
+            p_primes
+                .iter()
+                .fold(1u64, |acc, &j| m.mul(acc, m.reduce(ctx.modulus(j).value())))
+        })
+        .collect();
+    let mut r0 = b.zero(ctx, &q_primes);
+    b.automorphism_ntt(ctx, c0, galois, &mut r0);
+    b.mul_scalar_assign(ctx, &mut r0, &p_mod_q);
+    let lifted = b.concat(ctx, &r0, &b.zero(ctx, &p_primes));
+    b.add_assign(ctx, &mut u0, &lifted);
+    (u0, u1)
 }

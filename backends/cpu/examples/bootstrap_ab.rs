@@ -1,0 +1,79 @@
+//! Same-process A/B of whole bootstraps at boot-n16: every repetition bootstraps the
+//! same ciphertext with the CPU backend's fused overrides off (A: the `Backend` trait's
+//! composed defaults) and on (B), interleaved, so both sides see the same machine load
+//! (on a shared VM, runs minutes apart differ by ±15 %). The outputs must be
+//! bit-identical.
+//!
+//! `cargo run --release -p fhe-backend-cpu --example bootstrap_ab [reps]`
+
+use fhe_backend_cpu::{set_fused_enabled, CpuBackend};
+use fhe_dsl::circuits::{BootstrapPreset, BootstrapTimings, Bootstrapper, BootstrappingKeys};
+use fhe_dsl::ckks::{Ckks, KeyRequest, Params};
+use num_complex::Complex64;
+use rand::{Rng, SeedableRng};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // SAFETY: allocator tunables only, set before any allocation-heavy work (as `fhe` does).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+    let reps: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let preset = BootstrapPreset::n16();
+    let params = Params::new(preset.params.clone()).expect("boot-n16");
+    let ckks = Ckks::new(params.clone(), CpuBackend::new());
+    let mut kg = ckks.key_generator();
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &KeyRequest::new())
+        .expect("keys");
+    let bs = Bootstrapper::new(&ckks, preset.config.clone(), &keys).expect("bootstrapper");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let v: Vec<Complex64> = (0..preset.config.slots())
+        .map(|_| Complex64::new(rng.gen_range(-1.0..=1.0), rng.gen_range(-1.0..=1.0)))
+        .collect();
+    let pt = ckks.encode(&v, 0, params.default_scale()).expect("encode");
+    let ct = ckks.encryptor(&pk).encrypt(&pt).expect("encrypt");
+    println!(
+        "boot-n16, {} threads, {reps} reps; A = composed defaults, B = fused overrides",
+        rayon::current_num_threads()
+    );
+    let mut side: [Vec<BootstrapTimings>; 2] = [Vec::new(), Vec::new()];
+    let mut outs: [Option<Vec<fhe_dsl::ring::RnsPoly>>; 2] = [None, None];
+    for r in 0..reps {
+        // alternate which side goes first
+        let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let on = i == 1;
+            set_fused_enabled(on);
+            let (out, t) = bs.bootstrap_timed(&ct).expect("bootstrap");
+            side[i].push(t);
+            if let Some(prev) = &outs[i] {
+                assert!(out.parts() == prev.as_slice(), "side {i} not deterministic");
+            }
+            outs[i] = Some(out.parts().to_vec());
+        }
+    }
+    assert!(outs[0] == outs[1], "A and B outputs differ");
+    println!("A and B outputs are bit-identical");
+    type Phase = (&'static str, fn(&BootstrapTimings) -> f64);
+    let phases: [Phase; 4] = [
+        ("coeff_to_slot", |t| t.coeff_to_slot),
+        ("eval_mod", |t| t.eval_mod),
+        ("slot_to_coeff", |t| t.slot_to_coeff),
+        ("total", |t| t.total),
+    ];
+    for (name, f) in phases {
+        let a = median(side[0].iter().map(f).collect());
+        let b = median(side[1].iter().map(f).collect());
+        println!("{name:<14} A {a:>8.0} ms | B {b:>8.0} ms | x{:.2}", a / b);
+    }
+}
