@@ -223,6 +223,17 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
         same(b, ctx, g, w, "decompose_mod_up");
     }
 
+    // division by a tail of 1 to 4 primes (rescale, ModDown by larger P)
+    let all: Vec<usize> = (0..ctx.moduli().len()).collect();
+    for tail in 1..=4usize.min(all.len() - 1) {
+        let x = random_poly(ctx, &all, 60 + tail as u8);
+        let mut want = x.clone();
+        r.div_round_by_tail(ctx, &mut want, tail);
+        let mut got = b.upload(ctx, x);
+        b.div_round_by_tail(ctx, &mut got, tail);
+        same(b, ctx, &got, &want, &format!("div_round_by_tail({tail})"));
+    }
+
     // rotation kept over Q·P (double hoisting); its ModDown is the hoisted rotation
     let qp: Vec<usize> = (0..ctx.num_q()).chain(ctx.p_indices()).collect();
     let key: Vec<(RnsPoly, RnsPoly)> = (0..want.len() as u8)

@@ -1,16 +1,29 @@
 //! Same-process A/B of whole bootstraps at boot-n16: every repetition bootstraps the
-//! same ciphertext with the CPU backend's fused overrides off (A: the `Backend` trait's
-//! composed defaults) and on (B), interleaved, so both sides see the same machine load
-//! (on a shared VM, runs minutes apart differ by ±15 %). The outputs must be
-//! bit-identical.
+//! same ciphertext with one CPU-backend feature off (A) and on (B), interleaved and
+//! alternating which goes first, so both sides see the same machine load (on a shared
+//! VM, runs minutes apart differ by ±15 %). The outputs must be bit-identical.
+//! The feature (`AB=fused`, the default, or `AB=ifma`): the fused overrides (off: the
+//! `Backend` trait's composed defaults), or the AVX-512 IFMA kernels (off: AVX2).
 //!
-//! `cargo run --release -p fhe-backend-cpu --example bootstrap_ab [reps]`
+//! `AB=ifma cargo run --release -p fhe-backend-cpu --example bootstrap_ab [reps]`
 
-use fhe_backend_cpu::{set_fused_enabled, CpuBackend};
+use fhe_backend_cpu::{set_fused_enabled, set_ifma_enabled, CpuBackend};
 use fhe_dsl::circuits::{BootstrapPreset, BootstrapTimings, Bootstrapper, BootstrappingKeys};
 use fhe_dsl::ckks::{Ckks, KeyRequest, Params};
 use num_complex::Complex64;
 use rand::{Rng, SeedableRng};
+
+/// Process CPU time (user + system) in ms.
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -42,19 +55,28 @@ fn main() {
         .collect();
     let pt = ckks.encode(&v, 0, params.default_scale()).expect("encode");
     let ct = ckks.encryptor(&pk).encrypt(&pt).expect("encrypt");
+    let feature = std::env::var("AB").unwrap_or_else(|_| "fused".into());
+    let set: fn(bool) = match feature.as_str() {
+        "fused" => set_fused_enabled,
+        "ifma" => set_ifma_enabled,
+        other => panic!("AB={other}: expected fused or ifma"),
+    };
     println!(
-        "boot-n16, {} threads, {reps} reps; A = composed defaults, B = fused overrides",
+        "boot-n16, {} threads, {reps} reps; A = {feature} off, B = {feature} on",
         rayon::current_num_threads()
     );
     let mut side: [Vec<BootstrapTimings>; 2] = [Vec::new(), Vec::new()];
+    let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut outs: [Option<Vec<fhe_dsl::ring::RnsPoly>>; 2] = [None, None];
     for r in 0..reps {
         // alternate which side goes first
         let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
             let on = i == 1;
-            set_fused_enabled(on);
+            set(on);
+            let c0 = cpu_ms();
             let (out, t) = bs.bootstrap_timed(&ct).expect("bootstrap");
+            cpu[i].push(cpu_ms() - c0);
             side[i].push(t);
             if let Some(prev) = &outs[i] {
                 assert!(out.parts() == prev.as_slice(), "side {i} not deterministic");
@@ -76,4 +98,15 @@ fn main() {
         let b = median(side[1].iter().map(f).collect());
         println!("{name:<14} A {a:>8.0} ms | B {b:>8.0} ms | x{:.2}", a / b);
     }
+    let (ca, cb) = (median(cpu[0].clone()), median(cpu[1].clone()));
+    let (wa, wb) = (
+        median(side[0].iter().map(|t| t.total).collect()),
+        median(side[1].iter().map(|t| t.total).collect()),
+    );
+    println!(
+        "cpu time       A {ca:>8.0} ms | B {cb:>8.0} ms | x{:.2} (cores busy: A {:.2}, B {:.2})",
+        ca / cb,
+        ca / wa,
+        cb / wb
+    );
 }

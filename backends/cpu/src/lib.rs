@@ -17,9 +17,11 @@
 mod arith;
 mod cache;
 mod fntt;
+mod ifma;
 mod kernels;
 mod simd;
 
+pub use ifma::{enabled as ifma_enabled, set_enabled as set_ifma_enabled};
 pub use simd::{enabled as simd_enabled, set_enabled as set_simd_enabled};
 
 /// 0 = not yet read, 1 = fused overrides on, 2 = off.
@@ -200,6 +202,74 @@ impl<'c> Decomp<'c> {
         );
         self.ntt[pt].forward(out);
         None
+    }
+}
+
+/// Words per block of [`Decomp::mod_up_blocked`]: one digit's rows of a block
+/// (`alpha · 8 KiB`) stay in L2 while every output limb's block is converted from them.
+const MODUP_BLOCK: usize = 1024;
+
+impl Decomp<'_> {
+    /// Every digit raised to `Q_l ∪ P` (the materialised form of [`limb`](Self::limb)),
+    /// converted block of words by block of words for all output limbs at once: the
+    /// per-limb order re-reads the digit's whole rows (MBs) from L3 for each output
+    /// limb, which made the conversion memory-bound. Then one NTT per converted limb.
+    fn mod_up_blocked(&self, a: &RnsPoly, y: &[u64], outs: &mut [RnsPoly]) {
+        let n = self.n;
+        let nb = n / MODUP_BLOCK;
+        let par = worth_par(outs.len() * self.qp.len() * n);
+        // tasks: (digit, block) with that block of every output limb
+        type Block<'a> = (usize, usize, Vec<(usize, &'a mut [u64])>);
+        let mut tasks: Vec<Block> = Vec::new();
+        for (j, o) in outs.iter_mut().enumerate() {
+            let mut per_block: Vec<Vec<(usize, &mut [u64])>> =
+                (0..nb).map(|_| Vec::new()).collect();
+            for (t, limb) in o.data.chunks_exact_mut(n).enumerate() {
+                for (b, chunk) in limb.chunks_exact_mut(MODUP_BLOCK).enumerate() {
+                    per_block[b].push((t, chunk));
+                }
+            }
+            tasks.extend(per_block.into_iter().enumerate().map(|(b, v)| (j, b, v)));
+        }
+        run_tasks(tasks, par, |(j, b, chunks)| {
+            let r = &self.ranges[j];
+            let from = r.len();
+            let tab = &self.tables[j];
+            let start = b * MODUP_BLOCK;
+            for (t, out) in chunks {
+                if r.contains(&t) {
+                    continue;
+                }
+                let row = if t < r.start { t } else { t - r.len() };
+                let pt = self.qp[t];
+                let ys: Vec<&[u64]> = r
+                    .clone()
+                    .map(|i| &y[i * n + start..i * n + start + out.len()])
+                    .collect();
+                conv_row(
+                    &ys,
+                    &tab.qhat_mod_p[row * from..(row + 1) * from],
+                    self.bits[j],
+                    self.ctx.modulus(pt),
+                    0,
+                    out,
+                );
+            }
+        });
+        // copies of the digit's own limbs, NTTs of the converted ones
+        let mut limbs: Vec<(usize, usize, &mut [u64])> = Vec::new();
+        for (j, o) in outs.iter_mut().enumerate() {
+            for (t, l) in o.data.chunks_exact_mut(n).enumerate() {
+                limbs.push((j, t, l));
+            }
+        }
+        run_tasks(limbs, par, |(j, t, l)| {
+            if self.ranges[j].contains(&t) {
+                l.copy_from_slice(a.limb(t));
+            } else {
+                self.ntt[self.qp[t]].forward(l);
+            }
+        });
     }
 }
 
@@ -440,18 +510,31 @@ impl Tail {
         limb: &mut [u64],
         scratch: &mut [u64],
     ) {
+        self.convert(p, ys, t, scratch);
+        self.subtract(ntt, t, limb, scratch);
+    }
+
+    /// The conversion of [`finish`](Self::finish) for kept limb `t`, on any range of
+    /// words (`ys` and `out` cut to it).
+    fn convert(&self, p: &Modulus, ys: &[&[u64]], t: usize, out: &mut [u64]) {
         let from = ys.len();
-        let (neg_half, inv, inv_s) = self.post[t];
+        let (neg_half, _, _) = self.post[t];
         conv_row(
             ys,
             &self.table.qhat_mod_p[t * from..(t + 1) * from],
             self.bits,
             p,
             neg_half,
-            scratch,
+            out,
         );
-        ntt.forward(scratch);
-        simd::sub_mul_const(ntt.m, limb, scratch, inv, inv_s);
+    }
+
+    /// The rest of [`finish`](Self::finish): NTT of the converted `conv` (whole limb),
+    /// then `limb = (limb - conv) · T^-1`.
+    fn subtract(&self, ntt: &Ntt, t: usize, limb: &mut [u64], conv: &mut [u64]) {
+        let (_, inv, inv_s) = self.post[t];
+        ntt.forward(conv);
+        simd::sub_mul_const(ntt.m, limb, conv, inv, inv_s);
     }
 }
 
@@ -822,11 +905,40 @@ impl Backend for CpuBackend {
         let (head, tail_data) = a.data.split_at_mut(l * n);
         par_limbs(tail_data, n, |s, limb| tc.prepare(&nt[drop[s]], s, limb));
         let ys: Vec<&[u64]> = tail_data.chunks_exact(n).collect();
-        par_limbs(head, n, |t, limb| {
-            with_scratch(n, |scr| {
-                tc.finish(&nt[keep[t]], ctx.modulus(keep[t]), &ys, t, limb, scr)
-            })
-        });
+        if fused_enabled() && tail > 2 && n >= MODUP_BLOCK {
+            // conversion block by block for all kept limbs (the tail rows of a block stay
+            // in L2), then per limb its NTT and the subtraction
+            let mut conv = vec![0u64; l * n];
+            let mut blocks: Vec<Vec<(usize, &mut [u64])>> =
+                (0..n / MODUP_BLOCK).map(|_| Vec::new()).collect();
+            for (t, limb) in conv.chunks_exact_mut(n).enumerate() {
+                for (b, chunk) in limb.chunks_exact_mut(MODUP_BLOCK).enumerate() {
+                    blocks[b].push((t, chunk));
+                }
+            }
+            let tasks: Vec<_> = blocks.into_iter().enumerate().collect();
+            run_tasks(tasks, worth_par(l * n), |(b, chunks)| {
+                let start = b * MODUP_BLOCK;
+                let yb: Vec<&[u64]> = ys.iter().map(|y| &y[start..start + MODUP_BLOCK]).collect();
+                for (t, out) in chunks {
+                    tc.convert(ctx.modulus(keep[t]), &yb, t, out);
+                }
+            });
+            let pairs: Vec<_> = head
+                .chunks_exact_mut(n)
+                .zip(conv.chunks_exact_mut(n))
+                .enumerate()
+                .collect();
+            run_tasks(pairs, worth_par(l * n), |(t, (limb, c))| {
+                tc.subtract(&nt[keep[t]], t, limb, c)
+            });
+        } else {
+            par_limbs(head, n, |t, limb| {
+                with_scratch(n, |scr| {
+                    tc.finish(&nt[keep[t]], ctx.modulus(keep[t]), &ys, t, limb, scr)
+                })
+            });
+        }
         a.data.truncate(l * n);
         a.primes.truncate(l);
     }
@@ -836,6 +948,10 @@ impl Backend for CpuBackend {
         let y = d.prepare(a);
         let n = d.n;
         let mut outs: Vec<RnsPoly> = (0..d.digits()).map(|_| RnsPoly::zero(n, &d.qp)).collect();
+        if fused_enabled() && n >= MODUP_BLOCK {
+            d.mod_up_blocked(a, &y, &mut outs);
+            return outs;
+        }
         let tasks: Vec<(usize, usize, &mut [u64])> = outs
             .iter_mut()
             .enumerate()

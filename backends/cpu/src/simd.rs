@@ -101,8 +101,16 @@ pub(crate) fn conv_row(
     #[cfg(target_arch = "x86_64")]
     if q < F64_Q_LIMIT && enabled() {
         assert!(ys.len() == c.len() && ys.iter().all(|y| y.len() >= out.len()));
-        // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; lengths checked above.
-        unsafe { x86::conv_row(q, ys, c, y_bits > 50, add, out) };
+        let mut done = 0;
+        if crate::ifma::enabled() {
+            // SAFETY: `ifma::enabled` checked AVX-512F/DQ/IFMA; lengths checked above.
+            done = unsafe { crate::ifma::x86::conv_row(q, ys, c, y_bits > 52, add, out) };
+        }
+        if done < out.len() {
+            let rest: Vec<&[u64]> = ys.iter().map(|y| &y[done..]).collect();
+            // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; lengths checked above.
+            unsafe { x86::conv_row(q, &rest, c, y_bits > 50, add, &mut out[done..]) };
+        }
         return true;
     }
     let _ = (q, ys, c, y_bits, add, out);
@@ -141,6 +149,31 @@ pub(crate) fn inner_row(
                         .chunks_exact(4)
                         .all(|c| c.iter().all(|&x| x & !3 == c[0] & !3));
             }
+        }
+        if map.is_none() && crate::ifma::enabled() {
+            // SAFETY: `ifma::enabled` checked AVX-512F/DQ/IFMA; lengths asserted above.
+            let done = unsafe { crate::ifma::x86::inner(q, d, kb, ka, acc, out0, out1) };
+            if done < n {
+                fn tail<'a>(r: &[&'a [u64]], from: usize) -> Vec<&'a [u64]> {
+                    r.iter().map(|x| &x[from..]).collect()
+                }
+                let (d, kb, ka) = (tail(d, done), tail(kb, done), tail(ka, done));
+                // SAFETY: `enabled` checked AVX2 and FMA; the tails keep the bounds.
+                unsafe {
+                    x86::inner_row(
+                        Mod::new(q),
+                        &d,
+                        &kb,
+                        &ka,
+                        None,
+                        false,
+                        acc,
+                        &mut out0[done..],
+                        &mut out1[done..],
+                    )
+                };
+            }
+            return true;
         }
         if map.is_none() && d.len() > STREAMED_TERMS {
             // SAFETY: `enabled` checked that the CPU has AVX2 and FMA; every row has
