@@ -16,10 +16,10 @@
 //! Dispatch is at run time (`avx512f`, `avx512dq`, `avx512ifma`); `FHE_CPU_IFMA=0`
 //! or [`set_enabled`] turns these kernels off (the AVX2 kernels run instead).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use crate::switch::Switch;
 
-/// 0 = not yet probed, 1 = on, 2 = off.
-static MODE: AtomicU8 = AtomicU8::new(0);
+/// `FHE_CPU_IFMA=0` turns these kernels off.
+static SWITCH: Switch = Switch::new("FHE_CPU_IFMA", detect);
 
 fn detect() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -37,22 +37,13 @@ fn detect() -> bool {
 /// Whether the IFMA kernels are in use.
 #[inline]
 pub fn enabled() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = std::env::var("FHE_CPU_IFMA").is_ok_and(|v| v == "0" || v == "off");
-            let on = !off && detect();
-            MODE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-            on
-        }
-    }
+    SWITCH.enabled()
 }
 
 /// Turns the IFMA kernels on (where the CPU has them) or off, process-wide. Results are
 /// identical either way; this exists for A/B timing and cross-checks.
 pub fn set_enabled(on: bool) {
-    MODE.store(if on && detect() { 1 } else { 2 }, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Products accumulated between two folds in basis conversion (each adds `< 2^50` to

@@ -20,34 +20,27 @@ mod fntt;
 mod ifma;
 mod kernels;
 mod simd;
+mod switch;
 
 pub use ifma::{enabled as ifma_enabled, set_enabled as set_ifma_enabled};
 pub use simd::{enabled as simd_enabled, set_enabled as set_simd_enabled};
 
-/// 0 = not yet read, 1 = fused overrides on, 2 = off.
-static FUSED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// `FHE_CPU_FUSED=0` turns the fused overrides off.
+static FUSED: switch::Switch = switch::Switch::new("FHE_CPU_FUSED", || true);
 
 /// Whether the fused overrides of [`Backend::mul_add_terms`],
-/// [`Backend::mul_scalar_add_assign`], [`Backend::rotate_extended`] and
-/// [`Backend::keep_limbs`] are in use (off after [`set_fused_enabled`]`(false)` or with
-/// `FHE_CPU_FUSED=0` in the environment: the trait's composed defaults run instead).
+/// [`Backend::mul_scalar_add_assign`], [`Backend::rotate_extended`],
+/// [`Backend::keep_limbs`] and the blocked ModUp/ModDown conversions are in use (off
+/// after [`set_fused_enabled`]`(false)` or with `FHE_CPU_FUSED=0` in the environment:
+/// the trait's composed defaults and the per-limb conversions run instead).
 pub fn fused_enabled() -> bool {
-    use std::sync::atomic::Ordering;
-    match FUSED.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = std::env::var("FHE_CPU_FUSED").is_ok_and(|v| v == "0" || v == "off");
-            FUSED.store(if off { 2 } else { 1 }, Ordering::Relaxed);
-            !off
-        }
-    }
+    FUSED.enabled()
 }
 
 /// Turns the fused overrides on or off, process-wide. Results are bit-identical either
 /// way; this exists for same-process A/B timing.
 pub fn set_fused_enabled(on: bool) {
-    FUSED.store(if on { 1 } else { 2 }, std::sync::atomic::Ordering::Relaxed);
+    FUSED.set(on);
 }
 
 use cache::{auto_map, ntts, Ntt};

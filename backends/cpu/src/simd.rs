@@ -13,13 +13,13 @@
 //! portable scalar fallback, and larger primes always take it.
 
 use crate::arith::Mod;
-use std::sync::atomic::{AtomicU8, Ordering};
+use crate::switch::Switch;
 
 /// Largest modulus (exclusive) the f64 kernels accept.
 pub(crate) const F64_Q_LIMIT: u64 = 1 << 50;
 
-/// 0 = not yet probed, 1 = vector kernels on, 2 = off (unsupported or disabled).
-static MODE: AtomicU8 = AtomicU8::new(0);
+/// The vector kernels' switch (`FHE_CPU_SIMD=0` turns them off).
+static SWITCH: Switch = Switch::new("FHE_CPU_SIMD", detect);
 
 pub(crate) fn detect() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -36,23 +36,13 @@ pub(crate) fn detect() -> bool {
 /// [`set_enabled`]`(false)`, or when the environment sets `FHE_CPU_SIMD=0`).
 #[inline]
 pub fn enabled() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            // FHE_CPU_SIMD=0 turns the vector kernels off (A/B timing of whole programs)
-            let off = std::env::var("FHE_CPU_SIMD").is_ok_and(|v| v == "0" || v == "off");
-            let on = !off && detect();
-            MODE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-            on
-        }
-    }
+    SWITCH.enabled()
 }
 
 /// Turns the vector kernels on (where the CPU supports them) or off, process-wide.
 /// Results are identical either way; this exists for A/B timing and cross-checks.
 pub fn set_enabled(on: bool) {
-    MODE.store(if on && detect() { 1 } else { 2 }, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Whether `m` takes the vector path.
@@ -559,7 +549,23 @@ mod x86 {
                 i += 4;
             }
         }
-        for t in main..n {
+        scalar_tail(m, d, kb, ka, map, acc, main, out0, out1);
+    }
+
+    /// Words `from..` of an inner product, one at a time (the vector kernels' tails).
+    #[allow(clippy::too_many_arguments)]
+    fn scalar_tail(
+        m: Mod,
+        d: &[&[u64]],
+        kb: &[&[u64]],
+        ka: &[&[u64]],
+        map: Option<&[u32]>,
+        acc: bool,
+        from: usize,
+        out0: &mut [u64],
+        out1: &mut [u64],
+    ) {
+        for t in from..out0.len() {
             let idx = map.map_or(t, |mp| mp[t] as usize);
             let (mut s0, mut s1) = if acc { (out0[t], out1[t]) } else { (0, 0) };
             for j in 0..d.len() {
@@ -642,15 +648,7 @@ mod x86 {
                 base += len;
             }
         }
-        for t in main..n {
-            let (mut s0, mut s1) = if acc { (out0[t], out1[t]) } else { (0, 0) };
-            for j in 0..d.len() {
-                s0 = m.mul_add(d[j][t], kb[j][t], s0);
-                s1 = m.mul_add(d[j][t], ka[j][t], s1);
-            }
-            out0[t] = s0;
-            out1[t] = s1;
-        }
+        scalar_tail(m, d, kb, ka, None, acc, main, out0, out1);
     }
 
     /// See [`super::sub_mul_const`]; `q < 2^50`, operands and `w` reduced.
@@ -737,106 +735,118 @@ mod tests {
     /// Conversion rows (inputs up to 50 bits, wider than `q`) and `(x - s)·w`.
     #[test]
     fn conv_and_sub_mul_match_modulus() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
-        for q in primes() {
-            let (m, r) = (Mod::new(q), Modulus::new(q));
-            let edges = inputs(q, &mut rng, 0);
-            let n = 4 * edges.len() + 3;
-            for y_bits in [r.bits(), 50, 51, 57, 60, 64] {
-                for rows in [1usize, 2, 3, 4, 6, 7, 9, 24] {
-                    let mut ys: Vec<Vec<u64>> = (0..rows)
-                        .map(|_| (0..n).map(|_| rng.gen::<u64>() >> (64 - y_bits)).collect())
-                        .collect();
-                    for (k, &e) in edges.iter().enumerate() {
-                        ys[0][k] = e;
-                        ys[rows - 1][n - 1 - k] = (u64::MAX >> (64 - y_bits)) - (e & 7);
-                    }
-                    let c: Vec<u64> = (0..rows)
-                        .map(|i| edges[(i * 5 + 3) % edges.len()])
-                        .collect();
-                    let add = edges[rows % edges.len()];
-                    let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
-                    let mut out = vec![0; n];
-                    let done = conv_row(q, &refs, &c, y_bits, add, &mut out);
-                    assert_eq!(done, detect() && q < F64_Q_LIMIT);
-                    if !done {
-                        continue;
-                    }
-                    for k in 0..n {
-                        let want =
-                            (0..rows).fold(add, |a, i| r.add(a, r.mul(r.reduce(ys[i][k]), c[i])));
-                        assert_eq!(out[k], want, "q={q} rows={rows} k={k}");
-                    }
-                }
-            }
-            let x: Vec<u64> = (0..n).map(|k| edges[k % edges.len()]).collect();
-            let sv: Vec<u64> = (0..n).map(|k| edges[(k * 3 + 1) % edges.len()]).collect();
-            for w in [0, 1, q - 1, q / 3] {
-                let mut got = x.clone();
-                sub_mul_const(m, &mut got, &sv, w, m.shoup(w));
-                for k in 0..n {
-                    assert_eq!(got[k], r.mul(r.sub(x[k], sv[k]), w), "q={q} w={w}");
-                }
-            }
-        }
-    }
-
-    /// Inner products of up to 20 digits, with and without a permutation.
-    #[test]
-    fn inner_row_matches_modulus() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        for q in primes() {
-            let r = Modulus::new(q);
-            let edges = inputs(q, &mut rng, 0);
-            // one block and a tail, and several blocks of the term-by-term kernel
-            for n in [4 * edges.len() + 1, 1031] {
-                for digits in [1usize, 2, 4, 8, 9, 17, 20] {
-                    let mut row = |j: usize| -> Vec<u64> {
-                        (0..n)
-                            .map(|k| {
-                                if (k + j).is_multiple_of(3) {
-                                    edges[(k * 7 + j) % edges.len()]
-                                } else {
-                                    rng.gen_range(0..q)
-                                }
-                            })
-                            .collect()
-                    };
-                    let d: Vec<Vec<u64>> = (0..digits).map(&mut row).collect();
-                    let kb: Vec<Vec<u64>> = (0..digits).map(|j| row(j + 1)).collect();
-                    let ka: Vec<Vec<u64>> = (0..digits).map(|j| row(j + 2)).collect();
-                    let dr: Vec<&[u64]> = d.iter().map(|x| x.as_slice()).collect();
-                    let br: Vec<&[u64]> = kb.iter().map(|x| x.as_slice()).collect();
-                    let ar: Vec<&[u64]> = ka.iter().map(|x| x.as_slice()).collect();
-                    let map: Vec<u32> = (0..n as u32).map(|k| (k * 5 + 3) % n as u32).collect();
-                    // with `acc` the sums land on top of reduced starting values (edges too)
-                    let start0 = row(digits + 3);
-                    let start1 = row(digits + 4);
-                    for (perm, acc) in [None, Some(map.as_slice())]
-                        .into_iter()
-                        .flat_map(|p| [(p, false), (p, true)])
-                    {
-                        let (mut o0, mut o1) = (start0.clone(), start1.clone());
-                        let done = inner_row(q, &dr, &br, &ar, perm, acc, &mut o0, &mut o1);
+        // both the AVX2 and (where the CPU has it) the AVX-512 IFMA kernels; a switch
+        // flipped under a concurrent test only changes which exact kernel it runs
+        for ifma in [false, true] {
+            crate::ifma::set_enabled(ifma);
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+            for q in primes() {
+                let (m, r) = (Mod::new(q), Modulus::new(q));
+                let edges = inputs(q, &mut rng, 0);
+                let n = 4 * edges.len() + 3;
+                for y_bits in [r.bits(), 50, 51, 57, 60, 64] {
+                    for rows in [1usize, 2, 3, 4, 6, 7, 9, 24] {
+                        let mut ys: Vec<Vec<u64>> = (0..rows)
+                            .map(|_| (0..n).map(|_| rng.gen::<u64>() >> (64 - y_bits)).collect())
+                            .collect();
+                        for (k, &e) in edges.iter().enumerate() {
+                            ys[0][k] = e;
+                            ys[rows - 1][n - 1 - k] = (u64::MAX >> (64 - y_bits)) - (e & 7);
+                        }
+                        let c: Vec<u64> = (0..rows)
+                            .map(|i| edges[(i * 5 + 3) % edges.len()])
+                            .collect();
+                        let add = edges[rows % edges.len()];
+                        let refs: Vec<&[u64]> = ys.iter().map(|v| v.as_slice()).collect();
+                        let mut out = vec![0; n];
+                        let done = conv_row(q, &refs, &c, y_bits, add, &mut out);
                         assert_eq!(done, detect() && q < F64_Q_LIMIT);
                         if !done {
                             continue;
                         }
                         for k in 0..n {
-                            let x = perm.map_or(k, |m| m[k] as usize);
-                            let (i0, i1) = if acc { (start0[k], start1[k]) } else { (0, 0) };
-                            let w0 =
-                                (0..digits).fold(i0, |a, j| r.add(a, r.mul(d[j][x], kb[j][k])));
-                            let w1 =
-                                (0..digits).fold(i1, |a, j| r.add(a, r.mul(d[j][x], ka[j][k])));
-                            assert_eq!((o0[k], o1[k]), (w0, w1), "q={q} digits={digits} k={k}");
+                            let want = (0..rows)
+                                .fold(add, |a, i| r.add(a, r.mul(r.reduce(ys[i][k]), c[i])));
+                            assert_eq!(out[k], want, "q={q} rows={rows} k={k}");
+                        }
+                    }
+                }
+                let x: Vec<u64> = (0..n).map(|k| edges[k % edges.len()]).collect();
+                let sv: Vec<u64> = (0..n).map(|k| edges[(k * 3 + 1) % edges.len()]).collect();
+                for w in [0, 1, q - 1, q / 3] {
+                    let mut got = x.clone();
+                    sub_mul_const(m, &mut got, &sv, w, m.shoup(w));
+                    for k in 0..n {
+                        assert_eq!(got[k], r.mul(r.sub(x[k], sv[k]), w), "q={q} w={w}");
+                    }
+                }
+            }
+        }
+        crate::ifma::set_enabled(true);
+    }
+
+    /// Inner products of up to 20 digits, with and without a permutation.
+    #[test]
+    fn inner_row_matches_modulus() {
+        // both the AVX2 and (where the CPU has it) the AVX-512 IFMA kernels; a switch
+        // flipped under a concurrent test only changes which exact kernel it runs
+        for ifma in [false, true] {
+            crate::ifma::set_enabled(ifma);
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            for q in primes() {
+                let r = Modulus::new(q);
+                let edges = inputs(q, &mut rng, 0);
+                // one block and a tail, and several blocks of the term-by-term kernel
+                for n in [4 * edges.len() + 1, 1031] {
+                    for digits in [1usize, 2, 4, 8, 9, 17, 20] {
+                        let mut row = |j: usize| -> Vec<u64> {
+                            (0..n)
+                                .map(|k| {
+                                    if (k + j).is_multiple_of(3) {
+                                        edges[(k * 7 + j) % edges.len()]
+                                    } else {
+                                        rng.gen_range(0..q)
+                                    }
+                                })
+                                .collect()
+                        };
+                        let d: Vec<Vec<u64>> = (0..digits).map(&mut row).collect();
+                        let kb: Vec<Vec<u64>> = (0..digits).map(|j| row(j + 1)).collect();
+                        let ka: Vec<Vec<u64>> = (0..digits).map(|j| row(j + 2)).collect();
+                        let dr: Vec<&[u64]> = d.iter().map(|x| x.as_slice()).collect();
+                        let br: Vec<&[u64]> = kb.iter().map(|x| x.as_slice()).collect();
+                        let ar: Vec<&[u64]> = ka.iter().map(|x| x.as_slice()).collect();
+                        let map: Vec<u32> = (0..n as u32).map(|k| (k * 5 + 3) % n as u32).collect();
+                        // with `acc` the sums land on top of reduced starting values (edges too)
+                        let start0 = row(digits + 3);
+                        let start1 = row(digits + 4);
+                        for (perm, acc) in [None, Some(map.as_slice())]
+                            .into_iter()
+                            .flat_map(|p| [(p, false), (p, true)])
+                        {
+                            let (mut o0, mut o1) = (start0.clone(), start1.clone());
+                            let done = inner_row(q, &dr, &br, &ar, perm, acc, &mut o0, &mut o1);
+                            assert_eq!(done, detect() && q < F64_Q_LIMIT);
+                            if !done {
+                                continue;
+                            }
+                            for k in 0..n {
+                                let x = perm.map_or(k, |m| m[k] as usize);
+                                let (i0, i1) = if acc { (start0[k], start1[k]) } else { (0, 0) };
+                                let w0 =
+                                    (0..digits).fold(i0, |a, j| r.add(a, r.mul(d[j][x], kb[j][k])));
+                                let w1 =
+                                    (0..digits).fold(i1, |a, j| r.add(a, r.mul(d[j][x], ka[j][k])));
+                                assert_eq!((o0[k], o1[k]), (w0, w1), "q={q} digits={digits} k={k}");
+                            }
                         }
                     }
                 }
             }
         }
+        crate::ifma::set_enabled(true);
     }
 
     /// Automorphism maps (aligned 4-blocks: the shuffle path) against the reference.
