@@ -179,22 +179,29 @@ impl<'c> Decomp<'c> {
         if r.contains(&t) {
             return Some(a.limb(t));
         }
-        let n = self.n;
+        self.convert(y, j, t, 0, out);
+        self.ntt[self.qp[t]].forward(out);
+        None
+    }
+
+    /// Words `start..start + out.len()` of digit `j` converted to output limb `t` (not
+    /// one of the digit's own), coefficient form.
+    fn convert(&self, y: &[u64], j: usize, t: usize, start: usize, out: &mut [u64]) {
+        let (n, r) = (self.n, &self.ranges[j]);
         let row = if t < r.start { t } else { t - r.len() };
         let from = r.len();
-        let tab = &self.tables[j];
-        let ys: Vec<&[u64]> = r.clone().map(|i| &y[i * n..(i + 1) * n]).collect();
-        let pt = self.qp[t];
+        let ys: Vec<&[u64]> = r
+            .clone()
+            .map(|i| &y[i * n + start..i * n + start + out.len()])
+            .collect();
         conv_row(
             &ys,
-            &tab.qhat_mod_p[row * from..(row + 1) * from],
+            &self.tables[j].qhat_mod_p[row * from..(row + 1) * from],
             self.bits[j],
-            self.ctx.modulus(pt),
+            self.ctx.modulus(self.qp[t]),
             0,
             out,
         );
-        self.ntt[pt].forward(out);
-        None
     }
 }
 
@@ -226,27 +233,11 @@ impl Decomp<'_> {
         }
         run_tasks(tasks, par, |(j, b, chunks)| {
             let r = &self.ranges[j];
-            let from = r.len();
-            let tab = &self.tables[j];
             let start = b * MODUP_BLOCK;
             for (t, out) in chunks {
-                if r.contains(&t) {
-                    continue;
+                if !r.contains(&t) {
+                    self.convert(y, j, t, start, out);
                 }
-                let row = if t < r.start { t } else { t - r.len() };
-                let pt = self.qp[t];
-                let ys: Vec<&[u64]> = r
-                    .clone()
-                    .map(|i| &y[i * n + start..i * n + start + out.len()])
-                    .collect();
-                conv_row(
-                    &ys,
-                    &tab.qhat_mod_p[row * from..(row + 1) * from],
-                    self.bits[j],
-                    self.ctx.modulus(pt),
-                    0,
-                    out,
-                );
             }
         });
         // copies of the digit's own limbs, NTTs of the converted ones
