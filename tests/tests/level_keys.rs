@@ -343,7 +343,8 @@ fn boot_n16_key_bytes_from_parameters() {
         mb(2 * full_key),
         l9 as f64 / full_key as f64
     );
-    // 2 digits × (10 + 8) limbs against 3 × (23 + 8)
-    assert_eq!((l9 - 32) / (p.n() * 8), 2 * 18);
-    assert_eq!((full_key - 32) / (p.n() * 8), 3 * 31);
+    // 2 digits × (10 + 9) limbs against 3 × (23 + 9): P has 9 primes (60 | 8 × 50)
+    assert_eq!(p.p().len(), 9);
+    assert_eq!((l9 - 32) / (p.n() * 8), 2 * 19);
+    assert_eq!((full_key - 32) / (p.n() * 8), 3 * 32);
 }
