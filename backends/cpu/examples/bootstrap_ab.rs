@@ -13,8 +13,8 @@ use fhe_dsl::ckks::{Ckks, KeyRequest, Params};
 use num_complex::Complex64;
 use rand::{Rng, SeedableRng};
 
-/// Process CPU time (user + system) in ms.
-fn cpu_ms() -> f64 {
+/// Process CPU time (user + system) in ms, and minor page faults so far.
+fn usage() -> (f64, f64) {
     // SAFETY: getrusage only writes the struct it is given.
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
@@ -22,7 +22,7 @@ fn cpu_ms() -> f64 {
         ru
     };
     let tv = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_minflt as f64)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -67,6 +67,7 @@ fn main() {
     );
     let mut side: [Vec<BootstrapTimings>; 2] = [Vec::new(), Vec::new()];
     let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut faults: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut outs: [Option<Vec<fhe_dsl::ring::RnsPoly>>; 2] = [None, None];
     for r in 0..reps {
         // alternate which side goes first
@@ -74,9 +75,11 @@ fn main() {
         for i in order {
             let on = i == 1;
             set(on);
-            let c0 = cpu_ms();
+            let (c0, f0) = usage();
             let (out, t) = bs.bootstrap_timed(&ct).expect("bootstrap");
-            cpu[i].push(cpu_ms() - c0);
+            let (c1, f1) = usage();
+            cpu[i].push(c1 - c0);
+            faults[i].push(f1 - f0);
             side[i].push(t);
             if let Some(prev) = &outs[i] {
                 assert!(out.parts() == prev.as_slice(), "side {i} not deterministic");
@@ -108,5 +111,10 @@ fn main() {
         ca / cb,
         ca / wa,
         cb / wb
+    );
+    println!(
+        "page faults    A {:>8.0}    | B {:>8.0}    (minor, per bootstrap)",
+        median(faults[0].clone()),
+        median(faults[1].clone())
     );
 }
