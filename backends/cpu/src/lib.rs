@@ -45,7 +45,8 @@ pub fn set_fused_enabled(on: bool) {
 
 use cache::{auto_map, ntts, Ntt};
 use fhe_dsl::backend::{
-    mul_add_terms_composed, rotate_extended_composed, tail_constants, Backend, KeyDigits,
+    mul_add_terms_composed, mul_scalar_add_composed, rotate_extended_composed, tail_constants,
+    Backend, KeyDigits,
 };
 use fhe_dsl::math::Modulus;
 use fhe_dsl::ring::{BaseConvTable, RingContext, RnsPoly};
@@ -798,9 +799,7 @@ impl Backend for CpuBackend {
 
     fn mul_scalar_add_assign(&self, ctx: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, s: &[u64]) {
         if !fused_enabled() {
-            let mut t = a.select(&acc.primes);
-            self.mul_scalar_assign(ctx, &mut t, s);
-            return self.add_assign(ctx, acc, &t);
+            return mul_scalar_add_composed(self, ctx, acc, a, s);
         }
         assert_eq!(acc.n, a.n, "ring degrees differ");
         let n = acc.n;
@@ -892,29 +891,33 @@ impl Backend for CpuBackend {
         if fused_enabled() && tail > 2 && n >= MODUP_BLOCK {
             // conversion block by block for all kept limbs (the tail rows of a block stay
             // in L2), then per limb its NTT and the subtraction
-            let mut conv = vec![0u64; l * n];
-            let mut blocks: Vec<Vec<(usize, &mut [u64])>> =
-                (0..n / MODUP_BLOCK).map(|_| Vec::new()).collect();
-            for (t, limb) in conv.chunks_exact_mut(n).enumerate() {
-                for (b, chunk) in limb.chunks_exact_mut(MODUP_BLOCK).enumerate() {
-                    blocks[b].push((t, chunk));
+            // the converted limbs live in this thread's reusable scratch (no allocation
+            // per ModDown); the tasks below do not touch it
+            with_scratch(l * n, |conv| {
+                let mut blocks: Vec<Vec<(usize, &mut [u64])>> =
+                    (0..n / MODUP_BLOCK).map(|_| Vec::new()).collect();
+                for (t, limb) in conv.chunks_exact_mut(n).enumerate() {
+                    for (b, chunk) in limb.chunks_exact_mut(MODUP_BLOCK).enumerate() {
+                        blocks[b].push((t, chunk));
+                    }
                 }
-            }
-            let tasks: Vec<_> = blocks.into_iter().enumerate().collect();
-            run_tasks(tasks, worth_par(l * n), |(b, chunks)| {
-                let start = b * MODUP_BLOCK;
-                let yb: Vec<&[u64]> = ys.iter().map(|y| &y[start..start + MODUP_BLOCK]).collect();
-                for (t, out) in chunks {
-                    tc.convert(ctx.modulus(keep[t]), &yb, t, out);
-                }
-            });
-            let pairs: Vec<_> = head
-                .chunks_exact_mut(n)
-                .zip(conv.chunks_exact_mut(n))
-                .enumerate()
-                .collect();
-            run_tasks(pairs, worth_par(l * n), |(t, (limb, c))| {
-                tc.subtract(&nt[keep[t]], t, limb, c)
+                let tasks: Vec<_> = blocks.into_iter().enumerate().collect();
+                run_tasks(tasks, worth_par(l * n), |(b, chunks)| {
+                    let start = b * MODUP_BLOCK;
+                    let yb: Vec<&[u64]> =
+                        ys.iter().map(|y| &y[start..start + MODUP_BLOCK]).collect();
+                    for (t, out) in chunks {
+                        tc.convert(ctx.modulus(keep[t]), &yb, t, out);
+                    }
+                });
+                let pairs: Vec<_> = head
+                    .chunks_exact_mut(n)
+                    .zip(conv.chunks_exact_mut(n))
+                    .enumerate()
+                    .collect();
+                run_tasks(pairs, worth_par(l * n), |(t, (limb, c))| {
+                    tc.subtract(&nt[keep[t]], t, limb, c)
+                });
             });
         } else {
             par_limbs(head, n, |t, limb| {

@@ -110,9 +110,7 @@ pub trait Backend: Send + Sync + 'static {
         a: &Self::Poly,
         s: &[u64],
     ) {
-        let mut t = self.select(ctx, a, self.primes(acc));
-        self.mul_scalar_assign(ctx, &mut t, s);
-        self.add_assign(ctx, acc, &t);
+        mul_scalar_add_composed(self, ctx, acc, a, s);
     }
     /// `a += s[i]` on every word of limb `i` (in NTT form: adds a constant polynomial).
     fn add_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]);
@@ -381,4 +379,18 @@ pub fn rotate_extended_composed<B: Backend + ?Sized>(
     let lifted = b.concat(ctx, &r0, &b.zero(ctx, &p_primes));
     b.add_assign(ctx, &mut u0, &lifted);
     (u0, u1)
+}
+
+/// [`Backend::mul_scalar_add_assign`] through a copy (the default; public so that a
+/// backend overriding it can still time or check against it).
+pub fn mul_scalar_add_composed<B: Backend + ?Sized>(
+    b: &B,
+    ctx: &RingContext,
+    acc: &mut B::Poly,
+    a: &B::Poly,
+    s: &[u64],
+) {
+    let mut t = b.select(ctx, a, b.primes(acc));
+    b.mul_scalar_assign(ctx, &mut t, s);
+    b.add_assign(ctx, acc, &t);
 }

@@ -19,15 +19,20 @@ pub use polynomial::{evaluate_chebyshev, evaluate_chebyshev_unit, ChebyshevPoly}
 use crate::backend::Backend;
 use crate::ckks::{Ciphertext, Evaluator};
 
+/// The integer held (already rounded) in `k` modulo each prime of `level`.
+fn integer_residues<B: Backend>(eval: &Evaluator<B>, level: usize, k: f64) -> Vec<u64> {
+    let params = eval.ckks().params();
+    (0..params.limbs_at(level))
+        .map(|i| params.ring().modulus(i).reduce_f64(k))
+        .collect()
+}
+
 /// Multiplies every part of `ct` by the integer held (already rounded) in `k`, which
 /// may be large or negative. The scale is left untouched: the caller accounts for the
 /// factor in its scale bookkeeping.
 pub(crate) fn mul_integer_raw<B: Backend>(eval: &Evaluator<B>, ct: &mut Ciphertext<B>, k: f64) {
-    let params = eval.ckks().params();
-    let ctx = params.ring();
-    let r: Vec<u64> = (0..params.limbs_at(ct.level))
-        .map(|i| ctx.modulus(i).reduce_f64(k))
-        .collect();
+    let ctx = eval.ckks().params().ring();
+    let r = integer_residues(eval, ct.level, k);
     for p in &mut ct.parts {
         eval.ckks().backend().mul_scalar_assign(ctx, p, &r);
     }
@@ -48,11 +53,8 @@ pub(crate) fn mul_integer_add_raw<B: Backend>(
             right: ct.level,
         });
     }
-    let params = eval.ckks().params();
-    let ctx = params.ring();
-    let r: Vec<u64> = (0..params.limbs_at(acc.level))
-        .map(|i| ctx.modulus(i).reduce_f64(k))
-        .collect();
+    let ctx = eval.ckks().params().ring();
+    let r = integer_residues(eval, acc.level, k);
     for (a, p) in acc.parts.iter_mut().zip(&ct.parts) {
         eval.ckks().backend().mul_scalar_add_assign(ctx, a, p, &r);
     }
@@ -62,11 +64,8 @@ pub(crate) fn mul_integer_add_raw<B: Backend>(
 /// Adds the integer held in `k` (already rounded) to the message polynomial of `ct`
 /// (a constant in every slot of `k / scale`).
 pub(crate) fn add_integer_raw<B: Backend>(eval: &Evaluator<B>, ct: &mut Ciphertext<B>, k: f64) {
-    let params = eval.ckks().params();
-    let ctx = params.ring();
-    let r: Vec<u64> = (0..params.limbs_at(ct.level))
-        .map(|i| ctx.modulus(i).reduce_f64(k))
-        .collect();
+    let ctx = eval.ckks().params().ring();
+    let r = integer_residues(eval, ct.level, k);
     eval.ckks()
         .backend()
         .add_scalar_assign(ctx, &mut ct.parts[0], &r);
