@@ -3,7 +3,8 @@
 //! alternating which goes first, so both sides see the same machine load (on a shared
 //! VM, runs minutes apart differ by ±15 %). The outputs must be bit-identical.
 //! The feature (`AB=fused`, the default, or `AB=ifma`): the fused overrides (off: the
-//! `Backend` trait's composed defaults), or the AVX-512 IFMA kernels (off: AVX2).
+//! `Backend` trait's composed defaults), or the AVX-512 IFMA kernels (off: AVX2);
+//! `AB=none` runs the same code on both sides (the machine's own spread).
 //!
 //! `AB=ifma cargo run --release -p fhe-backend-cpu --example bootstrap_ab [reps]`
 
@@ -13,16 +14,25 @@ use fhe_dsl::ckks::{Ckks, KeyRequest, Params};
 use num_complex::Complex64;
 use rand::{Rng, SeedableRng};
 
-/// Process CPU time (user + system) in ms, and minor page faults so far.
-fn usage() -> (f64, f64) {
-    // SAFETY: getrusage only writes the struct it is given.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
+/// Process CPU time (user + system) in ms, minor page faults so far, and this (the
+/// main) thread's CPU time in ms: rayon's workers do the parallel work while the main
+/// thread waits, so the main thread's own time is the serial part.
+fn usage() -> (f64, f64, f64) {
+    let get = |who| {
+        // SAFETY: getrusage only writes the struct it is given.
+        unsafe {
+            let mut ru: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut ru);
+            ru
+        }
     };
+    let (ru, th) = (get(libc::RUSAGE_SELF), get(libc::RUSAGE_THREAD));
     let tv = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
-    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_minflt as f64)
+    (
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+        ru.ru_minflt as f64,
+        tv(th.ru_utime) + tv(th.ru_stime),
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -59,7 +69,9 @@ fn main() {
     let set: fn(bool) = match feature.as_str() {
         "fused" => set_fused_enabled,
         "ifma" => set_ifma_enabled,
-        other => panic!("AB={other}: expected fused or ifma"),
+        // A/A: both sides identical, to see the machine's own spread
+        "none" => |_| {},
+        other => panic!("AB={other}: expected fused, ifma or none"),
     };
     println!(
         "boot-n16, {} threads, {reps} reps; A = {feature} off, B = {feature} on",
@@ -68,6 +80,7 @@ fn main() {
     let mut side: [Vec<BootstrapTimings>; 2] = [Vec::new(), Vec::new()];
     let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut faults: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut serial: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut outs: [Option<Vec<fhe_dsl::ring::RnsPoly>>; 2] = [None, None];
     for r in 0..reps {
         // alternate which side goes first
@@ -75,10 +88,11 @@ fn main() {
         for i in order {
             let on = i == 1;
             set(on);
-            let (c0, f0) = usage();
+            let (c0, f0, m0) = usage();
             let (out, t) = bs.bootstrap_timed(&ct).expect("bootstrap");
-            let (c1, f1) = usage();
+            let (c1, f1, m1) = usage();
             cpu[i].push(c1 - c0);
+            serial[i].push(m1 - m0);
             faults[i].push(f1 - f0);
             side[i].push(t);
             if let Some(prev) = &outs[i] {
@@ -111,6 +125,11 @@ fn main() {
         ca / cb,
         ca / wa,
         cb / wb
+    );
+    println!(
+        "serial         A {:>8.0} ms | B {:>8.0} ms (main thread: pool idle)",
+        median(serial[0].clone()),
+        median(serial[1].clone())
     );
     println!(
         "page faults    A {:>8.0}    | B {:>8.0}    (minor, per bootstrap)",

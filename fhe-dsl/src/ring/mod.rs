@@ -5,4 +5,4 @@ mod context;
 mod poly;
 
 pub use context::{BaseConvTable, RingContext};
-pub use poly::{limb_positions, RnsPoly};
+pub use poly::{concat_words, limb_positions, zeroed_words, RnsPoly};
