@@ -49,7 +49,7 @@ use fhe_dsl::backend::{
     Backend, KeyDigits,
 };
 use fhe_dsl::math::Modulus;
-use fhe_dsl::ring::{BaseConvTable, RingContext, RnsPoly};
+use fhe_dsl::ring::{concat_words, zeroed_words, BaseConvTable, RingContext, RnsPoly};
 use kernels::{
     conv_row, inner_row, par_limbs, par_words, par_words2, run_tasks, with_scratch, worth_par,
 };
@@ -154,7 +154,7 @@ impl<'c> Decomp<'c> {
     fn prepare(&self, a: &RnsPoly) -> Vec<u64> {
         let n = self.n;
         let alpha = self.ranges[0].len();
-        let mut y = a.data.clone();
+        let mut y = concat_words(&[&a.data]);
         par_limbs(&mut y, n, |i, limb| {
             let ntt = &self.ntt[a.primes[i]];
             let m = ntt.m;
@@ -554,8 +554,8 @@ impl CpuBackend {
 
         // Phase A: the P limbs of both outputs of every key, taken to coefficient form
         // for ModDown. Layout: [key][limb] blocks of n words.
-        let mut y0 = vec![0u64; nk * k * n];
-        let mut y1 = vec![0u64; nk * k * n];
+        let mut y0 = zeroed_words(nk * k * n);
+        let mut y1 = zeroed_words(nk * k * n);
         {
             // per P limb s: its n-word block of every key, for both outputs
             let mut per_limb: Vec<Vec<(&mut [u64], &mut [u64])>> =
@@ -854,7 +854,7 @@ impl Backend for CpuBackend {
         let n = a.n;
         let t = ctx.base_conv(&a.primes, to);
         let nt = ntts(ctx);
-        let mut y = a.data.clone();
+        let mut y = concat_words(&[&a.data]);
         par_limbs(&mut y, n, |i, l| {
             let m = nt[a.primes[i]].m;
             let (w, ws) = (t.qhat_inv[i], t.qhat_inv_shoup[i]);
