@@ -267,6 +267,28 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
         &h[0].1,
         "ModDown of rotate_extended vs hoisted rotation (c1)",
     );
+
+    // relinearisation fused with a rescale by 1 or 2 primes
+    let (e0, e1, e2) = (
+        random_poly(ctx, &yq, 9),
+        random_poly(ctx, &yq, 10),
+        random_poly(ctx, &yq, 11),
+    );
+    for drop in [1usize, 2] {
+        let (w0, w1) = r.relinearize_rescale(ctx, &e0, &e1, &e2, &key, params.alpha(), drop);
+        let up = |x: &RnsPoly| b.upload(ctx, x.clone());
+        let (g0, g1) = b.relinearize_rescale(
+            ctx,
+            &up(&e0),
+            &up(&e1),
+            &up(&e2),
+            &bkey,
+            params.alpha(),
+            drop,
+        );
+        same(b, ctx, &g0, &w0, &format!("relinearize_rescale({drop}) c0"));
+        same(b, ctx, &g1, &w1, &format!("relinearize_rescale({drop}) c1"));
+    }
 }
 
 /// Whole-ciphertext operations with real keys: multiply+relinearise, rescale, rotations

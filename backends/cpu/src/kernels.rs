@@ -119,6 +119,16 @@ pub(crate) fn conv_row(
     if crate::simd::conv_row(p.value(), ys, c, y_bits, add, out) {
         return;
     }
+    if ys.len() == 1 {
+        // one row (a rescale's conversion): Shoup's product by the constant, 3
+        // multiplications per word instead of a u128 product and its Barrett reduction
+        let m = crate::arith::Mod::new(p.value());
+        let (w, ws) = (c[0], m.shoup(c[0]));
+        for (o, &y) in out.iter_mut().zip(ys[0]) {
+            *o = m.add(m.mul_shoup(y, w, ws), add);
+        }
+        return;
+    }
     let lim = lazy_terms(y_bits, p.bits());
     if ys.len() <= lim {
         // register-resident accumulator, no intermediate reduction needed
@@ -345,6 +355,17 @@ mod tests {
                 let want =
                     (0..rows).fold(add, |acc, i| p.add(acc, p.mul(p.reduce(ys[i][k]), c[i])));
                 assert_eq!(out[k], want, "conv at {k}");
+            }
+            // inputs using all 64 bits (the one-row Shoup path takes any word)
+            let wide: Vec<Vec<u64>> = (0..rows.min(4))
+                .map(|_| (0..n).map(|_| rng.gen()).collect())
+                .collect();
+            let wr: Vec<&[u64]> = wide.iter().map(|v| v.as_slice()).collect();
+            conv_row(&wr, &c[..wr.len()], 64, &p, add, &mut out);
+            for k in 0..n {
+                let want =
+                    (0..wr.len()).fold(add, |acc, i| p.add(acc, p.mul(p.reduce(wide[i][k]), c[i])));
+                assert_eq!(out[k], want, "wide conv at {k}");
             }
             // inner product, with and without a permutation
             let kb: Vec<Vec<u64>> = (0..rows)

@@ -45,8 +45,8 @@ pub fn set_fused_enabled(on: bool) {
 
 use cache::{auto_map, ntts, Ntt};
 use fhe_dsl::backend::{
-    mul_add_terms_composed, mul_scalar_add_composed, rotate_extended_composed, tail_constants,
-    Backend, KeyDigits,
+    mul_add_terms_composed, mul_scalar_add_composed, p_mod_q, relinearize_rescale_composed,
+    rotate_extended_composed, tail_constants, Backend, KeyDigits,
 };
 use fhe_dsl::math::Modulus;
 use fhe_dsl::ring::{concat_words, zeroed_words, BaseConvTable, RingContext, RnsPoly};
@@ -397,13 +397,8 @@ fn raised_inner(
         let consts: Vec<(usize, u64, u64)> = primes[..nq]
             .iter()
             .zip(pos)
-            .map(|(&i, at)| {
-                let m = ctx.modulus(i);
-                let pm = ctx
-                    .p_indices()
-                    .fold(1u64, |acc, j| m.mul(acc, m.reduce(ctx.modulus(j).value())));
-                (at, pm, nt[i].m.shoup(pm))
-            })
+            .zip(p_mod_q(ctx, &primes[..nq]))
+            .map(|((&i, at), pm)| (at, pm, nt[i].m.shoup(pm)))
             .collect();
         let map = galois.map(|g| auto_map(ctx.log_n(), g));
         (c0, consts, map)
@@ -528,6 +523,9 @@ impl CpuBackend {
     /// each of `keys` (optionally permuted by its Galois element); `c0`, when given, is
     /// permuted the same way and added to the first output (hoisted rotations). Every
     /// digit limb is formed once per output position and shared by all keys.
+    /// `then = (d0, d1, drop)` (one key only) is [`Backend::relinearize_rescale`]: the
+    /// outputs get `d0`, `d1` added and are rescaled by their last `drop` Q primes, with
+    /// one NTT per kept limb for both divisions (see [`Self::finish_rescaled`]).
     fn key_switch_fused(
         &self,
         ctx: &RingContext,
@@ -535,12 +533,20 @@ impl CpuBackend {
         qp: &[usize],
         keys: &[(Option<usize>, &KeyDigits<RnsPoly>)],
         c0: Option<&RnsPoly>,
+        then: Option<(&RnsPoly, &RnsPoly, usize)>,
     ) -> Vec<(RnsPoly, RnsPoly)> {
         let n = ctx.n();
         let nd = digits.count();
         let k = ctx.num_p();
         let l = qp.len() - k;
-        assert!(l >= 1, "key switch needs Q limbs");
+        let drop_q = then.map_or(0, |x| x.2);
+        assert!(l > drop_q, "key switch needs Q limbs");
+        assert!(
+            then.is_none() || keys.len() == 1,
+            "rescale with one key only"
+        );
+        // limbs of the outputs
+        let lo = l - drop_q;
         let nt = ntts(ctx);
         let ks: Vec<KsKey> = keys
             .iter()
@@ -553,39 +559,46 @@ impl CpuBackend {
         let sl = digits.scratch_len(n);
 
         // Phase A: the P limbs of both outputs of every key, taken to coefficient form
-        // for ModDown. Layout: [key][limb] blocks of n words.
+        // for ModDown (layout: [key][limb] blocks of n words); with a rescale, also the
+        // inner products of the dropped Q limbs (layout: [limb] blocks), in the same
+        // parallel pass.
         let mut y0 = zeroed_words(nk * k * n);
         let mut y1 = zeroed_words(nk * k * n);
+        let mut r0 = zeroed_words(drop_q * n);
+        let mut r1 = zeroed_words(drop_q * n);
         {
-            // per P limb s: its n-word block of every key, for both outputs
-            let mut per_limb: Vec<Vec<(&mut [u64], &mut [u64])>> =
-                (0..k).map(|_| Vec::new()).collect();
+            // per tail limb (P limb s, or dropped Q limb): its position in `qp`, whether
+            // it is a P limb, and its n-word block of every key, for both outputs
+            type Task<'a> = (usize, bool, Vec<(&'a mut [u64], &'a mut [u64])>);
+            let mut tasks: Vec<Task> = (0..k).map(|s| (l + s, true, Vec::new())).collect();
             for (i, (o0, o1)) in y0
                 .chunks_exact_mut(n)
                 .zip(y1.chunks_exact_mut(n))
                 .enumerate()
             {
-                per_limb[i % k].push((o0, o1));
+                tasks[i % k].2.push((o0, o1));
             }
-            let tasks: Vec<_> = per_limb.into_iter().enumerate().collect();
-            run_tasks(tasks, par, |(s, outs)| {
-                let (t, pt) = (l + s, qp[l + s]);
+            for (s, (o0, o1)) in r0
+                .chunks_exact_mut(n)
+                .zip(r1.chunks_exact_mut(n))
+                .enumerate()
+            {
+                tasks.push((lo + s, false, vec![(o0, o1)]));
+            }
+            run_tasks(tasks, par, |(t, is_p, outs)| {
+                let pt = qp[t];
                 with_scratch(sl, |scr| {
                     let rows = digits.rows(t, pt, n, scr);
                     for (key, (o0, o1)) in ks.iter().zip(outs) {
                         key.inner(ctx, &rows, t, pt, o0, o1);
-                        tail.prepare(&nt[pt], s, o0);
-                        tail.prepare(&nt[pt], s, o1);
+                        if is_p {
+                            tail.prepare(&nt[pt], t - l, o0);
+                            tail.prepare(&nt[pt], t - l, o1);
+                        }
                     }
                 });
             });
         }
-
-        // Phase B: each Q limb of both outputs of every key, ModDown applied on the spot.
-        let c0_pos = c0.map(|c| positions(keep, &c.primes));
-        let mut outs: Vec<(RnsPoly, RnsPoly)> = (0..nk)
-            .map(|_| (RnsPoly::zero(n, keep), RnsPoly::zero(n, keep)))
-            .collect();
         // per key: the P limbs of both outputs (ModDown inputs)
         type Rows<'r> = Vec<&'r [u64]>;
         let ys: Vec<(Rows, Rows)> = y0
@@ -593,7 +606,46 @@ impl CpuBackend {
             .zip(y1.chunks_exact(k * n))
             .map(|(a, b)| (a.chunks_exact(n).collect(), b.chunks_exact(n).collect()))
             .collect();
-        let mut per_limb: Vec<Vec<(&mut [u64], &mut [u64])>> = (0..l).map(|_| Vec::new()).collect();
+
+        // Phase A2 (with a rescale): the dropped Q limbs ModDown'd and added to d0/d1 as
+        // in the unfused sequence, then taken to coefficient form for the rescale; the
+        // two outputs in parallel.
+        let rescale = then.map(|(d0, d1, _)| {
+            let rtail = Tail::new(ctx, &nt, &qp[..lo], &qp[lo..l]);
+            let (p0, p1) = (positions(keep, &d0.primes), positions(keep, &d1.primes));
+            let (ys0, ys1) = &ys[0];
+            let mut tasks: Vec<_> = Vec::new();
+            for (r, y, d, pos) in [(&mut r0, ys0, d0, &p0), (&mut r1, ys1, d1, &p1)] {
+                for (s, o) in r.chunks_exact_mut(n).enumerate() {
+                    tasks.push((s, o, y, d, pos));
+                }
+            }
+            run_tasks(tasks, par, |(s, o, y, d, pos)| {
+                let (t, pt) = (lo + s, qp[lo + s]);
+                let m = nt[pt].m;
+                with_scratch(n, |conv| {
+                    tail.finish(&nt[pt], ctx.modulus(pt), y, t, o, conv)
+                });
+                o.iter_mut()
+                    .zip(d.limb(pos[t]))
+                    .for_each(|(x, &v)| *x = m.add(*x, v));
+                rtail.prepare(&nt[pt], s, o);
+            });
+            (rtail, p0, p1)
+        });
+        let rys: Option<(Rows, Rows)> = rescale
+            .as_ref()
+            .map(|_| (r0.chunks_exact(n).collect(), r1.chunks_exact(n).collect()));
+
+        // Phase B: each kept Q limb of both outputs of every key, ModDown (and the
+        // rescale) applied on the spot.
+        let c0_pos = c0.map(|c| positions(keep, &c.primes));
+        let out_primes = &qp[..lo];
+        let mut outs: Vec<(RnsPoly, RnsPoly)> = (0..nk)
+            .map(|_| (RnsPoly::zero(n, out_primes), RnsPoly::zero(n, out_primes)))
+            .collect();
+        let mut per_limb: Vec<Vec<(&mut [u64], &mut [u64])>> =
+            (0..lo).map(|_| Vec::new()).collect();
         for (o0, o1) in outs.iter_mut() {
             for (t, (a, b)) in o0
                 .data
@@ -607,11 +659,26 @@ impl CpuBackend {
         let tasks: Vec<_> = per_limb.into_iter().enumerate().collect();
         run_tasks(tasks, par, |(t, limb_outs)| {
             let pt = qp[t];
-            with_scratch(sl + n, |scr| {
+            with_scratch(sl + 2 * n, |scr| {
                 let (scr, conv) = scr.split_at_mut(sl);
                 let rows = digits.rows(t, pt, n, scr);
                 for ((key, (ys0, ys1)), (o0, o1)) in ks.iter().zip(&ys).zip(limb_outs) {
                     key.inner(ctx, &rows, t, pt, o0, o1);
+                    if let (Some((rtail, p0, p1)), Some((r0, r1))) = (&rescale, &rys) {
+                        let (d0, d1, _) = then.expect("rescale");
+                        let f = |o: &mut [u64],
+                                 y: &[&[u64]],
+                                 r: &[&[u64]],
+                                 d: &[u64],
+                                 c: &mut [u64]| {
+                            let p = ctx.modulus(pt);
+                            finish_rescaled(&nt[pt], p, (&tail, y), (rtail, r), t, d, o, c)
+                        };
+                        f(o0, ys0, r0, d0.limb(p0[t]), conv);
+                        f(o1, ys1, r1, d1.limb(p1[t]), conv);
+                        continue;
+                    }
+                    let conv = &mut conv[..n];
                     tail.finish(&nt[pt], ctx.modulus(pt), ys0, t, o0, conv);
                     tail.finish(&nt[pt], ctx.modulus(pt), ys1, t, o1, conv);
                     if let (Some(c0), Some(pos)) = (c0, &c0_pos) {
@@ -635,6 +702,36 @@ impl CpuBackend {
         });
         outs
     }
+}
+
+/// Kept limb `t` (NTT form `x`, prime of `ntt`) through ModDown by P, `+ d`, and the
+/// rescale by the dropped Q primes, with one NTT: by linearity,
+/// `((x − NTT(a))·P⁻¹ + d − NTT(b))·T⁻¹ = (x·P⁻¹ + d − NTT(a·P⁻¹ + b))·T⁻¹` for the
+/// conversions `a` (of the P limbs) and `b` (of the rescale's limbs), so the words equal
+/// the unfused sequence's. `scratch` holds `2n` words.
+#[allow(clippy::too_many_arguments)]
+fn finish_rescaled(
+    ntt: &Ntt,
+    p: &Modulus,
+    (ptail, ys): (&Tail, &[&[u64]]),
+    (rtail, rs): (&Tail, &[&[u64]]),
+    t: usize,
+    d: &[u64],
+    x: &mut [u64],
+    scratch: &mut [u64],
+) {
+    let m = ntt.m;
+    let (a, b) = scratch.split_at_mut(x.len());
+    ptail.convert(p, ys, t, a);
+    rtail.convert(p, rs, t, b);
+    let (_, pinv, pinv_s) = ptail.post[t];
+    a.iter_mut()
+        .zip(b.iter())
+        .for_each(|(a, &b)| *a = m.add(m.mul_shoup(*a, pinv, pinv_s), b));
+    x.iter_mut()
+        .zip(d)
+        .for_each(|(x, &v)| *x = m.add(m.mul_shoup(*x, pinv, pinv_s), v));
+    rtail.subtract(ntt, t, x, a);
 }
 
 impl Backend for CpuBackend {
@@ -993,7 +1090,32 @@ impl Backend for CpuBackend {
         let d = Decomp::new(ctx, &a.primes, alpha);
         let y = d.prepare(a);
         let src = Digits::OnTheFly { d: &d, a, y: &y };
-        self.key_switch_fused(ctx, &src, &d.qp, &[(galois, key)], None)
+        self.key_switch_fused(ctx, &src, &d.qp, &[(galois, key)], None, None)
+            .pop()
+            .expect("one key")
+    }
+
+    fn relinearize_rescale(
+        &self,
+        ctx: &RingContext,
+        d0: &RnsPoly,
+        d1: &RnsPoly,
+        d2: &RnsPoly,
+        key: &KeyDigits<RnsPoly>,
+        alpha: usize,
+        drop: usize,
+    ) -> (RnsPoly, RnsPoly) {
+        if !fused_enabled() {
+            return relinearize_rescale_composed(self, ctx, d0, d1, d2, key, alpha, drop);
+        }
+        let d = Decomp::new(ctx, &d2.primes, alpha);
+        let y = d.prepare(d2);
+        let src = Digits::OnTheFly {
+            d: &d,
+            a: d2,
+            y: &y,
+        };
+        self.key_switch_fused(ctx, &src, &d.qp, &[(None, key)], None, Some((d0, d1, drop)))
             .pop()
             .expect("one key")
     }
@@ -1017,6 +1139,6 @@ impl Backend for CpuBackend {
             a: c1,
             y: &y,
         };
-        self.key_switch_fused(ctx, &src, &d.qp, &ks, Some(c0))
+        self.key_switch_fused(ctx, &src, &d.qp, &ks, Some(c0), None)
     }
 }

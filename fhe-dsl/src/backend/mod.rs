@@ -238,6 +238,26 @@ pub trait Backend: Send + Sync + 'static {
         (u0, u1)
     }
 
+    /// Relinearisation followed by a rescale. For a degree-2 ciphertext `(d0, d1, d2)`
+    /// over `Q_l` (NTT form) returns `(c0, c1)` over `Q_l` without its last `drop`
+    /// primes: exactly [`key_switch`](Self::key_switch) of `d2`, added to `(d0, d1)`,
+    /// then [`div_round_by_tail`](Self::div_round_by_tail) by `drop`. A backend can fuse
+    /// the two divisions (the CPU backend takes one NTT per output limb instead of two,
+    /// by linearity of the NTT) but must return the same words.
+    #[allow(clippy::too_many_arguments)]
+    fn relinearize_rescale(
+        &self,
+        ctx: &RingContext,
+        d0: &Self::Poly,
+        d1: &Self::Poly,
+        d2: &Self::Poly,
+        key: &KeyDigits<Self::Poly>,
+        alpha: usize,
+        drop: usize,
+    ) -> (Self::Poly, Self::Poly) {
+        relinearize_rescale_composed(self, ctx, d0, d1, d2, key, alpha, drop)
+    }
+
     /// ModRaise (bootstrapping): lifts an NTT-form polynomial over one prime `q` to the
     /// primes `to` (NTT form), using the centered representative in `(-q/2, q/2]` of
     /// each coefficient.
@@ -364,20 +384,47 @@ pub fn rotate_extended_composed<B: Backend + ?Sized>(
     let (mut u0, u1) = b.key_switch_inner(ctx, digits, key, Some(galois));
     let q_primes = b.primes(c0).to_vec();
     let p_primes: Vec<usize> = ctx.p_indices().collect();
-    let p_mod_q: Vec<u64> = q_primes
-        .iter()
-        .map(|&i| {
-            let m = ctx.modulus(i);
-            p_primes
-                .iter()
-                .fold(1u64, |acc, &j| m.mul(acc, m.reduce(ctx.modulus(j).value())))
-        })
-        .collect();
+    let p_mod_q = p_mod_q(ctx, &q_primes);
     let mut r0 = b.zero(ctx, &q_primes);
     b.automorphism_ntt(ctx, c0, galois, &mut r0);
     b.mul_scalar_assign(ctx, &mut r0, &p_mod_q);
     let lifted = b.concat(ctx, &r0, &b.zero(ctx, &p_primes));
     b.add_assign(ctx, &mut u0, &lifted);
+    (u0, u1)
+}
+
+/// `P mod q` for each prime index in `q_primes` (P: the product of the special primes).
+pub fn p_mod_q(ctx: &RingContext, q_primes: &[usize]) -> Vec<u64> {
+    q_primes
+        .iter()
+        .map(|&i| {
+            let m = ctx.modulus(i);
+            ctx.p_indices()
+                .fold(1u64, |acc, j| m.mul(acc, m.reduce(ctx.modulus(j).value())))
+        })
+        .collect()
+}
+
+/// [`Backend::relinearize_rescale`] composed from the primitives (the default; public so
+/// that a backend overriding it can still time or check against it).
+#[allow(clippy::too_many_arguments)]
+pub fn relinearize_rescale_composed<B: Backend + ?Sized>(
+    b: &B,
+    ctx: &RingContext,
+    d0: &B::Poly,
+    d1: &B::Poly,
+    d2: &B::Poly,
+    key: &KeyDigits<B::Poly>,
+    alpha: usize,
+    drop: usize,
+) -> (B::Poly, B::Poly) {
+    let l = b.primes(d2).len();
+    assert!(drop >= 1 && drop < l, "drop {drop} of {l} limbs");
+    let (mut u0, mut u1) = b.key_switch(ctx, d2, key, alpha, None);
+    for (u, d) in [(&mut u0, d0), (&mut u1, d1)] {
+        b.add_assign(ctx, u, d);
+        b.div_round_by_tail(ctx, u, drop);
+    }
     (u0, u1)
 }
 

@@ -1088,12 +1088,12 @@ impl<B: Backend> Bootstrapper<B> {
         let mut c = evaluate_chebyshev_unit(&self.eval, h, &self.sine, scales[0])?;
         for i in 0..r {
             let s = c.scale;
-            let mut p = self.eval.mul_relin_new(&c, &c)?;
+            let mut p = self.eval.mul_new(&c, &c)?;
             // raw s²c² − s²/2: the value 2c² − 1 at scale s²/2, or on the last step
             // (2c² − 1)/(2π) at scale π s²
             add_integer_raw(&self.eval, &mut p, -(s * s / 2.0).round());
             p.scale = if i + 1 == r { pi * s * s } else { s * s / 2.0 };
-            self.eval.rescale_assign(&mut p)?;
+            self.eval.relinearize_rescale_assign(&mut p)?;
             c = p;
         }
         // equal up to rounding

@@ -344,7 +344,8 @@ impl<B: Backend> PowerBasis<B> {
         }
         let ta = drop_to(eval, ta, lv)?;
         let tb = drop_to(eval, tb, lv)?;
-        let mut prod = eval.mul_relin_new(&ta, &tb)?;
+        // relinearised together with the rescale below, after the subtraction
+        let mut prod = eval.mul_new(&ta, &tb)?;
         mul_integer_raw(eval, &mut prod, 2.0);
         let s = prod.scale;
         if c == 0 {
@@ -356,7 +357,7 @@ impl<B: Backend> PowerBasis<B> {
             tc.scale = s;
             eval.sub_assign(&mut prod, &tc)?;
         }
-        eval.rescale_assign(&mut prod)?;
+        eval.relinearize_rescale_assign(&mut prod)?;
         self.t.insert(i, prod);
         Ok(())
     }
@@ -410,8 +411,7 @@ impl<B: Backend> Recursion<'_, B> {
     /// Relinearises and rescales a result of [`eval`](Self::eval), setting the exact
     /// requested `scale`.
     fn finish(&self, mut ct: Ciphertext<B>, scale: f64) -> Result<Ciphertext<B>> {
-        self.eval.relinearize_assign(&mut ct)?;
-        self.eval.rescale_assign(&mut ct)?;
+        self.eval.relinearize_rescale_assign(&mut ct)?;
         ct.scale = scale;
         Ok(ct)
     }

@@ -468,6 +468,50 @@ impl<B: Backend> Evaluator<B> {
         Ok(())
     }
 
+    /// Relinearises (when of degree 2) and rescales: the same words as
+    /// [`relinearize_assign`](Self::relinearize_assign) then
+    /// [`rescale_assign`](Self::rescale_assign), in one backend call a backend can fuse
+    /// (the CPU backend saves the rescale's NTTs). Level − 1, scale / q_level.
+    pub fn relinearize_rescale_assign(&self, ct: &mut Ciphertext<B>) -> Result<()> {
+        if ct.parts.len() == 2 {
+            return self.rescale_assign(ct);
+        }
+        if ct.parts.len() != 3 {
+            return Err(Error::Degree {
+                op: "relinearize",
+                expected: 2,
+                found: ct.degree(),
+            });
+        }
+        if ct.level == 0 {
+            return Err(Error::LevelTooLow {
+                op: "rescale",
+                needed: 1,
+                level: 0,
+            });
+        }
+        let key = self
+            .relin
+            .as_ref()
+            .ok_or_else(|| Error::MissingKey("relinearisation key".into()))?;
+        let digits = key.at(ct.level, || "relinearisation key".into())?;
+        let params = self.ckks.params();
+        let drop = params.primes_dropped_at(ct.level);
+        let (c0, c1) = self.be().relinearize_rescale(
+            self.ctx(),
+            &ct.parts[0],
+            &ct.parts[1],
+            &ct.parts[2],
+            digits,
+            params.alpha(),
+            drop,
+        );
+        ct.parts = vec![c0, c1];
+        ct.scale /= params.rescale_divisor(ct.level);
+        ct.level -= 1;
+        Ok(())
+    }
+
     /// `a · b`, relinearised.
     pub fn mul_relin_new(&self, a: &Ciphertext<B>, b: &Ciphertext<B>) -> Result<Ciphertext<B>> {
         let mut out = self.mul_new(a, b)?;

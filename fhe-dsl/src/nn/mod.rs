@@ -322,7 +322,9 @@ pub(crate) fn rotate_and_add_plain(mut acc: Vec<f64>, layout: &Layout) -> Vec<f6
 /// `ct²`, relinearised and rescaled (one level): the nonlinear half of a quadratic
 /// activation whose affine parts are folded into the neighbouring linear layers.
 pub fn square<B: Backend>(eval: &Evaluator<B>, ct: &Ciphertext<B>) -> Result<Ciphertext<B>> {
-    eval.rescale_new(&eval.mul_relin_new(ct, ct)?)
+    let mut sq = eval.mul_new(ct, ct)?;
+    eval.relinearize_rescale_assign(&mut sq)?;
+    Ok(sq)
 }
 
 /// A general polynomial activation: a Chebyshev polynomial fitted on a declared input

@@ -339,7 +339,9 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, PreSquare<L>
         Level<L>: Is<P>,
     {
         let ct = self.as_ct().ciphertext();
-        P::Below::wrap_vector(ev.rescale_new(&ev.mul_relin_new(ct, ct)?)?)
+        let mut sq = ev.mul_new(ct, ct)?;
+        ev.relinearize_rescale_assign(&mut sq)?;
+        P::Below::wrap_vector(sq)
     }
 }
 

@@ -192,8 +192,8 @@ pub(crate) fn poly<B: Backend>(
         let (mut pa, mut pb) = (pa, pb);
         mod_down_to(ev, &mut pa, lvl)?;
         mod_down_to(ev, &mut pb, lvl)?;
-        let mut p = ev.mul_relin_new(&pa, &pb)?;
-        ev.rescale_assign(&mut p)?;
+        let mut p = ev.mul_new(&pa, &pb)?;
+        ev.relinearize_rescale_assign(&mut p)?;
         powers[i] = Some(p);
     }
     let mut acc: Option<Ciphertext<B>> = None;
