@@ -64,7 +64,7 @@ struct BenchBootstrapArgs {
     /// Output format: a readable table, or one JSON object.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Timed bootstrappings (the median is reported).
+    /// Timed bootstrappings after one untimed warm-up (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Allow the insecure test presets (tests only).
@@ -292,7 +292,7 @@ fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
         .into());
     }
     eprintln!(
-        "bench bootstrap: {} on {}, {} runs (key generation first)",
+        "bench bootstrap: {} on {}, {} runs after a warm-up (key generation first)",
         a.params, a.backend, a.runs
     );
     let json = match a.backend {
