@@ -525,7 +525,7 @@ impl CpuBackend {
     /// digit limb is formed once per output position and shared by all keys.
     /// `then = (d0, d1, drop)` (one key only) is [`Backend::relinearize_rescale`]: the
     /// outputs get `d0`, `d1` added and are rescaled by their last `drop` Q primes, with
-    /// one NTT per kept limb for both divisions (see [`Self::finish_rescaled`]).
+    /// one NTT per kept limb for both divisions (see [`finish_rescaled`]).
     fn key_switch_fused(
         &self,
         ctx: &RingContext,
