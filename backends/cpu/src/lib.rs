@@ -633,9 +633,13 @@ impl CpuBackend {
             });
             (rtail, p0, p1)
         });
-        let rys: Option<(Rows, Rows)> = rescale
-            .as_ref()
-            .map(|_| (r0.chunks_exact(n).collect(), r1.chunks_exact(n).collect()));
+        // per output part: d, its limb positions, the rescale's coefficient-form rows
+        let rescale = rescale.map(|(rtail, p0, p1)| {
+            let (d0, d1, _) = then.expect("rescale");
+            let (rows0, rows1): (Rows, Rows) =
+                (r0.chunks_exact(n).collect(), r1.chunks_exact(n).collect());
+            (rtail, [(d0, p0, rows0), (d1, p1, rows1)])
+        });
 
         // Phase B: each kept Q limb of both outputs of every key, ModDown (and the
         // rescale) applied on the spot.
@@ -664,18 +668,12 @@ impl CpuBackend {
                 let rows = digits.rows(t, pt, n, scr);
                 for ((key, (ys0, ys1)), (o0, o1)) in ks.iter().zip(&ys).zip(limb_outs) {
                     key.inner(ctx, &rows, t, pt, o0, o1);
-                    if let (Some((rtail, p0, p1)), Some((r0, r1))) = (&rescale, &rys) {
-                        let (d0, d1, _) = then.expect("rescale");
-                        let f = |o: &mut [u64],
-                                 y: &[&[u64]],
-                                 r: &[&[u64]],
-                                 d: &[u64],
-                                 c: &mut [u64]| {
-                            let p = ctx.modulus(pt);
-                            finish_rescaled(&nt[pt], p, (&tail, y), (rtail, r), t, d, o, c)
-                        };
-                        f(o0, ys0, r0, d0.limb(p0[t]), conv);
-                        f(o1, ys1, r1, d1.limb(p1[t]), conv);
+                    if let Some((rtail, parts)) = &rescale {
+                        let p = ctx.modulus(pt);
+                        for (o, y, (d, pos, r)) in [(o0, ys0, &parts[0]), (o1, ys1, &parts[1])] {
+                            let (ptail, rt) = ((&tail, y.as_slice()), (rtail, r.as_slice()));
+                            finish_rescaled(&nt[pt], p, ptail, rt, t, d.limb(pos[t]), o, conv);
+                        }
                         continue;
                     }
                     let conv = &mut conv[..n];

@@ -442,6 +442,14 @@ impl<B: Backend> Evaluator<B> {
         })
     }
 
+    /// The relinearisation key's digits for a ciphertext at `level`.
+    fn relin_key(&self, level: usize) -> Result<&KeyDigits<B::Poly>> {
+        self.relin
+            .as_ref()
+            .ok_or_else(|| Error::MissingKey("relinearisation key".into()))?
+            .at(level, || "relinearisation key".into())
+    }
+
     /// Relinearises a degree-2 ciphertext in place.
     pub fn relinearize_assign(&self, ct: &mut Ciphertext<B>) -> Result<()> {
         if ct.parts.len() == 2 {
@@ -454,11 +462,7 @@ impl<B: Backend> Evaluator<B> {
                 found: ct.degree(),
             });
         }
-        let key = self
-            .relin
-            .as_ref()
-            .ok_or_else(|| Error::MissingKey("relinearisation key".into()))?;
-        let digits = key.at(ct.level, || "relinearisation key".into())?;
+        let digits = self.relin_key(ct.level)?;
         let d2 = ct.parts.pop().expect("3 parts");
         let (u0, u1) =
             self.be()
@@ -490,11 +494,7 @@ impl<B: Backend> Evaluator<B> {
                 level: 0,
             });
         }
-        let key = self
-            .relin
-            .as_ref()
-            .ok_or_else(|| Error::MissingKey("relinearisation key".into()))?;
-        let digits = key.at(ct.level, || "relinearisation key".into())?;
+        let digits = self.relin_key(ct.level)?;
         let params = self.ckks.params();
         let drop = params.primes_dropped_at(ct.level);
         let (c0, c1) = self.be().relinearize_rescale(
