@@ -471,6 +471,8 @@ pub fn run<B: Backend>(
                 (out, run)
             }
         };
+        // an asynchronous backend (GPU) is timed to the completion of its queued work
+        ckks.backend().synchronize()?;
         let latency = t.elapsed().as_secs_f64();
         if let Some(b) = bar {
             b.finish_and_clear();

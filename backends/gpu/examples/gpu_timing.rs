@@ -4,6 +4,7 @@
 //! no GPU.
 //!
 //! `cargo run --release -p fhe-backend-gpu --example gpu_timing -- [preset] [runs]`
+//! (`-- --probe`: only check that the backend starts; exit code 3 when it cannot)
 
 use fhe_backend_gpu::GpuBackend;
 use fhe_dsl::backend::Backend;
@@ -18,6 +19,19 @@ fn median(mut v: Vec<f32>) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let preset = args.next().unwrap_or_else(|| "bench-a".into());
+    // `--probe`: only say whether the backend can start here (exit 3 when it cannot)
+    if preset == "--probe" {
+        match GpuBackend::new() {
+            Ok(g) => {
+                println!("gpu_timing: GPU backend on {} ({})", g.device_name(), g.arch());
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("gpu_timing: no GPU: {e}");
+                std::process::exit(3);
+            }
+        }
+    }
     let runs: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(20);
     let gpu = match GpuBackend::new() {
         Ok(g) => g,

@@ -982,6 +982,8 @@ impl<B: Backend> Bootstrapper<B> {
         }
         let out_slots = ct.slots;
         let raised = self.mod_raise(ct)?;
+        // asynchronous backends (GPU) are timed to completion of each stage
+        self.ckks.backend().synchronize()?;
         let t1 = Instant::now();
         // CoeffToSlot
         let mut x = raised;
@@ -1000,6 +1002,7 @@ impl<B: Backend> Bootstrapper<B> {
             self.eval.neg_assign(&mut im);
             vec![re, im]
         };
+        self.ckks.backend().synchronize()?;
         let t2 = Instant::now();
         // EvalMod: sin(2π(K+½)y)/(2π) ≈ Δ'm/q0; asking for scale Δ·q0/Δ' makes the raw
         // value Δ·m, i.e. the message m at the default scale Δ.
@@ -1019,6 +1022,7 @@ impl<B: Backend> Bootstrapper<B> {
             r.scale = delta;
             modded.push(r);
         }
+        self.ckks.backend().synchronize()?;
         let t3 = Instant::now();
         // SlotToCoeff
         let mut y = if modded.len() == 2 {
@@ -1036,6 +1040,7 @@ impl<B: Backend> Bootstrapper<B> {
         }
         y.slots = out_slots;
         y.scale = params.default_scale();
+        self.ckks.backend().synchronize()?;
         let t4 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
         Ok((
