@@ -51,8 +51,13 @@ run() {
   say ""
   say "==> $name (limit ${limit}s, t=${SECONDS}s): $*"
   local t0=$SECONDS rc
-  timeout -k 5 "$limit" "$@" 2>&1 | tee -a "$LOG" | grep '^{' >>"$RES"
-  rc=${PIPESTATUS[0]}
+  timeout -k 5 "$limit" "$@" >"$OUT/step.tmp" 2>&1
+  rc=$?
+  # the console (whose tail the caller sees) gets each step's last lines, the log all
+  tail -n 25 "$OUT/step.tmp"
+  cat "$OUT/step.tmp" >>"$LOG"
+  grep '^{' "$OUT/step.tmp" >>"$RES"
+  rm -f "$OUT/step.tmp"
   local status=ok
   ((rc == 124 || rc == 137)) && status=TIMEOUT
   ((rc != 0 && rc != 124 && rc != 137)) && status="FAIL($rc)"
