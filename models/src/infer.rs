@@ -13,7 +13,9 @@ use crate::resnet::weights::ResNetWeights;
 use anyhow::{anyhow, bail, Context, Result};
 use fhe_dsl::backend::Backend;
 use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys, TransformStorage};
-use fhe_dsl::ckks::{Ciphertext, Ckks, Decryptor, Evaluator, KeyRequest, Params, SwitchingKey};
+use fhe_dsl::ckks::{
+    Ciphertext, Ckks, Decryptor, Evaluator, KeyGenerator, KeyRequest, Params, SwitchingKey,
+};
 use fhe_dsl::typed::StepInfo;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array3;
@@ -109,6 +111,11 @@ pub struct InferConfig {
     pub backend_name: String,
     /// What runs the encrypted network.
     pub engine: ModelEngine,
+    /// Deterministic keys and encryption randomness (insecure; cross-backend
+    /// bit-exactness checks only).
+    pub seed: Option<u64>,
+    /// Device-side plaintext cache budget in bytes (0: encode weights on every use).
+    pub plaintext_cache: usize,
 }
 
 /// The result, printed as a table or as one JSON object.
@@ -410,7 +417,10 @@ pub fn run<B: Backend>(
     // client: keys
     let ckks = Ckks::new(params.clone(), backend);
     let t = Instant::now();
-    let mut kg = ckks.key_generator();
+    let mut kg = match cfg.seed {
+        Some(seed) => KeyGenerator::from_seed(&ckks, seed),
+        None => ckks.key_generator(),
+    };
     let sk = kg.secret_key();
     let pk = kg.public_key(&sk);
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg.preset.config, &req)?;
@@ -428,12 +438,19 @@ pub fn run<B: Backend>(
         keys,
         TransformStorage::Streamed,
     )?;
+    boot.evaluator().set_plaintext_cache(cfg.plaintext_cache);
     let server_key_bytes = boot.evaluator().key_bytes();
     log(&format!(
         "server: {:.2} GB of evaluation keys expanded",
         server_key_bytes as f64 / 1e9
     ));
-    let (encryptor, decryptor) = (ckks.encryptor(&pk), ckks.decryptor(&sk));
+    let encryptor = match cfg.seed {
+        Some(seed) => ckks
+            .encryptor(&pk)
+            .with_seed_for_tests(seed.wrapping_add(1)),
+        None => ckks.encryptor(&pk),
+    };
+    let decryptor = ckks.decryptor(&sk);
     let mut out = Vec::with_capacity(prepared.len());
     for (n, (packed, plain, label, _, exact)) in prepared.into_iter().enumerate() {
         let ct = encryptor.encrypt(&ckks.encode_real(&packed, start, params.default_scale())?)?;
@@ -494,6 +511,17 @@ pub fn run<B: Backend>(
             ));
         }
         out.push(r);
+    }
+    let st = boot.evaluator().plaintext_cache_stats();
+    if st.budget > 0 {
+        log(&format!(
+            "server: plaintext cache {:.2} GB in {} plaintexts (budget {:.1} GB), {} hits, {} encodings",
+            st.bytes as f64 / 1e9,
+            st.entries,
+            st.budget as f64 / 1e9,
+            st.hits,
+            st.misses
+        ));
     }
     Ok(out)
 }

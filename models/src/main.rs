@@ -119,6 +119,15 @@ struct InferArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Keep encoded weights (plaintext diagonals) on the backend across uses, up to this
+    /// many GB: each is then encoded once per level instead of in every inference.
+    /// Default: half the free device memory with --backend gpu, off on the CPU.
+    #[arg(long)]
+    plaintext_cache_gb: Option<f64>,
+    /// Deterministic keys and encryption randomness from this seed (INSECURE: for
+    /// checking that two backends compute bit-identical results).
+    #[arg(long, hide = true)]
+    insecure_seed: Option<u64>,
     /// Allow the insecure test presets (tests only).
     #[arg(long, hide = true)]
     insecure_test_params: bool,
@@ -320,6 +329,22 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         ))
         .into());
     }
+    if let Some(gb) = a.plaintext_cache_gb {
+        if !(gb.is_finite() && gb >= 0.0) {
+            return Err(UsageError(format!(
+                "--plaintext-cache-gb must be a non-negative number, got {gb}"
+            ))
+            .into());
+        }
+    }
+    let plaintext_cache = match (a.plaintext_cache_gb, a.backend) {
+        (Some(gb), _) => (gb * 1e9) as usize,
+        (None, BackendKind::Gpu) => gpu_backend()?.mem_info().map_or(0, |(free, _)| free / 2),
+        (None, _) => 0,
+    };
+    if a.insecure_seed.is_some() {
+        progress("WARNING: --insecure-seed: deterministic keys and encryption (tests only)");
+    }
     let cfg = infer::InferConfig {
         weights: a.weights.clone(),
         calibration: a.calibration.clone(),
@@ -339,6 +364,8 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         model: "resnet20-aespa-fmnist".into(),
         backend_name: a.backend.to_string(),
         engine: a.engine,
+        seed: a.insecure_seed,
+        plaintext_cache,
     };
     progress(&format!(
         "infer: ResNet-20 on {} ({}), image {:?}",

@@ -292,6 +292,42 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
     for (name, e) in &layers {
         assert!(e.is_finite() && *e < 1e-4, "{name}: {e}");
     }
+    // deterministic keys and encryption (`--insecure-seed`): keeping encoded weights
+    // across uses changes no bit of the result, and the second image finds every
+    // encoding of the first in the cache
+    let seeded = |cache: &str| {
+        let out = infer(&[
+            "--insecure-seed",
+            "7",
+            "--count",
+            "2",
+            "--plaintext-cache-gb",
+            cache,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let logits: Vec<Vec<f64>> = text(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                serde_json::from_value(v["logits_encrypted"].clone()).unwrap()
+            })
+            .collect();
+        (logits, text(&out.stderr))
+    };
+    let (streamed, _) = seeded("0");
+    let (cached, log) = seeded("2");
+    assert_eq!(streamed.len(), 2);
+    assert_eq!(streamed, cached, "the plaintext cache changed the logits");
+    let stats = log
+        .lines()
+        .find(|l| l.contains("plaintext cache"))
+        .unwrap_or_else(|| panic!("no cache report in {log}"));
+    let count = |what: &str| -> u64 {
+        let words: Vec<&str> = stats.split_whitespace().collect();
+        let at = words.iter().position(|w| w.starts_with(what)).unwrap();
+        words[at - 1].parse().unwrap()
+    };
+    assert!(count("hits") >= count("encodings"), "{stats}");
     // the hand-compiled engine behind the DSL model agrees too (its own keys and run)
     let out = infer(&["--engine", "program"]);
     let _ = std::fs::remove_file(&calib_path);

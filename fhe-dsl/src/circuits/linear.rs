@@ -11,21 +11,36 @@
 //! [`LinearTransform::rotations`] lists the steps whose keys the evaluation needs.
 
 use crate::backend::Backend;
-use crate::ckks::{Ciphertext, Ckks, Evaluator, Plaintext};
+use crate::ckks::{Ciphertext, Ckks, Evaluator, Plaintext, PtKey};
 use crate::error::{Error, Result};
 use num_complex::Complex64;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A linear map on `slots` complex slots, by nonzero diagonals.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct LinearTransform {
+    /// Identity of the diagonals' values: fresh on construction and on any change,
+    /// shared by clones; the key of their encodings in an evaluator's plaintext cache.
+    id: u64,
     slots: usize,
     diags: BTreeMap<usize, Vec<Complex64>>,
     /// Split diagonal indices into signed baby/giant steps (`d = G + i`, `|i| ≤ g/2`,
     /// `d` read in `(−n/2, n/2]`), so transforms with small negative and positive
     /// offsets share rotation keys; otherwise `d = g·j + i`, `0 ≤ i < g`.
     signed: bool,
+}
+
+impl PartialEq for LinearTransform {
+    fn eq(&self, o: &Self) -> bool {
+        (self.slots, &self.diags, self.signed) == (o.slots, &o.diags, o.signed)
+    }
+}
+
+fn fresh_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl LinearTransform {
@@ -73,6 +88,7 @@ impl LinearTransform {
             }
         }
         Ok(LinearTransform {
+            id: fresh_id(),
             slots,
             diags: out,
             signed: false,
@@ -144,6 +160,7 @@ impl LinearTransform {
         }
         out.retain(|_, v| v.iter().any(|z| z.norm() > 1e-300));
         Ok(LinearTransform {
+            id: fresh_id(),
             slots: n,
             diags: out,
             signed: self.signed && other.signed,
@@ -153,6 +170,7 @@ impl LinearTransform {
     /// Every entry multiplied by `k`.
     pub fn scaled(&self, k: Complex64) -> LinearTransform {
         let mut out = self.clone();
+        out.id = fresh_id();
         out.diags
             .values_mut()
             .for_each(|v| v.iter_mut().for_each(|z| *z *= k));
@@ -350,7 +368,17 @@ impl LinearTransform {
                 .map(|&(i, d)| {
                     // baby step 0 selects an encoding over Q_l only
                     let over = if down { 0 } else { i };
-                    let pt = self.encode_diag(ckks, d, j, over, level, pt_scale)?;
+                    let key = PtKey {
+                        source: self.id,
+                        item: d as u64,
+                        shift: j,
+                        over_qp: over != 0,
+                        level,
+                        scale_bits: pt_scale.to_bits(),
+                    };
+                    let pt = eval.cached_plaintext(key, || {
+                        self.encode_diag(ckks, d, j, over, level, pt_scale)
+                    })?;
                     Ok((i, pt))
                 })
                 .collect::<Result<Vec<_>>>()?;

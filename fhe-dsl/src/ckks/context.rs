@@ -474,6 +474,17 @@ pub struct Encryptor<B: Backend> {
 }
 
 impl<B: Backend> Encryptor<B> {
+    /// Deterministic encryption randomness from `seed`, for reproducibility tests only
+    /// (cross-backend bit-exactness): two encryptions under one seed share their
+    /// randomness, which is insecure outside a test.
+    pub fn with_seed_for_tests(self, seed: u64) -> Self {
+        use rand::SeedableRng;
+        Encryptor {
+            rng: Mutex::new(ChaCha20Rng::seed_from_u64(seed)),
+            ..self
+        }
+    }
+
     /// Encrypts a plaintext at its level and scale.
     pub fn encrypt(&self, pt: &Plaintext<B>) -> Result<Ciphertext<B>> {
         let ckks = &self.ckks;

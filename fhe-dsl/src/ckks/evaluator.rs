@@ -1,6 +1,7 @@
 //! Homomorphic operations. Each comes as an in-place or output-parameter form and an
 //! allocating `_new` form (Lattigo's `Op`/`OpNew`).
 
+use super::cache::{PlaintextCache, PlaintextCacheStats, PtKey};
 use super::context::{Ciphertext, Ckks, Plaintext};
 use super::keys::{galois_element, EvaluationKeys};
 use super::scales_match;
@@ -8,6 +9,7 @@ use crate::backend::{Backend, KeyDigits};
 use crate::error::{Error, Result};
 use num_complex::Complex64;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A Galois element with its uploaded key digits.
 pub(crate) type GaloisKey<'a, B> = (usize, &'a KeyDigits<<B as Backend>::Poly>);
@@ -46,6 +48,8 @@ pub struct Evaluator<B: Backend> {
     ckks: Ckks<B>,
     relin: Option<DeviceKey<B>>,
     galois: BTreeMap<usize, DeviceKey<B>>,
+    /// Encoded weights kept across uses (off unless given a budget).
+    plaintexts: PlaintextCache<B>,
 }
 
 impl<B: Backend> Evaluator<B> {
@@ -125,6 +129,7 @@ impl<B: Backend> Evaluator<B> {
             ckks,
             relin,
             galois,
+            plaintexts: PlaintextCache::default(),
         })
     }
 
@@ -137,6 +142,31 @@ impl<B: Backend> Evaluator<B> {
             .chain(self.galois.values())
             .map(|k| k.words * 8)
             .sum()
+    }
+
+    /// Keeps encoded linear-transform diagonals (a model's weights, bootstrapping's
+    /// DFT matrices when streamed) across uses, up to `bytes` on the backend, so that
+    /// each is encoded once per level and scale rather than on every application. Off
+    /// (0) by default; a smaller budget than what is held empties the cache.
+    pub fn set_plaintext_cache(&self, bytes: usize) {
+        self.plaintexts.set_budget(bytes);
+    }
+
+    /// The plaintext cache's budget, contents and hit counts.
+    pub fn plaintext_cache_stats(&self) -> PlaintextCacheStats {
+        self.plaintexts.stats()
+    }
+
+    /// The plaintext `key` names, from the cache or from `encode`.
+    pub(crate) fn cached_plaintext(
+        &self,
+        key: PtKey,
+        encode: impl FnOnce() -> Result<Plaintext<B>>,
+    ) -> Result<Arc<Plaintext<B>>> {
+        let n = self.ckks.params().n();
+        let be = self.be();
+        self.plaintexts
+            .get_or_encode(key, |pt| be.primes(&pt.poly).len() * n * 8, encode)
     }
 
     /// Uploads a switching key (e.g. from

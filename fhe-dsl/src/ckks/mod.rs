@@ -1,12 +1,15 @@
 //! RNS-CKKS: parameters, encoding, keys, encryption and the evaluator, generic over a
 //! [`Backend`](crate::backend::Backend).
 
+mod cache;
 mod context;
 pub mod encoder;
 mod evaluator;
 mod keys;
 mod params;
 
+pub use cache::PlaintextCacheStats;
+pub(crate) use cache::PtKey;
 pub use context::{Ciphertext, Ckks, Decryptor, Encryptor, Plaintext};
 pub use evaluator::{DeviceSwitchingKey, Evaluator};
 pub use keys::{
