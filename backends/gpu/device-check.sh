@@ -8,12 +8,15 @@
 # whole run's wall-clock budget, default 420: every step's timeout is cut to what is left),
 # STEPS (space-separated subset of the step names below; default all, in this order).
 #
-# Steps: info conformance timing ops bootstrap infer conformance16 profile
+# Steps: info conformance timing ops bootstrap infer exact conformance16 profile
 #   conformance    the conformance suite, bit-exact against the reference backend, N <= 2^13
 #   timing         per-primitive device times at bench-a (CUDA events, median of 20)
 #   ops            fhe bench ops --params bench-a --backend gpu (incl. 8 hoisted rotations)
 #   bootstrap      fhe bench bootstrap --backend gpu (boot-n16, 5 runs after a warm-up)
 #   infer          fhe infer --backend gpu: encrypted ResNet-20 with its per-layer table
+#   exact          the same inference twice on the GPU (second one with the weights cached)
+#                  and once on the CPU backend, with the same seeded keys and encryption:
+#                  the decrypted logits must be identical to the bit
 #   conformance16  the N = 2^16 parity tests (primitives and whole ciphertext operations)
 #   profile        ncu (hardware counters) on a sample of kernels of the timing example
 #
@@ -25,7 +28,7 @@ cd "$(dirname "$0")/../.."
 BIN="$(cd "${1:-.devbin}" && pwd)" || { echo "device-check: no binaries folder ${1:-.devbin}; run backends/gpu/build-device-bins.sh"; exit 2; }
 OUT="${OUT:-$(mktemp -d)}"
 BUDGET_S="${BUDGET_S:-420}"
-STEPS="${STEPS:-info conformance timing ops bootstrap infer conformance16 profile}"
+STEPS="${STEPS:-info conformance timing ops bootstrap infer exact conformance16 profile}"
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
 RES="$OUT/results.jsonl"
@@ -113,6 +116,22 @@ if wants bootstrap; then
 fi
 if wants infer; then
   run infer 180 "$BIN/fhe" infer --backend gpu || failed=1
+fi
+if wants exact; then
+  run exact 200 bash -c "set -e
+    '$BIN/fhe' infer --backend gpu --insecure-seed 1 --count 2 --format json >'$OUT/exact-gpu.json'
+    '$BIN/fhe' infer --backend cpu --insecure-seed 1 --format json >'$OUT/exact-cpu.json'
+    cat '$OUT/exact-gpu.json' '$OUT/exact-cpu.json'
+    python3 - '$OUT/exact-gpu.json' '$OUT/exact-cpu.json' <<'PY'
+import json, sys
+gpu = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
+cpu = [json.loads(l) for l in open(sys.argv[2]) if l.startswith('{')]
+g, c = gpu[0]['logits_encrypted'], cpu[0]['logits_encrypted']
+print('gpu latency cold %.3f s, warm %.3f s; cpu %.3f s' % (gpu[0]['latency_s'], gpu[1]['latency_s'], cpu[0]['latency_s']))
+print('logits gpu == cpu bit for bit:', g == c)
+sys.exit(0 if g == c else 1)
+PY
+    rm -f '$OUT/exact-gpu.json' '$OUT/exact-cpu.json'" || failed=1
 fi
 if wants conformance16; then
   run conformance16 120 "$BIN/test-conformance" --test-threads 1 --nocapture --ignored || failed=1

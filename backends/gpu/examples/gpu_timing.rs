@@ -23,7 +23,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if preset == "--probe" {
         match GpuBackend::new() {
             Ok(g) => {
-                println!("gpu_timing: GPU backend on {} ({})", g.device_name(), g.arch());
+                println!(
+                    "gpu_timing: GPU backend on {} ({})",
+                    g.device_name(),
+                    g.arch()
+                );
                 return Ok(());
             }
             Err(e) => {
