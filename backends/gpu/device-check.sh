@@ -8,12 +8,17 @@
 # whole run's wall-clock budget, default 420: every step's timeout is cut to what is left),
 # STEPS (space-separated subset of the step names below; default all, in this order).
 #
-# Steps: info conformance timing ops bootstrap infer exact conformance16 profile
+# Steps: info conformance timing ops bootstrap bprofile resources infer warm exact
+#        conformance16 profile
 #   conformance    the conformance suite, bit-exact against the reference backend, N <= 2^13
 #   timing         per-primitive device times at bench-a (CUDA events, median of 20)
 #   ops            fhe bench ops --params bench-a --backend gpu (incl. 8 hoisted rotations)
 #   bootstrap      fhe bench bootstrap --backend gpu (boot-n16, 5 runs after a warm-up)
+#   bprofile       device time per backend primitive of one boot-n16 bootstrap
+#   resources      nvcc's register / spill report of every kernel for sm_90
 #   infer          fhe infer --backend gpu: encrypted ResNet-20 with its per-layer table
+#   warm           three images under one key set: the first encodes the weights into the
+#                  plaintext cache, the next two find them there
 #   exact          the same inference twice on the GPU (second one with the weights cached)
 #                  and once on the CPU backend, with the same seeded keys and encryption:
 #                  the decrypted logits must be identical to the bit
@@ -28,7 +33,7 @@ cd "$(dirname "$0")/../.."
 BIN="$(cd "${1:-.devbin}" && pwd)" || { echo "device-check: no binaries folder ${1:-.devbin}; run backends/gpu/build-device-bins.sh"; exit 2; }
 OUT="${OUT:-$(mktemp -d)}"
 BUDGET_S="${BUDGET_S:-420}"
-STEPS="${STEPS:-info conformance timing ops bootstrap infer exact conformance16 profile}"
+STEPS="${STEPS:-info conformance timing ops bootstrap bprofile resources infer warm exact conformance16 profile}"
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
 RES="$OUT/results.jsonl"
@@ -114,8 +119,19 @@ fi
 if wants bootstrap; then
   run bootstrap 150 "$BIN/fhe" bench bootstrap --backend gpu --runs 5 --format json || failed=1
 fi
+if wants bprofile; then
+  run bprofile 90 env FHE_GPU_PROFILE=1 "$BIN/gpu_timing" profile-bootstrap || failed=1
+fi
+if wants resources; then
+  run resources 60 bash -c "'$BIN/gpu_timing' --source >/tmp/fhe_kernels.cu &&
+    nvcc -arch=sm_90 -cubin -Xptxas -v -o /tmp/fhe_kernels.cubin /tmp/fhe_kernels.cu 2>&1 |
+    grep -E 'Compiling entry|registers|spill' | paste - - - | sed -E 's/ptxas info +: //g'" || true
+fi
 if wants infer; then
   run infer 180 "$BIN/fhe" infer --backend gpu || failed=1
+fi
+if wants warm; then
+  run warm 150 "$BIN/fhe" infer --backend gpu --count 3 --format json || failed=1
 fi
 if wants exact; then
   run exact 200 bash -c "set -e

@@ -268,6 +268,43 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
         "ModDown of rotate_extended vs hoisted rotation (c1)",
     );
 
+    // the key-switching inner product alone, with many digits (more than a fused kernel
+    // may take in one launch), with and without an automorphism
+    let many: Vec<RnsPoly> = (0..18u8)
+        .map(|j| random_poly(ctx, &qp[1..], 90 + j))
+        .collect();
+    let many_key: Vec<(RnsPoly, RnsPoly)> = (0..18u8)
+        .map(|j| {
+            (
+                random_poly(ctx, &qp, 120 + j),
+                random_poly(ctx, &qp, 150 + j),
+            )
+        })
+        .collect();
+    let up_many: Vec<B::Poly> = many.iter().map(|x| b.upload(ctx, x.clone())).collect();
+    let up_key: Vec<(B::Poly, B::Poly)> = many_key
+        .iter()
+        .map(|(x, y)| (b.upload(ctx, x.clone()), b.upload(ctx, y.clone())))
+        .collect();
+    for galois in [None, Some(2 * ctx.n() - 1)] {
+        let (w0, w1) = r.key_switch_inner(ctx, &many, &many_key, galois);
+        let (g0, g1) = b.key_switch_inner(ctx, &up_many, &up_key, galois);
+        same(
+            b,
+            ctx,
+            &g0,
+            &w0,
+            &format!("key_switch_inner {galois:?} (b part)"),
+        );
+        same(
+            b,
+            ctx,
+            &g1,
+            &w1,
+            &format!("key_switch_inner {galois:?} (a part)"),
+        );
+    }
+
     // relinearisation fused with a rescale by 1 or 2 primes
     let (e0, e1, e2) = (
         random_poly(ctx, &yq, 9),

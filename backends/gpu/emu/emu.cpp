@@ -9,6 +9,7 @@
 #include "../kernels/elementwise.cu"
 #include "../kernels/automorphism.cu"
 #include "../kernels/basis.cu"
+#include "../kernels/keyswitch.cu"
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -79,9 +80,22 @@ static dim3 g2(u64 words, u64 limbs) { dim3 d; d.x = (u32)((words + BLOCK - 1) /
 static dim3 b1(u32 x) { dim3 d; d.x = x; return d; }
 
 // The launch sequences of GpuBackend::ntt / intt.
+static const u32 OUTER_BLOCK = 128;
+static void outer(u32 log_r, bool fwd, const Ring &r, u64 *a, const LimbParams &p, size_t limbs) {
+    u32 log_n = r.log_n;
+    dim3 g; g.x = (u32)(((r.n >> log_r) + OUTER_BLOCK - 1) / OUTER_BLOCK); g.y = (u32)limbs;
+    const u64 *tw = fwd ? r.tw.data() : r.itw.data(), *tws = fwd ? r.tws.data() : r.itws.data();
+    const u64 *wn = r.wn.data(), *wns = r.wns.data();
+    launch(g, b1(OUTER_BLOCK), false, [&] {
+        switch (log_r) {
+#define FHE_EMU_OUTER(K, R) case K: if (fwd) ntt_fwd_outer_##R(a, tw, tws, log_n, p); else intt_outer_##R(a, tw, tws, wn, wns, log_n, p); break;
+            FHE_EMU_OUTER(1, 2) FHE_EMU_OUTER(2, 4) FHE_EMU_OUTER(3, 8) FHE_EMU_OUTER(4, 16) FHE_EMU_OUTER(5, 32) FHE_EMU_OUTER(6, 64)
+        }
+    });
+}
 static void ntt(const Ring &r, u64 *a, const std::vector<u32> &pr) {
     LimbParams p = params(r, pr); u32 log_n = r.log_n; u32 log_c = log_n < LOG_CHUNK ? log_n : LOG_CHUNK;
-    for (int lt = (int)log_n - 1; lt >= (int)log_c; --lt) { u32 t = lt; launch(g2(r.n / 2, pr.size()), b1(BLOCK), false, [&] { ntt_fwd_stage(a, r.tw.data(), r.tws.data(), log_n, t, p); }); }
+    if (log_n > log_c) outer(log_n - log_c, true, r, a, p, pr.size());
     dim3 g; g.x = (u32)(r.n >> log_c); g.y = (u32)pr.size();
     launch(g, b1(1u << (log_c - 1)), true, [&] { ntt_fwd_tail(a, r.tw.data(), r.tws.data(), log_n, log_c, p); });
 }
@@ -89,7 +103,7 @@ static void intt(const Ring &r, u64 *a, const std::vector<u32> &pr) {
     LimbParams p = params(r, pr); u32 log_n = r.log_n; u32 log_c = log_n < LOG_CHUNK ? log_n : LOG_CHUNK;
     dim3 g; g.x = (u32)(r.n >> log_c); g.y = (u32)pr.size();
     launch(g, b1(1u << (log_c - 1)), true, [&] { intt_head(a, r.itw.data(), r.itws.data(), log_n, log_c, p); });
-    for (u32 lt = log_c; lt < log_n; ++lt) launch(g2(r.n / 2, pr.size()), b1(BLOCK), false, [&] { intt_stage(a, r.itw.data(), r.itws.data(), r.wn.data(), r.wns.data(), log_n, lt, p); });
+    if (log_n > log_c) outer(log_n - log_c, false, r, a, p, pr.size());
 }
 
 static std::mt19937_64 rng(7);
@@ -102,12 +116,13 @@ static std::vector<u64> rand_poly(const Ring &r, const std::vector<u32> &pr) {
 static void test_ntt(int log_n) {
     auto qs = primes(50, log_n, 2); auto q2 = primes(61, log_n, 1); qs.push_back(q2[0]);
     Ring r = make_ring(log_n, qs);
-    std::vector<u32> pr = {2, 0, 1};
+    // large rings on one limb: the tail kernel's emulation spawns a thread per CUDA thread
+    std::vector<u32> pr = log_n >= 14 ? std::vector<u32>{2} : std::vector<u32>{2, 0, 1};
     auto a = rand_poly(r, pr), x = a;
     ntt(r, x.data(), pr);
     for (size_t l = 0; l < pr.size(); ++l) {
         u64 q = r.q[pr[l]];
-        for (u64 i = 0; i < r.n; i += (r.n > 1024 ? 37 : 1)) {
+        for (u64 i = 0; i < r.n; i += (r.n > 1024 ? (r.n > 8192 ? 4099 : 37) : 1)) {
             u64 pt = powm(r.psi[pr[l]], 2 * brv_h(i, log_n) + 1, q), acc = 0;
             for (u64 k = r.n; k-- > 0;) acc = (u64)(((u128)acc * pt + a[l * r.n + k]) % q);
             CHECK(x[l * r.n + i] == acc, "ntt log_n=%d limb %zu pos %llu: %llu vs %llu", log_n, l, (unsigned long long)i, (unsigned long long)x[l * r.n + i], (unsigned long long)acc);
@@ -171,6 +186,42 @@ static void test_automorphism() {
     std::printf("ok: automorphism\n");
 }
 
+// ks_inner against an automorphism followed by naive multiply-accumulates; the key has
+// one more limb than the digits (limb positions through pos_b), 16 digits (the most one
+// launch takes, so the 128-bit sums are reduced mid-way) and a chunk starting at limb 1.
+static void test_ks_inner() {
+    int log_n = 10; Ring r = make_ring(log_n, primes(61, log_n, 4)); u64 n = r.n;
+    std::vector<u32> dpr = {0, 1, 3}, kpr = {3, 2, 1, 0};
+    const int D = 16;
+    std::vector<std::vector<u64>> d, b, a;
+    for (int j = 0; j < D; ++j) { d.push_back(rand_poly(r, dpr)); b.push_back(rand_poly(r, kpr)); a.push_back(rand_poly(r, kpr)); }
+    KsPtrs ptr;
+    for (int j = 0; j < D; ++j) { ptr.d[j] = d[j].data(); ptr.b[j] = b[j].data(); ptr.a[j] = a[j].data(); }
+    for (u64 g : {0ull, 5ull, 2 * n - 1}) {
+        // limbs 1..3 of the digits in one launch (limb0 = 1)
+        std::vector<u32> chunk = {1, 3};
+        LimbParams p = params(r, chunk);
+        p.pos_b[0] = 2; p.pos_b[1] = 0;
+        std::vector<u64> o0(2 * n), o1(2 * n);
+        launch(g2(n, 2), b1(BLOCK), false, [&] { ks_inner(o0.data(), o1.data(), ptr, D, 1, log_n, g, p); });
+        for (int l = 0; l < 2; ++l) {
+            u64 q = r.q[chunk[l]];
+            for (u64 k = 0; k < n; ++k) {
+                u64 src = k;
+                if (g) { u64 e = (2ull * brv_h((u32)k, log_n) + 1) * g & (2 * n - 1); src = brv_h((u32)((e - 1) / 2), log_n); }
+                u64 s0 = 0, s1 = 0;
+                for (int j = 0; j < D; ++j) {
+                    u64 x = d[j][(1 + l) * n + src];
+                    s0 = (s0 + mulm(x, b[j][p.pos_b[l] * n + k], q)) % q;
+                    s1 = (s1 + mulm(x, a[j][p.pos_b[l] * n + k], q)) % q;
+                }
+                CHECK(o0[l * n + k] == s0 && o1[l * n + k] == s1, "ks_inner g=%llu limb %d k=%llu", (unsigned long long)g, l, (unsigned long long)k);
+            }
+        }
+    }
+    std::printf("ok: ks_inner (16 digits, automorphisms)\n");
+}
+
 static void test_base_convert(int nf) {
     int log_n = 10; auto qs = primes(61, log_n, nf + 3);
     Ring r = make_ring(log_n, qs); u64 n = r.n;
@@ -200,9 +251,11 @@ static void test_base_convert(int nf) {
 }
 
 int main() {
-    for (int log_n : {4, 10, 11, 12, 13}) test_ntt(log_n);
+    // 2^12..2^17: every outer-stage kernel (R = 2..64 columns of the 2^11-word chunk)
+    for (int log_n : {4, 10, 11, 12, 13, 14, 15, 16, 17}) test_ntt(log_n);
     test_elementwise();
     test_automorphism();
+    test_ks_inner();
     for (int nf : {1, 3, 16, 17, 40}) test_base_convert(nf);
     if (failures) { std::printf("%d FAILURES\n", failures); return 1; }
     std::printf("all kernel checks passed\n");

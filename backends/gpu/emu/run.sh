@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 out="${TMPDIR:-/tmp}/fhe_gpu_emu"
-g++ -std=c++20 -O2 -pthread -Wall -Wno-unused-function -o "$out" emu.cpp
+g++ -std=c++20 -O2 -pthread -Wall -Wno-unused-function -Wno-unknown-pragmas -o "$out" emu.cpp
 "$out"

@@ -4,7 +4,9 @@
 //! no GPU.
 //!
 //! `cargo run --release -p fhe-backend-gpu --example gpu_timing -- [preset] [runs]`
-//! (`-- --probe`: only check that the backend starts; exit code 3 when it cannot)
+//! (`-- --probe`: only check that the backend starts; exit code 3 when it cannot;
+//! `FHE_GPU_PROFILE=1 ... -- profile-bootstrap`: device time per primitive of one boot-n16
+//! bootstrap after a warm-up)
 
 use fhe_backend_gpu::GpuBackend;
 use fhe_dsl::backend::Backend;
@@ -19,6 +21,11 @@ fn median(mut v: Vec<f32>) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let preset = args.next().unwrap_or_else(|| "bench-a".into());
+    // `--source`: the CUDA program as NVRTC compiles it (for nvcc's resource report)
+    if preset == "--source" {
+        print!("{}", fhe_backend_gpu::kernels::full_source());
+        return Ok(());
+    }
     // `--probe`: only say whether the backend can start here (exit 3 when it cannot)
     if preset == "--probe" {
         match GpuBackend::new() {
@@ -45,6 +52,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     eprintln!("device {} ({})", gpu.device_name(), gpu.arch());
+    if preset == "profile-bootstrap" {
+        return profile_bootstrap(&gpu);
+    }
     let params = Params::new(ParamsLiteral::preset(&preset)?)?;
     let ctx = params.ring().clone();
     let ckks = Ckks::new(params.clone(), gpu.clone());
@@ -127,6 +137,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         time(&mut || {
             ev.rotate_hoisted_new(&ct, &steps).unwrap();
         })?,
+    );
+    Ok(())
+}
+
+/// Device time per backend primitive of one boot-n16 bootstrap (after a warm-up one), as
+/// a table and one JSON line.
+fn profile_bootstrap(gpu: &GpuBackend) -> Result<(), Box<dyn std::error::Error>> {
+    use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys};
+    if !gpu.profiling() {
+        return Err("profile-bootstrap needs FHE_GPU_PROFILE=1".into());
+    }
+    let preset = BootstrapPreset::by_name("boot-n16")?;
+    let params = Params::new(preset.params.clone())?;
+    let ckks = Ckks::new(params.clone(), gpu.clone());
+    let mut kg = ckks.key_generator();
+    let sk = kg.secret_key();
+    let keys =
+        BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &KeyRequest::new())?;
+    let bs = Bootstrapper::new(&ckks, preset.config.clone(), &keys)?;
+    let v: Vec<f64> = (0..preset.config.slots())
+        .map(|i| ((i * 7919) % 2001) as f64 / 1000.0 - 1.0)
+        .collect();
+    let ct = ckks
+        .encryptor_sk(&sk)
+        .encrypt(&ckks.encode_real(&v, 0, params.default_scale())?)?;
+    bs.bootstrap(&ct)?;
+    gpu.take_profile();
+    let t = std::time::Instant::now();
+    bs.bootstrap(&ct)?;
+    let wall = t.elapsed().as_secs_f64() * 1e3;
+    let prof = gpu.take_profile();
+    let total: f64 = prof.iter().map(|p| p.2).sum();
+    eprintln!("one boot-n16 bootstrap, profiled: {wall:.1} ms wall (each primitive waited for), {total:.1} ms device");
+    eprintln!("{:<20}{:>8}{:>12}{:>8}", "primitive", "calls", "device ms", "%");
+    let mut json = Vec::new();
+    for (name, calls, ms) in &prof {
+        eprintln!("{name:<20}{calls:>8}{ms:>12.2}{:>8.1}", 100.0 * ms / total);
+        json.push(format!("\"{name}\":{{\"calls\":{calls},\"ms\":{ms:.3}}}"));
+    }
+    println!(
+        "{{\"op\":\"bootstrap_profile\",\"backend\":\"gpu\",\"device\":\"{}\",\"params\":\"boot-n16\",\"wall_ms\":{wall:.1},\"device_ms\":{total:.1},\"primitives\":{{{}}}}}",
+        gpu.device_name(),
+        json.join(",")
     );
     Ok(())
 }

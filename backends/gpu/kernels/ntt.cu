@@ -5,30 +5,50 @@
 // bit-reversed to natural order including N^-1. Tables are stored prime-major:
 // tw[prime * N + idx].
 //
-// A transform is a few global radix-2 stages (butterfly distance t too large for one
-// block) followed (forward) or preceded (inverse) by one shared-memory kernel running all
-// stages whose butterflies stay inside a chunk of C = 2 * blockDim.x words.
+// A transform is two launches: the stages whose butterfly distance t is too large for one
+// block (t >= C), in registers, one thread per column of R = N / C words
+// (ntt_fwd_outer / intt_outer), then (forward) or before that (inverse) one shared-memory
+// kernel running all stages whose butterflies stay inside a chunk of C = 2 * blockDim.x
+// words (ntt_fwd_tail / intt_head).
 
-// One forward stage with distance t = 2^log_t (m = N / 2t groups).
-// Launch: grid (ceil(N/2 / blockDim.x), limbs).
-extern "C" __global__ void ntt_fwd_stage(u64 *a, const u64 *tw, const u64 *tws, u32 log_n,
-                                         u32 log_t, const __grid_constant__ LimbParams p) {
+// All forward stages with butterfly distance t >= C, where C = N / R is the chunk of
+// the shared-memory tail: one thread per column r in [0, C) holds the R words
+// x[r + C*s] in registers. They form an independent R-point Cooley-Tukey network whose
+// twiddle for local distance T = t / C and group g is tw[R / (2T) + g], the same for
+// every column, so the log2(R) outer stages cost one pass over memory.
+// Launch: grid (ceil(C / blockDim.x), limbs).
+template <int R>
+__device__ __forceinline__ void ntt_fwd_outer(u64 *a, const u64 *tw, const u64 *tws, u32 log_n,
+                                              const LimbParams &p) {
     u32 l = blockIdx.y;
-    u32 k = blockIdx.x * blockDim.x + threadIdx.x;
     u64 n = 1ull << log_n;
-    if (k >= (n >> 1)) return;
-    u32 t = 1u << log_t;
-    u32 m = (u32)(n >> (log_t + 1));
-    u32 i = k >> log_t;
-    u32 j = (i << (log_t + 1)) + (k & (t - 1));
+    u64 c = n / R;
+    u64 r = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= c) return;
     u64 q = p.q[l];
-    u64 widx = (u64)p.prime[l] * n + m + i;
-    u64 w = tw[widx], ws = tws[widx];
-    u64 *x = a + (u64)l * n;
-    u64 u = x[j];
-    u64 v = mul_shoup(x[j + t], w, ws, q);
-    x[j] = add_mod(u, v, q);
-    x[j + t] = sub_mod(u, v, q);
+    u64 *x = a + (u64)l * n + r;
+    const u64 *twl = tw + (u64)p.prime[l] * n;
+    const u64 *twsl = tws + (u64)p.prime[l] * n;
+    u64 v[R];
+#pragma unroll
+    for (int s = 0; s < R; ++s) v[s] = x[s * c];
+#pragma unroll
+    for (int t = R / 2, m = 1; t >= 1; t >>= 1, m <<= 1) {
+#pragma unroll
+        for (int g = 0; g < m; ++g) {
+            u64 w = twl[m + g], ws = twsl[m + g];
+#pragma unroll
+            for (int k = 0; k < t; ++k) {
+                int j = 2 * g * t + k;
+                u64 u = v[j];
+                u64 y = mul_shoup(v[j + t], w, ws, q);
+                v[j] = add_mod(u, y, q);
+                v[j + t] = sub_mod(u, y, q);
+            }
+        }
+    }
+#pragma unroll
+    for (int s = 0; s < R; ++s) x[s * c] = v[s];
 }
 
 // All forward stages with t <= C/2 in shared memory, C = 2 * blockDim.x (a power of two
@@ -103,32 +123,67 @@ extern "C" __global__ void intt_head(u64 *a, const u64 *itw, const u64 *itws, u3
     x[tid + half] = y1;
 }
 
-// One inverse stage with distance t = 2^log_t (h = N / 2t groups). The last stage
-// (t = N/2) also multiplies by N^-1: the sum by p.s = N^-1, the difference by the
-// precomputed w * N^-1 passed in wn / wns (one per prime).
-// Launch: grid (ceil(N/2 / blockDim.x), limbs).
-extern "C" __global__ void intt_stage(u64 *a, const u64 *itw, const u64 *itws,
-                                      const u64 *wn, const u64 *wns, u32 log_n, u32 log_t,
-                                      const __grid_constant__ LimbParams p) {
+// All inverse stages with distance t >= C (the last ones), one thread per column as in
+// ntt_fwd_outer, Gentleman-Sande with twiddle itw[R / (2T) + g]. The last stage (t = N/2)
+// also multiplies by N^-1: the sum by p.s = N^-1, the difference by the precomputed
+// w * N^-1 passed in wn / wns (one per prime).
+// Launch: grid (ceil(C / blockDim.x), limbs).
+template <int R>
+__device__ __forceinline__ void intt_outer(u64 *a, const u64 *itw, const u64 *itws,
+                                           const u64 *wn, const u64 *wns, u32 log_n,
+                                           const LimbParams &p) {
     u32 l = blockIdx.y;
-    u32 k = blockIdx.x * blockDim.x + threadIdx.x;
     u64 n = 1ull << log_n;
-    if (k >= (n >> 1)) return;
-    u32 t = 1u << log_t;
-    u32 h = (u32)(n >> (log_t + 1));
-    u32 i = k >> log_t;
-    u32 j = (i << (log_t + 1)) + (k & (t - 1));
+    u64 c = n / R;
+    u64 r = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= c) return;
     u64 q = p.q[l];
-    u64 *x = a + (u64)l * n;
-    u64 u = x[j];
-    u64 v = x[j + t];
-    if (h == 1) {
-        u32 pr = p.prime[l];
-        x[j] = mul_shoup(add_mod(u, v, q), p.s[l], p.ss[l], q);
-        x[j + t] = mul_shoup(sub_mod(u, v, q), wn[pr], wns[pr], q);
-    } else {
-        u64 widx = (u64)p.prime[l] * n + h + i;
-        x[j] = add_mod(u, v, q);
-        x[j + t] = mul_shoup(sub_mod(u, v, q), itw[widx], itws[widx], q);
+    u32 pr = p.prime[l];
+    u64 *x = a + (u64)l * n + r;
+    const u64 *twl = itw + (u64)pr * n;
+    const u64 *twsl = itws + (u64)pr * n;
+    u64 v[R];
+#pragma unroll
+    for (int s = 0; s < R; ++s) v[s] = x[s * c];
+#pragma unroll
+    for (int t = 1, h = R / 2; h >= 1; t <<= 1, h >>= 1) {
+#pragma unroll
+        for (int g = 0; g < h; ++g) {
+            u64 w, ws, sw = 0, sws = 0;
+            if (h == 1) {
+                w = wn[pr], ws = wns[pr], sw = p.s[l], sws = p.ss[l];
+            } else {
+                w = twl[h + g], ws = twsl[h + g];
+            }
+#pragma unroll
+            for (int k = 0; k < t; ++k) {
+                int j = 2 * g * t + k;
+                u64 u = v[j], y = v[j + t];
+                u64 sum = add_mod(u, y, q);
+                v[j] = h == 1 ? mul_shoup(sum, sw, sws, q) : sum;
+                v[j + t] = mul_shoup(sub_mod(u, y, q), w, ws, q);
+            }
+        }
     }
+#pragma unroll
+    for (int s = 0; s < R; ++s) x[s * c] = v[s];
 }
+
+// The entry points, one per R = 2^1 .. 2^6 (N up to 2^17 with C = 2^11).
+#define FHE_NTT_OUTER(R)                                                                   \
+    extern "C" __global__ void ntt_fwd_outer_##R(u64 *a, const u64 *tw, const u64 *tws,    \
+                                                 u32 log_n,                                \
+                                                 const __grid_constant__ LimbParams p) {   \
+        ntt_fwd_outer<R>(a, tw, tws, log_n, p);                                            \
+    }                                                                                      \
+    extern "C" __global__ void intt_outer_##R(u64 *a, const u64 *itw, const u64 *itws,     \
+                                              const u64 *wn, const u64 *wns, u32 log_n,    \
+                                              const __grid_constant__ LimbParams p) {      \
+        intt_outer<R>(a, itw, itws, wn, wns, log_n, p);                                    \
+    }
+FHE_NTT_OUTER(2)
+FHE_NTT_OUTER(4)
+FHE_NTT_OUTER(8)
+FHE_NTT_OUTER(16)
+FHE_NTT_OUTER(32)
+FHE_NTT_OUTER(64)

@@ -19,6 +19,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../kernels/automorphism.cu"),
     ),
     ("basis.cu", include_str!("../kernels/basis.cu")),
+    ("keyswitch.cu", include_str!("../kernels/keyswitch.cu")),
 ];
 
 /// Limbs one launch addresses (`FHE_MAX_LIMBS` in `common.cuh`).
@@ -92,16 +93,27 @@ pub fn program_ptx(arch: &str) -> Result<String, GpuError> {
 
 /// Names of every `extern "C" __global__` function the backend loads.
 pub const KERNEL_NAMES: &[&str] = &[
-    "ntt_fwd_stage",
+    "ntt_fwd_outer_2",
+    "ntt_fwd_outer_4",
+    "ntt_fwd_outer_8",
+    "ntt_fwd_outer_16",
+    "ntt_fwd_outer_32",
+    "ntt_fwd_outer_64",
     "ntt_fwd_tail",
     "intt_head",
-    "intt_stage",
+    "intt_outer_2",
+    "intt_outer_4",
+    "intt_outer_8",
+    "intt_outer_16",
+    "intt_outer_32",
+    "intt_outer_64",
     "ew_binary",
     "ew_mul_add",
     "ew_unary",
     "gather_limbs",
     "automorphism_ntt",
     "base_convert",
+    "ks_inner",
 ];
 
 /// `LimbParams` of `common.cuh`: per-limb moduli, scalars and operand positions of one
@@ -137,6 +149,24 @@ impl Default for LimbParams {
 // SAFETY: plain `repr(C)` struct of integer arrays with the exact layout of the CUDA
 // `struct LimbParams` (no padding: 5·512 + 3·256 bytes); valid for any bit pattern.
 unsafe impl DeviceRepr for LimbParams {}
+
+/// Digits one [`KsPtrs`] addresses (`FHE_MAX_DIGITS` in `keyswitch.cu`).
+pub const MAX_DIGITS: usize = 16;
+
+/// `KsPtrs` of `keyswitch.cu`: device addresses of the key-switching digits and of the
+/// key's two halves per digit, passed by value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KsPtrs {
+    pub d: [u64; MAX_DIGITS],
+    pub b: [u64; MAX_DIGITS],
+    pub a: [u64; MAX_DIGITS],
+}
+
+// SAFETY: plain `repr(C)` struct of u64 arrays with the layout of the CUDA `struct KsPtrs`
+// (three arrays of 16 pointers, no padding); the addresses are only dereferenced on the
+// device.
+unsafe impl DeviceRepr for KsPtrs {}
 
 /// Element-wise binary op codes (`EW_*` in elementwise.cu).
 pub const EW_ADD: u32 = 0;

@@ -17,13 +17,16 @@
 //! [`GpuError::NoDriver`], [`GpuError::NoNvrtc`] or [`GpuError::NoDevice`] instead.
 
 pub mod kernels;
+mod keyswitch;
+mod ntt;
+mod profile;
 
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError, LaunchConfig,
     PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
-use fhe_dsl::backend::Backend;
+use fhe_dsl::backend::{Backend, KeyDigits};
 use fhe_dsl::ring::{RingContext, RnsPoly};
 use kernels::{LimbParams, MAX_LIMBS};
 use std::collections::HashMap;
@@ -113,32 +116,46 @@ impl GpuPoly {
 }
 
 struct Kernels {
-    ntt_fwd_stage: CudaFunction,
+    /// `ntt_fwd_outer_{R}` for R = 2^1..=2^6, indexed by log2(R) − 1.
+    ntt_fwd_outer: Vec<CudaFunction>,
     ntt_fwd_tail: CudaFunction,
     intt_head: CudaFunction,
-    intt_stage: CudaFunction,
+    /// `intt_outer_{R}`, indexed like `ntt_fwd_outer`.
+    intt_outer: Vec<CudaFunction>,
     ew_binary: CudaFunction,
     ew_mul_add: CudaFunction,
     ew_unary: CudaFunction,
     gather_limbs: CudaFunction,
     automorphism_ntt: CudaFunction,
     base_convert: CudaFunction,
+    ks_inner: CudaFunction,
 }
 
 impl Kernels {
     fn load(m: &Arc<CudaModule>) -> Result<Self, GpuError> {
         let f = |name: &'static str| drv(name, m.load_function(name));
+        let outer = |stem: &str| -> Result<Vec<CudaFunction>, GpuError> {
+            (1..=MAX_LOG_OUTER)
+                .map(|k| {
+                    drv(
+                        "load outer NTT",
+                        m.load_function(&format!("{stem}_{}", 1 << k)),
+                    )
+                })
+                .collect()
+        };
         Ok(Kernels {
-            ntt_fwd_stage: f("ntt_fwd_stage")?,
+            ntt_fwd_outer: outer("ntt_fwd_outer")?,
             ntt_fwd_tail: f("ntt_fwd_tail")?,
             intt_head: f("intt_head")?,
-            intt_stage: f("intt_stage")?,
+            intt_outer: outer("intt_outer")?,
             ew_binary: f("ew_binary")?,
             ew_mul_add: f("ew_mul_add")?,
             ew_unary: f("ew_unary")?,
             gather_limbs: f("gather_limbs")?,
             automorphism_ntt: f("automorphism_ntt")?,
             base_convert: f("base_convert")?,
+            ks_inner: f("ks_inner")?,
         })
     }
 }
@@ -169,6 +186,8 @@ struct Inner {
     device_name: String,
     tables: Mutex<HashMap<u64, Arc<RingTables>>>,
     conv: Mutex<HashMap<ConvKey, Arc<CudaSlice<u64>>>>,
+    /// Per-primitive device times, when `FHE_GPU_PROFILE=1`.
+    profile: Option<profile::Profile>,
     _module: Arc<CudaModule>,
 }
 
@@ -192,6 +211,10 @@ impl std::fmt::Debug for GpuBackend {
 const BLOCK: u32 = 256;
 /// log2 of the words one shared-memory NTT block transforms (C = 2048: 16 KiB).
 const LOG_CHUNK: u32 = 11;
+/// Largest log2(R) of the register-resident outer NTT stages (N = 2^17 with C = 2^11).
+const MAX_LOG_OUTER: u32 = 6;
+/// Threads per block of the outer NTT kernels (R words each in registers).
+const OUTER_BLOCK: u32 = 128;
 
 fn split_hi_lo(q: u64) -> (u64, u64) {
     let r = u128::MAX / q as u128;
@@ -315,6 +338,8 @@ impl Inner {
             device_name,
             tables: Mutex::new(HashMap::new()),
             conv: Mutex::new(HashMap::new()),
+            profile: (std::env::var("FHE_GPU_PROFILE").as_deref() == Ok("1"))
+                .then(profile::Profile::default),
             _module: module,
         })
     }
@@ -431,6 +456,20 @@ impl GpuBackend {
         }
     }
 
+    /// A device buffer for `primes.len()` limbs whose every word the caller's next kernel
+    /// writes before anything reads it (no memset pass).
+    fn alloc_for_overwrite(&self, n: usize, primes: &[usize]) -> GpuPoly {
+        let len = (primes.len() * n).max(1);
+        // SAFETY: u64 has no invalid bit patterns, and every caller launches a kernel on
+        // this stream that writes all `primes.len() · n` words before any read of them.
+        let data = ok("alloc", unsafe { self.stream().alloc::<u64>(len) });
+        GpuPoly {
+            data,
+            primes: primes.to_vec(),
+            n,
+        }
+    }
+
     /// Launch parameters for limbs `range` of a destination over `primes`.
     fn params(
         &self,
@@ -472,6 +511,15 @@ impl GpuBackend {
         LaunchConfig {
             grid_dim: ((words as u32).div_ceil(BLOCK), limbs as u32, 1),
             block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    /// One thread per column of the outer NTT stages: `columns` (= C) per limb.
+    fn outer_grid(columns: usize, limbs: usize) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: ((columns as u32).div_ceil(OUTER_BLOCK), limbs as u32, 1),
+            block_dim: (OUTER_BLOCK, 1, 1),
             shared_mem_bytes: 0,
         }
     }
@@ -528,35 +576,39 @@ impl Backend for GpuBackend {
     }
 
     fn upload(&self, _ctx: &RingContext, p: RnsPoly) -> GpuPoly {
-        if p.data.is_empty() {
-            return self.alloc(p.n, &p.primes);
-        }
-        GpuPoly {
-            data: ok("upload", self.stream().clone_htod(&p.data)),
-            primes: p.primes,
-            n: p.n,
-        }
+        self.prof("upload", || {
+            if p.data.is_empty() {
+                return self.alloc(p.n, &p.primes);
+            }
+            GpuPoly {
+                data: ok("upload", self.stream().clone_htod(&p.data)),
+                primes: p.primes,
+                n: p.n,
+            }
+        })
     }
 
     fn download(&self, _ctx: &RingContext, p: &GpuPoly) -> RnsPoly {
-        let mut data = vec![0u64; p.len()];
-        if !data.is_empty() {
-            ok(
-                "download",
-                self.stream()
-                    .memcpy_dtoh(&p.data.slice(0..p.len()), &mut data),
-            );
-            ok("download sync", self.stream().synchronize());
-        }
-        RnsPoly {
-            primes: p.primes.clone(),
-            n: p.n,
-            data,
-        }
+        self.prof("download", || {
+            let mut data = vec![0u64; p.len()];
+            if !data.is_empty() {
+                ok(
+                    "download",
+                    self.stream()
+                        .memcpy_dtoh(&p.data.slice(0..p.len()), &mut data),
+                );
+                ok("download sync", self.stream().synchronize());
+            }
+            RnsPoly {
+                primes: p.primes.clone(),
+                n: p.n,
+                data,
+            }
+        })
     }
 
     fn zero(&self, ctx: &RingContext, primes: &[usize]) -> GpuPoly {
-        self.alloc(ctx.n(), primes)
+        self.prof("zero", || self.alloc(ctx.n(), primes))
     }
 
     fn primes<'a>(&self, p: &'a GpuPoly) -> &'a [usize] {
@@ -564,200 +616,174 @@ impl Backend for GpuBackend {
     }
 
     fn select(&self, ctx: &RingContext, a: &GpuPoly, primes: &[usize]) -> GpuPoly {
-        let t = self.tables(ctx);
-        let pos = positions(primes, &a.primes);
-        let mut out = self.alloc(a.n, primes);
-        let (n, log_n) = (a.n, a.n.trailing_zeros());
-        for r in Self::chunks(primes.len()) {
-            let p = self.params(&t, primes, r.clone(), Some(&pos), None, None);
-            let mut view = out.data.slice_mut(r.start * n..r.end * n);
-            let mut lb = self.stream().launch_builder(&self.inner.k.gather_limbs);
-            lb.arg(&mut view).arg(&a.data).arg(&log_n).arg(&*p);
-            // SAFETY: gather_limbs(u64*, const u64*, u32, LimbParams) matches; in-bounds.
-            ok("gather_limbs", unsafe { lb.launch(Self::grid(n, r.len())) });
-        }
-        out
+        self.prof("select", || {
+            let t = self.tables(ctx);
+            let pos = positions(primes, &a.primes);
+            if primes.is_empty() {
+                return self.alloc(a.n, primes);
+            }
+            let mut out = self.alloc_for_overwrite(a.n, primes);
+            let (n, log_n) = (a.n, a.n.trailing_zeros());
+            for r in Self::chunks(primes.len()) {
+                let p = self.params(&t, primes, r.clone(), Some(&pos), None, None);
+                let mut view = out.data.slice_mut(r.start * n..r.end * n);
+                let mut lb = self.stream().launch_builder(&self.inner.k.gather_limbs);
+                lb.arg(&mut view).arg(&a.data).arg(&log_n).arg(&*p);
+                // SAFETY: gather_limbs(u64*, const u64*, u32, LimbParams) matches; in-bounds.
+                ok("gather_limbs", unsafe { lb.launch(Self::grid(n, r.len())) });
+            }
+            out
+        })
     }
 
     fn concat(&self, _ctx: &RingContext, a: &GpuPoly, b: &GpuPoly) -> GpuPoly {
-        assert_eq!(a.n, b.n, "ring degrees differ");
-        let primes: Vec<usize> = a.primes.iter().chain(&b.primes).copied().collect();
-        let mut out = self.alloc(a.n, &primes);
-        let (la, lb) = (a.len(), b.len());
-        let s = self.stream();
-        if la > 0 {
-            let mut dst = out.data.slice_mut(0..la);
-            ok("concat", s.memcpy_dtod(&a.data.slice(0..la), &mut dst));
-        }
-        if lb > 0 {
-            let mut dst = out.data.slice_mut(la..la + lb);
-            ok("concat", s.memcpy_dtod(&b.data.slice(0..lb), &mut dst));
-        }
-        out
+        self.prof("concat", || {
+            assert_eq!(a.n, b.n, "ring degrees differ");
+            let primes: Vec<usize> = a.primes.iter().chain(&b.primes).copied().collect();
+            if primes.is_empty() {
+                return self.alloc(a.n, &primes);
+            }
+            // both copies below write every word
+            let mut out = self.alloc_for_overwrite(a.n, &primes);
+            let (la, lb) = (a.len(), b.len());
+            let s = self.stream();
+            if la > 0 {
+                let mut dst = out.data.slice_mut(0..la);
+                ok("concat", s.memcpy_dtod(&a.data.slice(0..la), &mut dst));
+            }
+            if lb > 0 {
+                let mut dst = out.data.slice_mut(la..la + lb);
+                ok("concat", s.memcpy_dtod(&b.data.slice(0..lb), &mut dst));
+            }
+            out
+        })
     }
 
     fn ntt(&self, ctx: &RingContext, a: &mut GpuPoly) {
-        let t = self.tables(ctx);
-        let (n, log_n) = (a.n, a.n.trailing_zeros());
-        let log_c = log_n.min(LOG_CHUNK);
-        for r in Self::chunks(a.primes.len()) {
-            let p = self.params(&t, &a.primes, r.clone(), None, None, None);
-            let mut view = a.data.slice_mut(r.start * n..r.end * n);
-            for log_t in (log_c..log_n).rev() {
-                let mut lb = self.stream().launch_builder(&self.inner.k.ntt_fwd_stage);
-                lb.arg(&mut view)
-                    .arg(&t.tw)
-                    .arg(&t.tws)
-                    .arg(&log_n)
-                    .arg(&log_t)
-                    .arg(&*p);
-                // SAFETY: ntt_fwd_stage(u64*, const u64*, const u64*, u32, u32,
-                // LimbParams) matches; tables hold N words per prime of the context.
-                ok("ntt_fwd_stage", unsafe {
-                    lb.launch(Self::grid(n / 2, r.len()))
-                });
-            }
-            let cfg = LaunchConfig {
-                grid_dim: ((n >> log_c) as u32, r.len() as u32, 1),
-                block_dim: (1 << (log_c - 1), 1, 1),
-                shared_mem_bytes: 8 << log_c,
-            };
-            let mut lb = self.stream().launch_builder(&self.inner.k.ntt_fwd_tail);
-            lb.arg(&mut view)
-                .arg(&t.tw)
-                .arg(&t.tws)
-                .arg(&log_n)
-                .arg(&log_c)
-                .arg(&*p);
-            // SAFETY: ntt_fwd_tail matches; C = 2·blockDim words of shared memory.
-            ok("ntt_fwd_tail", unsafe { lb.launch(cfg) });
-        }
+        self.prof("ntt", || {
+            self.ntt_limbs(ctx, &mut a.data, 0, &a.primes, a.n);
+        })
     }
 
     fn intt(&self, ctx: &RingContext, a: &mut GpuPoly) {
-        let t = self.tables(ctx);
-        let (n, log_n) = (a.n, a.n.trailing_zeros());
-        let log_c = log_n.min(LOG_CHUNK);
-        let scal: Vec<u64> = a.primes.iter().map(|&pr| t.n_inv[pr]).collect();
-        let scal_s: Vec<u64> = a.primes.iter().map(|&pr| t.n_inv_shoup[pr]).collect();
-        for r in Self::chunks(a.primes.len()) {
-            let p = self.params(&t, &a.primes, r.clone(), None, None, Some((&scal, &scal_s)));
-            let mut view = a.data.slice_mut(r.start * n..r.end * n);
-            let cfg = LaunchConfig {
-                grid_dim: ((n >> log_c) as u32, r.len() as u32, 1),
-                block_dim: (1 << (log_c - 1), 1, 1),
-                shared_mem_bytes: 8 << log_c,
-            };
-            let mut lb = self.stream().launch_builder(&self.inner.k.intt_head);
-            lb.arg(&mut view)
-                .arg(&t.itw)
-                .arg(&t.itws)
-                .arg(&log_n)
-                .arg(&log_c)
-                .arg(&*p);
-            // SAFETY: intt_head matches; C = 2·blockDim words of shared memory.
-            ok("intt_head", unsafe { lb.launch(cfg) });
-            for log_t in log_c..log_n {
-                let mut lb = self.stream().launch_builder(&self.inner.k.intt_stage);
-                lb.arg(&mut view)
-                    .arg(&t.itw)
-                    .arg(&t.itws)
-                    .arg(&t.wn)
-                    .arg(&t.wns)
-                    .arg(&log_n)
-                    .arg(&log_t)
-                    .arg(&*p);
-                // SAFETY: intt_stage matches; wn/wns hold one word per prime.
-                ok("intt_stage", unsafe {
-                    lb.launch(Self::grid(n / 2, r.len()))
-                });
-            }
-        }
+        self.prof("intt", || {
+            self.intt_limbs(ctx, &mut a.data, 0, &a.primes, a.n);
+        })
     }
 
     fn add_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
-        self.binary(ctx, a, b, kernels::EW_ADD);
+        self.prof("add_assign", || {
+            self.binary(ctx, a, b, kernels::EW_ADD);
+        })
     }
 
     fn sub_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
-        self.binary(ctx, a, b, kernels::EW_SUB);
+        self.prof("sub_assign", || {
+            self.binary(ctx, a, b, kernels::EW_SUB);
+        })
     }
 
     fn neg_assign(&self, ctx: &RingContext, a: &mut GpuPoly) {
-        self.unary(ctx, a, kernels::EW_NEG, &[]);
+        self.prof("neg_assign", || {
+            self.unary(ctx, a, kernels::EW_NEG, &[]);
+        })
     }
 
     fn mul_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
-        self.binary(ctx, a, b, kernels::EW_MUL);
+        self.prof("mul_assign", || {
+            self.binary(ctx, a, b, kernels::EW_MUL);
+        })
     }
 
     fn mul_add_assign(&self, ctx: &RingContext, acc: &mut GpuPoly, a: &GpuPoly, b: &GpuPoly) {
-        assert!(acc.n == a.n && acc.n == b.n, "ring degrees differ");
-        let t = self.tables(ctx);
-        let pa = positions(&acc.primes, &a.primes);
-        let pb = positions(&acc.primes, &b.primes);
-        let (n, log_n) = (acc.n, acc.n.trailing_zeros());
-        for r in Self::chunks(acc.primes.len()) {
-            let p = self.params(&t, &acc.primes, r.clone(), Some(&pa), Some(&pb), None);
-            let mut view = acc.data.slice_mut(r.start * n..r.end * n);
-            let mut lb = self.stream().launch_builder(&self.inner.k.ew_mul_add);
-            lb.arg(&mut view)
-                .arg(&a.data)
-                .arg(&b.data)
-                .arg(&log_n)
-                .arg(&*p);
-            // SAFETY: ew_mul_add(u64*, const u64*, const u64*, u32, LimbParams) matches.
-            ok("ew_mul_add", unsafe { lb.launch(Self::grid(n, r.len())) });
-        }
+        self.prof("mul_add_assign", || {
+            assert!(acc.n == a.n && acc.n == b.n, "ring degrees differ");
+            let t = self.tables(ctx);
+            let pa = positions(&acc.primes, &a.primes);
+            let pb = positions(&acc.primes, &b.primes);
+            let (n, log_n) = (acc.n, acc.n.trailing_zeros());
+            for r in Self::chunks(acc.primes.len()) {
+                let p = self.params(&t, &acc.primes, r.clone(), Some(&pa), Some(&pb), None);
+                let mut view = acc.data.slice_mut(r.start * n..r.end * n);
+                let mut lb = self.stream().launch_builder(&self.inner.k.ew_mul_add);
+                lb.arg(&mut view)
+                    .arg(&a.data)
+                    .arg(&b.data)
+                    .arg(&log_n)
+                    .arg(&*p);
+                // SAFETY: ew_mul_add(u64*, const u64*, const u64*, u32, LimbParams) matches.
+                ok("ew_mul_add", unsafe { lb.launch(Self::grid(n, r.len())) });
+            }
+        })
     }
 
     fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) {
-        assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
-        self.unary(ctx, a, kernels::EW_MUL_SCALAR, s);
+        self.prof("mul_scalar_assign", || {
+            assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
+            self.unary(ctx, a, kernels::EW_MUL_SCALAR, s);
+        })
     }
 
     fn add_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) {
-        assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
-        self.unary(ctx, a, kernels::EW_ADD_SCALAR, s);
+        self.prof("add_scalar_assign", || {
+            assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
+            self.unary(ctx, a, kernels::EW_ADD_SCALAR, s);
+        })
     }
 
     fn automorphism_ntt(&self, _ctx: &RingContext, a: &GpuPoly, galois: usize, out: &mut GpuPoly) {
-        assert!(galois % 2 == 1, "Galois element {galois} is even");
-        let mut o = self.alloc(a.n, &a.primes);
-        let (n, log_n) = (a.n, a.n.trailing_zeros());
-        if a.len() > 0 {
-            let g = galois as u64;
-            let mut lb = self.stream().launch_builder(&self.inner.k.automorphism_ntt);
-            lb.arg(&mut o.data).arg(&a.data).arg(&log_n).arg(&g);
-            // SAFETY: automorphism_ntt(u64*, const u64*, u32, u64) matches; both buffers
-            // hold limbs·N words.
-            ok("automorphism_ntt", unsafe {
-                lb.launch(Self::grid(n, a.primes.len()))
-            });
-        }
-        *out = o;
+        self.prof("automorphism_ntt", || {
+            assert!(galois % 2 == 1, "Galois element {galois} is even");
+            if a.len() == 0 {
+                *out = self.alloc(a.n, &a.primes);
+                return;
+            }
+            let mut o = self.alloc_for_overwrite(a.n, &a.primes);
+            let (n, log_n) = (a.n, a.n.trailing_zeros());
+            if a.len() > 0 {
+                let g = galois as u64;
+                let mut lb = self.stream().launch_builder(&self.inner.k.automorphism_ntt);
+                lb.arg(&mut o.data).arg(&a.data).arg(&log_n).arg(&g);
+                // SAFETY: automorphism_ntt(u64*, const u64*, u32, u64) matches; both buffers
+                // hold limbs·N words.
+                ok("automorphism_ntt", unsafe {
+                    lb.launch(Self::grid(n, a.primes.len()))
+                });
+            }
+            *out = o;
+        })
+    }
+
+    /// One kernel for all digits: each digit word (read through the automorphism's index
+    /// map) and key word once, both accumulators written once.
+    fn key_switch_inner(
+        &self,
+        ctx: &RingContext,
+        digits: &[GpuPoly],
+        key: &KeyDigits<GpuPoly>,
+        galois: Option<usize>,
+    ) -> (GpuPoly, GpuPoly) {
+        self.prof("key_switch_inner", || {
+            self.key_switch_inner_fused(ctx, digits, key, galois)
+        })
+    }
+
+    /// Each digit's conversion written straight into its place in the raised polynomial
+    /// (no select / concat / reorder copies).
+    fn decompose_mod_up(&self, ctx: &RingContext, a: &GpuPoly, alpha: usize) -> Vec<GpuPoly> {
+        self.prof("decompose_mod_up", || {
+            self.decompose_mod_up_fused(ctx, a, alpha)
+        })
     }
 
     fn base_convert(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> GpuPoly {
-        let mut out = self.alloc(a.n, to);
-        if to.is_empty() {
-            return out;
-        }
-        let table = self.conv_table(ctx, &a.primes, to);
-        let (n, log_n) = (a.n, a.n.trailing_zeros());
-        let (nf, nt) = (a.primes.len() as u32, to.len() as u32);
-        let mut lb = self.stream().launch_builder(&self.inner.k.base_convert);
-        lb.arg(&mut out.data)
-            .arg(&a.data)
-            .arg(&*table)
-            .arg(&nf)
-            .arg(&nt)
-            .arg(&log_n);
-        // SAFETY: base_convert(u64*, const u64*, const u64*, u32, u32, u32) matches; the
-        // table has the layout of basis.cu for (nf, nt).
-        ok("base_convert", unsafe {
-            lb.launch(Self::grid(n, to.len()))
-        });
-        out
+        self.prof("base_convert", || {
+            if to.is_empty() {
+                return self.alloc(a.n, to);
+            }
+            let mut out = self.alloc_for_overwrite(a.n, to);
+            self.base_convert_into(ctx, a, to, &mut out.data, 0);
+            out
+        })
     }
 }

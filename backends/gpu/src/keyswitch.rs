@@ -1,0 +1,174 @@
+//! Host side of key switching on the GPU: the fused inner product (`kernels/keyswitch.cu`),
+//! the hybrid decomposition with each digit's conversion written in place, and basis
+//! conversion into part of a buffer.
+
+use crate::kernels::{KsPtrs, MAX_DIGITS};
+use crate::{ok, positions, GpuBackend, GpuPoly};
+use cudarc::driver::{CudaSlice, DevicePtr, PushKernelArg};
+use fhe_dsl::backend::{Backend, KeyDigits};
+use fhe_dsl::ring::RingContext;
+
+impl GpuBackend {
+    /// Fast basis conversion of coefficient-form `a` to the primes `to`, written into limbs
+    /// `first..first + to.len()` of `out`.
+    pub(crate) fn base_convert_into(
+        &self,
+        ctx: &RingContext,
+        a: &GpuPoly,
+        to: &[usize],
+        out: &mut CudaSlice<u64>,
+        first: usize,
+    ) {
+        if to.is_empty() {
+            return;
+        }
+        let table = self.conv_table(ctx, &a.primes, to);
+        let (n, log_n) = (a.n, a.n.trailing_zeros());
+        let (nf, nt) = (a.primes.len() as u32, to.len() as u32);
+        let mut view = out.slice_mut(first * n..(first + to.len()) * n);
+        let mut lb = self.stream().launch_builder(&self.inner.k.base_convert);
+        lb.arg(&mut view)
+            .arg(&a.data)
+            .arg(&*table)
+            .arg(&nf)
+            .arg(&nt)
+            .arg(&log_n);
+        // SAFETY: base_convert(u64*, const u64*, const u64*, u32, u32, u32) matches; the
+        // table has the layout of basis.cu for (nf, nt), and the view holds nt limbs.
+        ok("base_convert", unsafe {
+            lb.launch(Self::grid(n, to.len()))
+        });
+    }
+
+    /// [`Backend::decompose_mod_up`] without intermediate copies: for each digit (primes
+    /// `q[s..e]`), its limbs in coefficient form are converted straight into limbs `0..s`
+    /// and `e..` of the output (order `Q_l ∪ P`), which are transformed in place, and the
+    /// digit's own NTT-form limbs are copied into `s..e`.
+    pub(crate) fn decompose_mod_up_fused(
+        &self,
+        ctx: &RingContext,
+        a: &GpuPoly,
+        alpha: usize,
+    ) -> Vec<GpuPoly> {
+        let n = a.n;
+        let q = a.primes.clone();
+        let order: Vec<usize> = q.iter().copied().chain(ctx.p_indices()).collect();
+        let s = self.stream();
+        (0..q.len())
+            .step_by(alpha.max(1))
+            .map(|start| {
+                let end = (start + alpha).min(q.len());
+                let digit = &q[start..end];
+                let mut coeff = self.select(ctx, a, digit);
+                self.intt(ctx, &mut coeff);
+                let mut out = self.alloc_for_overwrite(n, &order);
+                let (below, above) = (&order[..start], &order[end..]);
+                self.base_convert_into(ctx, &coeff, below, &mut out.data, 0);
+                self.base_convert_into(ctx, &coeff, above, &mut out.data, end);
+                if !below.is_empty() {
+                    self.ntt_limbs(ctx, &mut out.data, 0, below, n);
+                }
+                if !above.is_empty() {
+                    self.ntt_limbs(ctx, &mut out.data, end, above, n);
+                }
+                let mut own = out.data.slice_mut(start * n..end * n);
+                ok(
+                    "decompose copy",
+                    s.memcpy_dtod(&a.data.slice(start * n..end * n), &mut own),
+                );
+                out
+            })
+            .collect()
+    }
+
+    /// The key-switching inner product in one kernel per (up to) [`MAX_DIGITS`] digits.
+    pub(crate) fn key_switch_inner_fused(
+        &self,
+        ctx: &RingContext,
+        digits: &[GpuPoly],
+        key: &KeyDigits<GpuPoly>,
+        galois: Option<usize>,
+    ) -> (GpuPoly, GpuPoly) {
+        assert!(
+            !digits.is_empty() && digits.len() <= key.len(),
+            "{} digits, key has {}",
+            digits.len(),
+            key.len()
+        );
+        let primes = digits[0].primes.clone();
+        let n = digits[0].n;
+        assert!(
+            digits.iter().all(|d| d.primes == primes && d.n == n),
+            "digits over different primes"
+        );
+        let g = galois.map_or(0u64, |g| {
+            assert!(g % 2 == 1, "Galois element {g} is even");
+            g as u64
+        });
+        let t = self.tables(ctx);
+        let pos = positions(&primes, &key[0].0.primes);
+        let log_n = n.trailing_zeros();
+        let s = self.stream();
+        let mut acc = (
+            self.alloc_for_overwrite(n, &primes),
+            self.alloc_for_overwrite(n, &primes),
+        );
+        // groups of at most MAX_DIGITS digits; later groups are added to the first's sums
+        for (gi, group) in digits.chunks(MAX_DIGITS).enumerate() {
+            let keys = &key[gi * MAX_DIGITS..];
+            let mut out = if gi == 0 {
+                None
+            } else {
+                Some((
+                    self.alloc_for_overwrite(n, &primes),
+                    self.alloc_for_overwrite(n, &primes),
+                ))
+            };
+            let mut ptr = KsPtrs::default();
+            let mut guards = Vec::with_capacity(3 * group.len());
+            for (j, (d, (b, a))) in group.iter().zip(keys).enumerate() {
+                assert!(b.primes == key[0].0.primes && a.primes == key[0].0.primes);
+                for (slot, buf) in [
+                    (&mut ptr.d[j], &d.data),
+                    (&mut ptr.b[j], &b.data),
+                    (&mut ptr.a[j], &a.data),
+                ] {
+                    let (addr, guard) = buf.device_ptr(s);
+                    *slot = addr;
+                    guards.push(guard);
+                }
+            }
+            let (o0, o1) = match &mut out {
+                Some((x, y)) => (x, y),
+                None => (&mut acc.0, &mut acc.1),
+            };
+            let digits_in = group.len() as u32;
+            for r in Self::chunks(primes.len()) {
+                let p = self.params(&t, &primes, r.clone(), Some(&pos), None, None);
+                let mut v0 = o0.data.slice_mut(r.start * n..r.end * n);
+                let mut v1 = o1.data.slice_mut(r.start * n..r.end * n);
+                let limb0 = r.start as u32;
+                let mut lb = s.launch_builder(&self.inner.k.ks_inner);
+                lb.arg(&mut v0)
+                    .arg(&mut v1)
+                    .arg(&ptr)
+                    .arg(&digits_in)
+                    .arg(&limb0)
+                    .arg(&log_n)
+                    .arg(&g)
+                    .arg(&*p);
+                // SAFETY: ks_inner(u64*, u64*, KsPtrs, u32, u32, u32, u64, LimbParams)
+                // matches; every digit holds primes.len()·N words, every key half holds
+                // its primes (pos_b indexes them, checked by `positions`), the automorphism
+                // index stays below N, and the guards keep the buffers alive past the launch.
+                ok("ks_inner", unsafe { lb.launch(Self::grid(n, r.len())) });
+            }
+            drop(guards);
+            if let Some((x, y)) = out {
+                self.add_assign(ctx, &mut acc.0, &x);
+                self.add_assign(ctx, &mut acc.1, &y);
+            }
+        }
+        acc
+    }
+}

@@ -1,0 +1,116 @@
+//! Host side of the NTT kernels (`kernels/ntt.cu`): two launches per transform, the
+//! register-resident outer stages and the shared-memory tail (forward) or head (inverse).
+
+use crate::{ok, GpuBackend, LOG_CHUNK, MAX_LOG_OUTER};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use fhe_dsl::ring::RingContext;
+
+impl GpuBackend {
+    /// Forward NTT of limbs `first..first + primes.len()` of `data` (limb `first + i`
+    /// over prime `primes[i]`), in place.
+    pub(crate) fn ntt_limbs(
+        &self,
+        ctx: &RingContext,
+        data: &mut CudaSlice<u64>,
+        first: usize,
+        primes: &[usize],
+        n: usize,
+    ) {
+        let t = self.tables(ctx);
+        let log_n = n.trailing_zeros();
+        let log_c = log_n.min(LOG_CHUNK);
+        let log_r = log_n - log_c;
+        assert!(
+            log_r <= MAX_LOG_OUTER,
+            "N = 2^{log_n} is beyond the NTT kernels"
+        );
+        for r in Self::chunks(primes.len()) {
+            let p = self.params(&t, primes, r.clone(), None, None, None);
+            let mut view = data.slice_mut((first + r.start) * n..(first + r.end) * n);
+            if log_r > 0 {
+                let k = &self.inner.k.ntt_fwd_outer[log_r as usize - 1];
+                let mut lb = self.stream().launch_builder(k);
+                lb.arg(&mut view)
+                    .arg(&t.tw)
+                    .arg(&t.tws)
+                    .arg(&log_n)
+                    .arg(&*p);
+                // SAFETY: ntt_fwd_outer_R(u64*, const u64*, const u64*, u32, LimbParams)
+                // matches; one thread per column r < C = N / R of each limb, tables hold N
+                // words per prime of the context.
+                ok("ntt_fwd_outer", unsafe {
+                    lb.launch(Self::outer_grid(n >> log_r, r.len()))
+                });
+            }
+            let cfg = LaunchConfig {
+                grid_dim: ((n >> log_c) as u32, r.len() as u32, 1),
+                block_dim: (1 << (log_c - 1), 1, 1),
+                shared_mem_bytes: 8 << log_c,
+            };
+            let mut lb = self.stream().launch_builder(&self.inner.k.ntt_fwd_tail);
+            lb.arg(&mut view)
+                .arg(&t.tw)
+                .arg(&t.tws)
+                .arg(&log_n)
+                .arg(&log_c)
+                .arg(&*p);
+            // SAFETY: ntt_fwd_tail matches; C = 2·blockDim words of shared memory.
+            ok("ntt_fwd_tail", unsafe { lb.launch(cfg) });
+        }
+    }
+
+    /// Inverse NTT (with N^-1) of limbs `first..first + primes.len()` of `data`, in place.
+    pub(crate) fn intt_limbs(
+        &self,
+        ctx: &RingContext,
+        data: &mut CudaSlice<u64>,
+        first: usize,
+        primes: &[usize],
+        n: usize,
+    ) {
+        let t = self.tables(ctx);
+        let log_n = n.trailing_zeros();
+        let log_c = log_n.min(LOG_CHUNK);
+        let log_r = log_n - log_c;
+        assert!(
+            log_r <= MAX_LOG_OUTER,
+            "N = 2^{log_n} is beyond the NTT kernels"
+        );
+        let scal: Vec<u64> = primes.iter().map(|&pr| t.n_inv[pr]).collect();
+        let scal_s: Vec<u64> = primes.iter().map(|&pr| t.n_inv_shoup[pr]).collect();
+        for r in Self::chunks(primes.len()) {
+            let p = self.params(&t, primes, r.clone(), None, None, Some((&scal, &scal_s)));
+            let mut view = data.slice_mut((first + r.start) * n..(first + r.end) * n);
+            let cfg = LaunchConfig {
+                grid_dim: ((n >> log_c) as u32, r.len() as u32, 1),
+                block_dim: (1 << (log_c - 1), 1, 1),
+                shared_mem_bytes: 8 << log_c,
+            };
+            let mut lb = self.stream().launch_builder(&self.inner.k.intt_head);
+            lb.arg(&mut view)
+                .arg(&t.itw)
+                .arg(&t.itws)
+                .arg(&log_n)
+                .arg(&log_c)
+                .arg(&*p);
+            // SAFETY: intt_head matches; C = 2·blockDim words of shared memory.
+            ok("intt_head", unsafe { lb.launch(cfg) });
+            if log_r > 0 {
+                let k = &self.inner.k.intt_outer[log_r as usize - 1];
+                let mut lb = self.stream().launch_builder(k);
+                lb.arg(&mut view)
+                    .arg(&t.itw)
+                    .arg(&t.itws)
+                    .arg(&t.wn)
+                    .arg(&t.wns)
+                    .arg(&log_n)
+                    .arg(&*p);
+                // SAFETY: intt_outer_R(u64*, const u64*, const u64*, const u64*,
+                // const u64*, u32, LimbParams) matches; wn/wns hold one word per prime.
+                ok("intt_outer", unsafe {
+                    lb.launch(Self::outer_grid(n >> log_r, r.len()))
+                });
+            }
+        }
+    }
+}
