@@ -120,11 +120,11 @@ pub fn check_elementwise<B: Backend>(b: &B, log_n: u32) {
         &|p| r.keep_limbs(ctx, p, &[6, 1]),
         &|p| b.keep_limbs(ctx, p, &[6, 1]),
     );
-    // fused multiply-accumulate of 1, 3 and 9 terms (register and blocked kernels),
-    // sources with extra limbs
-    let polys: Vec<RnsPoly> = (0..27).map(|i| random_poly(ctx, &wide, 20 + i)).collect();
+    // fused multiply-accumulate of 1, 3, 9 and 20 terms (register and blocked kernels,
+    // more than one GPU launch takes), sources with extra limbs
+    let polys: Vec<RnsPoly> = (0..60).map(|i| random_poly(ctx, &wide, 20 + i)).collect();
     let up: Vec<B::Poly> = polys.iter().map(|p| b.upload(ctx, p.clone())).collect();
-    for count in [1usize, 3, 9] {
+    for count in [1usize, 3, 9, 20] {
         let x1 = random_poly(ctx, &dst, 19);
         let (mut w0, mut w1) = (x.clone(), x1.clone());
         let terms: Vec<_> = (0..count)
@@ -267,6 +267,12 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
         &h[0].1,
         "ModDown of rotate_extended vs hoisted rotation (c1)",
     );
+
+    // ModRaise of a one-prime polynomial, to primes including its own
+    let one = random_poly(ctx, &[0], 13);
+    let to: Vec<usize> = (0..ctx.num_q()).collect();
+    let got = b.mod_raise(ctx, &b.upload(ctx, one.clone()), &to);
+    same(b, ctx, &got, &r.mod_raise(ctx, &one, &to), "mod_raise");
 
     // the key-switching inner product alone, with many digits (more than a fused kernel
     // may take in one launch), with and without an automorphism

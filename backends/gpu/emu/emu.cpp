@@ -241,7 +241,7 @@ static void test_base_convert(int nf) {
     for (u32 j : to) for (int i = 0; i < nf; ++i) { u64 pj = r.q[j], prod = 1; for (int k = 0; k < nf; ++k) if (k != i) prod = mulm(prod, r.q[k] % pj, pj); mat.push_back(prod); }
     tab.insert(tab.end(), mat.begin(), mat.end());
     std::vector<u64> out(3 * n);
-    launch(g2(n, 3), b1(BLOCK), false, [&] { base_convert(out.data(), a.data(), tab.data(), nf, 3, log_n); });
+    launch(g2(n, 3), b1(BLOCK), false, [&] { base_convert(out.data(), a.data(), tab.data(), nf, 3, log_n, 0); });
     for (int j = 0; j < 3; ++j) for (u64 k = 0; k < n; ++k) {
         u64 pj = r.q[to[j]], acc = 0;
         for (int i = 0; i < nf; ++i) acc = (acc + mulm(mulm(a[i * n + k], qinv[i], r.q[i]) % pj, mat[j * nf + i], pj)) % pj;

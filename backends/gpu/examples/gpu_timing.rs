@@ -170,7 +170,10 @@ fn profile_bootstrap(gpu: &GpuBackend) -> Result<(), Box<dyn std::error::Error>>
     let prof = gpu.take_profile();
     let total: f64 = prof.iter().map(|p| p.2).sum();
     eprintln!("one boot-n16 bootstrap, profiled: {wall:.1} ms wall (each primitive waited for), {total:.1} ms device");
-    eprintln!("{:<20}{:>8}{:>12}{:>8}", "primitive", "calls", "device ms", "%");
+    eprintln!(
+        "{:<20}{:>8}{:>12}{:>8}",
+        "primitive", "calls", "device ms", "%"
+    );
     let mut json = Vec::new();
     for (name, calls, ms) in &prof {
         eprintln!("{name:<20}{calls:>8}{ms:>12.2}{:>8.1}", 100.0 * ms / total);

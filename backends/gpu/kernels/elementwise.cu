@@ -76,3 +76,17 @@ extern "C" __global__ void gather_limbs(u64 *out, const u64 *in, u32 log_n,
     if (k >= n) return;
     out[(u64)l * n + k] = in[(u64)p.pos_b[l] * n + k];
 }
+
+// a = (b - a) * s per limb (Shoup), b's limb at p.pos_b[l]: the last step of dividing by
+// the tail primes T, (x_keep - [x]_T) * T^-1, on the converted and transformed [x]_T.
+extern "C" __global__ void ew_sub_from_mul(u64 *a, const u64 *b, u32 log_n,
+                                           const __grid_constant__ LimbParams p) {
+    u32 l = blockIdx.y;
+    u32 k = blockIdx.x * blockDim.x + threadIdx.x;
+    u64 n = 1ull << log_n;
+    if (k >= n) return;
+    u64 q = p.q[l];
+    u64 *x = a + (u64)l * n + k;
+    u64 d = sub_mod(b[(u64)p.pos_b[l] * n + k], *x, q);
+    *x = mul_shoup(d, p.s[l], p.ss[l], q);
+}

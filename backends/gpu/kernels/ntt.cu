@@ -32,8 +32,11 @@ __device__ __forceinline__ void ntt_fwd_outer(u64 *a, const u64 *tw, const u64 *
     u64 v[R];
 #pragma unroll
     for (int s = 0; s < R; ++s) v[s] = x[s * c];
+    // one induction variable per loop, so that every index below is a compile-time
+    // constant after unrolling and v[] stays in registers
 #pragma unroll
-    for (int t = R / 2, m = 1; t >= 1; t >>= 1, m <<= 1) {
+    for (int st = 0; (1 << st) < R; ++st) {
+        const int t = R >> (st + 1), m = 1 << st;
 #pragma unroll
         for (int g = 0; g < m; ++g) {
             u64 w = twl[m + g], ws = twsl[m + g];
@@ -146,7 +149,8 @@ __device__ __forceinline__ void intt_outer(u64 *a, const u64 *itw, const u64 *it
 #pragma unroll
     for (int s = 0; s < R; ++s) v[s] = x[s * c];
 #pragma unroll
-    for (int t = 1, h = R / 2; h >= 1; t <<= 1, h >>= 1) {
+    for (int st = 0; (1 << st) < R; ++st) {
+        const int t = 1 << st, h = R >> (st + 1);
 #pragma unroll
         for (int g = 0; g < h; ++g) {
             u64 w, ws, sw = 0, sws = 0;

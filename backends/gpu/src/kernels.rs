@@ -114,6 +114,8 @@ pub const KERNEL_NAMES: &[&str] = &[
     "automorphism_ntt",
     "base_convert",
     "ks_inner",
+    "mul_add_terms",
+    "ew_sub_from_mul",
 ];
 
 /// `LimbParams` of `common.cuh`: per-limb moduli, scalars and operand positions of one

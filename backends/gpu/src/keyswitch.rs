@@ -3,7 +3,7 @@
 //! conversion into part of a buffer.
 
 use crate::kernels::{KsPtrs, MAX_DIGITS};
-use crate::{ok, positions, GpuBackend, GpuPoly};
+use crate::{ok, positions, shoup, GpuBackend, GpuPoly};
 use cudarc::driver::{CudaSlice, DevicePtr, PushKernelArg};
 use fhe_dsl::backend::{Backend, KeyDigits};
 use fhe_dsl::ring::RingContext;
@@ -18,6 +18,7 @@ impl GpuBackend {
         to: &[usize],
         out: &mut CudaSlice<u64>,
         first: usize,
+        centered: bool,
     ) {
         if to.is_empty() {
             return;
@@ -25,6 +26,7 @@ impl GpuBackend {
         let table = self.conv_table(ctx, &a.primes, to);
         let (n, log_n) = (a.n, a.n.trailing_zeros());
         let (nf, nt) = (a.primes.len() as u32, to.len() as u32);
+        let centered = centered as u32;
         let mut view = out.slice_mut(first * n..(first + to.len()) * n);
         let mut lb = self.stream().launch_builder(&self.inner.k.base_convert);
         lb.arg(&mut view)
@@ -32,9 +34,10 @@ impl GpuBackend {
             .arg(&*table)
             .arg(&nf)
             .arg(&nt)
-            .arg(&log_n);
-        // SAFETY: base_convert(u64*, const u64*, const u64*, u32, u32, u32) matches; the
-        // table has the layout of basis.cu for (nf, nt), and the view holds nt limbs.
+            .arg(&log_n)
+            .arg(&centered);
+        // SAFETY: base_convert(u64*, const u64*, const u64*, u32, u32, u32, u32) matches;
+        // the table has the layout of basis.cu for (nf, nt), and the view holds nt limbs.
         ok("base_convert", unsafe {
             lb.launch(Self::grid(n, to.len()))
         });
@@ -63,8 +66,8 @@ impl GpuBackend {
                 self.intt(ctx, &mut coeff);
                 let mut out = self.alloc_for_overwrite(n, &order);
                 let (below, above) = (&order[..start], &order[end..]);
-                self.base_convert_into(ctx, &coeff, below, &mut out.data, 0);
-                self.base_convert_into(ctx, &coeff, above, &mut out.data, end);
+                self.base_convert_into(ctx, &coeff, below, &mut out.data, 0, false);
+                self.base_convert_into(ctx, &coeff, above, &mut out.data, end, false);
                 if !below.is_empty() {
                     self.ntt_limbs(ctx, &mut out.data, 0, below, n);
                 }
@@ -170,5 +173,138 @@ impl GpuBackend {
             }
         }
         acc
+    }
+
+    /// [`Backend::div_round_by_tail`]: `(x_keep − [x + (T−1)/2]_T + (T−1)/2) · T^-1`, the
+    /// conversion centered in one kernel, the subtraction and scaling in another.
+    pub(crate) fn div_round_by_tail_fused(&self, ctx: &RingContext, a: &mut GpuPoly, tail: usize) {
+        let primes = a.primes.clone();
+        assert!(
+            tail >= 1 && tail < primes.len(),
+            "tail {tail} of {} limbs",
+            primes.len()
+        );
+        let (keep, drop) = primes.split_at(primes.len() - tail);
+        let n = a.n;
+        let mut t = self.select(ctx, a, drop);
+        self.intt(ctx, &mut t);
+        let mut conv = self.alloc_for_overwrite(n, keep);
+        self.base_convert_into(ctx, &t, keep, &mut conv.data, 0, true);
+        self.ntt(ctx, &mut conv);
+        // T^-1 mod each kept prime
+        let inv: Vec<u64> = keep
+            .iter()
+            .map(|&i| {
+                let m = ctx.modulus(i);
+                let tm = drop
+                    .iter()
+                    .fold(1u64, |acc, &j| m.mul(acc, m.reduce(ctx.modulus(j).value())));
+                m.inv(tm).expect("distinct primes")
+            })
+            .collect();
+        let tables = self.tables(ctx);
+        let inv_s: Vec<u64> = keep
+            .iter()
+            .zip(&inv)
+            .map(|(&i, &v)| shoup(tables.q[i], v))
+            .collect();
+        let pos = positions(keep, &primes);
+        let log_n = n.trailing_zeros();
+        for r in Self::chunks(keep.len()) {
+            let p = self.params(
+                &tables,
+                keep,
+                r.clone(),
+                Some(&pos),
+                None,
+                Some((&inv, &inv_s)),
+            );
+            let mut view = conv.data.slice_mut(r.start * n..r.end * n);
+            let mut lb = self.stream().launch_builder(&self.inner.k.ew_sub_from_mul);
+            lb.arg(&mut view).arg(&a.data).arg(&log_n).arg(&*p);
+            // SAFETY: ew_sub_from_mul(u64*, const u64*, u32, LimbParams) matches; pos_b
+            // indexes limbs of `a` (checked by `positions`).
+            ok("ew_sub_from_mul", unsafe {
+                lb.launch(Self::grid(n, r.len()))
+            });
+        }
+        *a = conv;
+    }
+
+    /// [`Backend::mod_raise`]: the centered lift of a one-prime polynomial to `to`.
+    pub(crate) fn mod_raise_fused(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> GpuPoly {
+        assert_eq!(a.primes.len(), 1, "mod_raise takes a one-prime polynomial");
+        let mut coeff = a.clone();
+        self.intt(ctx, &mut coeff);
+        let mut out = self.alloc_for_overwrite(a.n, to);
+        if to.is_empty() {
+            return out;
+        }
+        self.base_convert_into(ctx, &coeff, to, &mut out.data, 0, true);
+        self.ntt(ctx, &mut out);
+        out
+    }
+
+    /// [`Backend::mul_add_terms`] in one kernel per 16 terms.
+    pub(crate) fn mul_add_terms_fused(
+        &self,
+        ctx: &RingContext,
+        acc0: &mut GpuPoly,
+        acc1: &mut GpuPoly,
+        terms: &[(&GpuPoly, &GpuPoly, &GpuPoly)],
+    ) {
+        let Some(&(w0, x0, _)) = terms.first() else {
+            return;
+        };
+        let same_lists = terms.iter().all(|(w, x, y)| {
+            w.primes == w0.primes && x.primes == x0.primes && y.primes == x0.primes
+        });
+        if !same_lists || acc1.primes != acc0.primes {
+            fhe_dsl::backend::mul_add_terms_composed(self, ctx, acc0, acc1, terms);
+            return;
+        }
+        let primes = acc0.primes.clone();
+        let n = acc0.n;
+        let t = self.tables(ctx);
+        let pw = positions(&primes, &w0.primes);
+        let px = positions(&primes, &x0.primes);
+        let log_n = n.trailing_zeros();
+        let s = self.stream();
+        for group in terms.chunks(MAX_DIGITS) {
+            let mut ptr = KsPtrs::default();
+            let mut guards = Vec::with_capacity(3 * group.len());
+            for (j, (w, x, y)) in group.iter().enumerate() {
+                for (slot, buf) in [
+                    (&mut ptr.d[j], &w.data),
+                    (&mut ptr.b[j], &x.data),
+                    (&mut ptr.a[j], &y.data),
+                ] {
+                    let (addr, guard) = buf.device_ptr(s);
+                    *slot = addr;
+                    guards.push(guard);
+                }
+            }
+            let count = group.len() as u32;
+            for r in Self::chunks(primes.len()) {
+                let p = self.params(&t, &primes, r.clone(), Some(&pw), Some(&px), None);
+                let mut v0 = acc0.data.slice_mut(r.start * n..r.end * n);
+                let mut v1 = acc1.data.slice_mut(r.start * n..r.end * n);
+                let mut lb = s.launch_builder(&self.inner.k.mul_add_terms);
+                lb.arg(&mut v0)
+                    .arg(&mut v1)
+                    .arg(&ptr)
+                    .arg(&count)
+                    .arg(&log_n)
+                    .arg(&*p);
+                // SAFETY: mul_add_terms(u64*, u64*, KsPtrs, u32, u32, LimbParams) matches;
+                // pos_b / pos_c index limbs every plaintext / ciphertext part holds (one
+                // prime list each, checked above and by `positions`); the guards keep the
+                // buffers alive past the launch.
+                ok("mul_add_terms", unsafe {
+                    lb.launch(Self::grid(n, r.len()))
+                });
+            }
+            drop(guards);
+        }
     }
 }

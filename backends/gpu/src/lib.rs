@@ -125,6 +125,8 @@ struct Kernels {
     ew_binary: CudaFunction,
     ew_mul_add: CudaFunction,
     ew_unary: CudaFunction,
+    ew_sub_from_mul: CudaFunction,
+    mul_add_terms: CudaFunction,
     gather_limbs: CudaFunction,
     automorphism_ntt: CudaFunction,
     base_convert: CudaFunction,
@@ -152,6 +154,8 @@ impl Kernels {
             ew_binary: f("ew_binary")?,
             ew_mul_add: f("ew_mul_add")?,
             ew_unary: f("ew_unary")?,
+            ew_sub_from_mul: f("ew_sub_from_mul")?,
+            mul_add_terms: f("mul_add_terms")?,
             gather_limbs: f("gather_limbs")?,
             automorphism_ntt: f("automorphism_ntt")?,
             base_convert: f("base_convert")?,
@@ -432,7 +436,7 @@ impl GpuBackend {
             return t.clone();
         }
         let bc = ctx.base_conv(from, to);
-        let mut v = Vec::with_capacity(3 * from.len() + 3 * to.len() + from.len() * to.len());
+        let mut v = Vec::with_capacity(4 * from.len() + 4 * to.len() + from.len() * to.len());
         v.extend(from.iter().map(|&i| ctx.modulus(i).value()));
         v.extend_from_slice(&bc.qhat_inv);
         v.extend_from_slice(&bc.qhat_inv_shoup);
@@ -440,6 +444,16 @@ impl GpuBackend {
         v.extend(to.iter().map(|&j| split_hi_lo(ctx.modulus(j).value()).0));
         v.extend(to.iter().map(|&j| split_hi_lo(ctx.modulus(j).value()).1));
         v.extend_from_slice(&bc.qhat_mod_p);
+        // (T-1)/2 mod each prime, T = the product of `from` (the centered conversion)
+        let half = |i: usize| {
+            let m = ctx.modulus(i);
+            let t = from
+                .iter()
+                .fold(1u64, |acc, &j| m.mul(acc, m.reduce(ctx.modulus(j).value())));
+            m.mul(m.sub(t, 1), m.inv(2).expect("odd prime"))
+        };
+        v.extend(from.iter().map(|&i| half(i)));
+        v.extend(to.iter().map(|&j| ctx.modulus(j).neg(half(j))));
         let t = Arc::new(ok("upload conversion table", self.stream().clone_htod(&v)));
         map.insert(key, t.clone());
         t
@@ -636,6 +650,15 @@ impl Backend for GpuBackend {
         })
     }
 
+    /// A prefix is kept in place (the buffer keeps its size; only the limb list shrinks).
+    fn keep_limbs(&self, ctx: &RingContext, a: &mut GpuPoly, primes: &[usize]) {
+        if a.primes.starts_with(primes) {
+            a.primes.truncate(primes.len());
+        } else {
+            *a = self.select(ctx, a, primes);
+        }
+    }
+
     fn concat(&self, _ctx: &RingContext, a: &GpuPoly, b: &GpuPoly) -> GpuPoly {
         self.prof("concat", || {
             assert_eq!(a.n, b.n, "ring degrees differ");
@@ -768,6 +791,34 @@ impl Backend for GpuBackend {
         })
     }
 
+    /// Division by the tail primes in three passes over the kept limbs: a centered
+    /// conversion of the tail, its NTT, and one `(x − conv) · T^-1` kernel (the default
+    /// takes seven, with two copies).
+    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut GpuPoly, tail: usize) {
+        self.prof("div_round_by_tail", || {
+            self.div_round_by_tail_fused(ctx, a, tail)
+        })
+    }
+
+    /// The centered conversion does the default's two constant additions.
+    fn mod_raise(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> GpuPoly {
+        self.prof("mod_raise", || self.mod_raise_fused(ctx, a, to))
+    }
+
+    /// One kernel per 16 terms when the plaintexts share one prime list and the
+    /// ciphertext parts another (the composed default otherwise).
+    fn mul_add_terms(
+        &self,
+        ctx: &RingContext,
+        acc0: &mut GpuPoly,
+        acc1: &mut GpuPoly,
+        terms: &[(&GpuPoly, &GpuPoly, &GpuPoly)],
+    ) {
+        self.prof("mul_add_terms", || {
+            self.mul_add_terms_fused(ctx, acc0, acc1, terms)
+        })
+    }
+
     /// Each digit's conversion written straight into its place in the raised polynomial
     /// (no select / concat / reorder copies).
     fn decompose_mod_up(&self, ctx: &RingContext, a: &GpuPoly, alpha: usize) -> Vec<GpuPoly> {
@@ -782,7 +833,7 @@ impl Backend for GpuBackend {
                 return self.alloc(a.n, to);
             }
             let mut out = self.alloc_for_overwrite(a.n, to);
-            self.base_convert_into(ctx, a, to, &mut out.data, 0);
+            self.base_convert_into(ctx, a, to, &mut out.data, 0, false);
             out
         })
     }
