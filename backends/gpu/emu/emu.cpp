@@ -93,16 +93,19 @@ static void outer(u32 log_r, bool fwd, const Ring &r, u64 *a, const LimbParams &
         }
     });
 }
-static void ntt(const Ring &r, u64 *a, const std::vector<u32> &pr) {
+// `four`: the radix-4 shared-memory kernels (two stages per barrier), else radix-2.
+static void ntt(const Ring &r, u64 *a, const std::vector<u32> &pr, bool four = true) {
     LimbParams p = params(r, pr); u32 log_n = r.log_n; u32 log_c = log_n < LOG_CHUNK ? log_n : LOG_CHUNK;
     if (log_n > log_c) outer(log_n - log_c, true, r, a, p, pr.size());
     dim3 g; g.x = (u32)(r.n >> log_c); g.y = (u32)pr.size();
-    launch(g, b1(1u << (log_c - 1)), true, [&] { ntt_fwd_tail(a, r.tw.data(), r.tws.data(), log_n, log_c, p); });
+    if (four) launch(g, b1(1u << (log_c - 2)), true, [&] { ntt_fwd_tail4(a, r.tw.data(), r.tws.data(), log_n, log_c, p); });
+    else launch(g, b1(1u << (log_c - 1)), true, [&] { ntt_fwd_tail(a, r.tw.data(), r.tws.data(), log_n, log_c, p); });
 }
-static void intt(const Ring &r, u64 *a, const std::vector<u32> &pr) {
+static void intt(const Ring &r, u64 *a, const std::vector<u32> &pr, bool four = true) {
     LimbParams p = params(r, pr); u32 log_n = r.log_n; u32 log_c = log_n < LOG_CHUNK ? log_n : LOG_CHUNK;
     dim3 g; g.x = (u32)(r.n >> log_c); g.y = (u32)pr.size();
-    launch(g, b1(1u << (log_c - 1)), true, [&] { intt_head(a, r.itw.data(), r.itws.data(), log_n, log_c, p); });
+    if (four) launch(g, b1(1u << (log_c - 2)), true, [&] { intt_head4(a, r.itw.data(), r.itws.data(), log_n, log_c, p); });
+    else launch(g, b1(1u << (log_c - 1)), true, [&] { intt_head(a, r.itw.data(), r.itws.data(), log_n, log_c, p); });
     if (log_n > log_c) outer(log_n - log_c, false, r, a, p, pr.size());
 }
 
@@ -119,7 +122,9 @@ static void test_ntt(int log_n) {
     // large rings on one limb: the tail kernel's emulation spawns a thread per CUDA thread
     std::vector<u32> pr = log_n >= 14 ? std::vector<u32>{2} : std::vector<u32>{2, 0, 1};
     auto a = rand_poly(r, pr), x = a;
-    ntt(r, x.data(), pr);
+    for (bool four : {false, true}) {
+    x = a;
+    ntt(r, x.data(), pr, four);
     for (size_t l = 0; l < pr.size(); ++l) {
         u64 q = r.q[pr[l]];
         for (u64 i = 0; i < r.n; i += (r.n > 1024 ? (r.n > 8192 ? 4099 : 37) : 1)) {
@@ -128,9 +133,10 @@ static void test_ntt(int log_n) {
             CHECK(x[l * r.n + i] == acc, "ntt log_n=%d limb %zu pos %llu: %llu vs %llu", log_n, l, (unsigned long long)i, (unsigned long long)x[l * r.n + i], (unsigned long long)acc);
         }
     }
-    intt(r, x.data(), pr);
-    CHECK(x == a, "intt round trip log_n=%d", log_n);
-    std::printf("ok: ntt/intt N=2^%d\n", log_n);
+    intt(r, x.data(), pr, four);
+    CHECK(x == a, "intt round trip log_n=%d four=%d", log_n, (int)four);
+    }
+    std::printf("ok: ntt/intt N=2^%d (radix-2 and radix-4 shared-memory stages)\n", log_n);
 }
 
 static void test_elementwise() {
@@ -182,6 +188,15 @@ static void test_automorphism() {
         std::vector<u64> out(2 * n);
         launch(g2(n, 2), b1(BLOCK), false, [&] { automorphism_ntt(out.data(), fa.data(), log_n, g); });
         CHECK(out == ca, "automorphism g=%llu", (unsigned long long)g);
+        // fused with a scalar multiplication and an addition into an accumulator
+        LimbParams p = params(r, pr);
+        std::vector<u64> acc = rand_poly(r, pr), want = acc;
+        for (int l = 0; l < 2; ++l) {
+            p.s[l] = (r.q[l] / 5) + (u64)l; p.ss[l] = shoup(p.s[l], r.q[l]);
+            for (u64 k = 0; k < n; ++k) want[l * n + k] = (want[l * n + k] + mulm(ca[l * n + k], p.s[l], r.q[l])) % r.q[l];
+        }
+        launch(g2(n, 2), b1(BLOCK), false, [&] { automorphism_mul_scalar_add(acc.data(), fa.data(), log_n, g, p); });
+        CHECK(acc == want, "automorphism_mul_scalar_add g=%llu", (unsigned long long)g);
     }
     std::printf("ok: automorphism\n");
 }
@@ -252,7 +267,7 @@ static void test_base_convert(int nf) {
 
 int main() {
     // 2^12..2^17: every outer-stage kernel (R = 2..64 columns of the 2^11-word chunk)
-    for (int log_n : {4, 10, 11, 12, 13, 14, 15, 16, 17}) test_ntt(log_n);
+    for (int log_n : {3, 4, 10, 11, 12, 13, 14, 15, 16, 17}) test_ntt(log_n);
     test_elementwise();
     test_automorphism();
     test_ks_inner();

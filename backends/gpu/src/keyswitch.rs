@@ -307,4 +307,47 @@ impl GpuBackend {
             drop(guards);
         }
     }
+
+    /// [`Backend::rotate_extended`]: `(u0 + P·σ(c0), u1)` over `Q_l ∪ P`.
+    pub(crate) fn rotate_extended_fused(
+        &self,
+        ctx: &RingContext,
+        c0: &GpuPoly,
+        digits: &[GpuPoly],
+        key: &KeyDigits<GpuPoly>,
+        galois: usize,
+    ) -> (GpuPoly, GpuPoly) {
+        assert!(galois % 2 == 1, "Galois element {galois} is even");
+        let (mut u0, u1) = self.key_switch_inner_fused(ctx, digits, key, Some(galois));
+        let q = &c0.primes;
+        assert!(
+            u0.primes.starts_with(q) && c0.n == u0.n,
+            "c0 over {q:?}, the digits over {:?}",
+            u0.primes
+        );
+        let t = self.tables(ctx);
+        let pmq = fhe_dsl::backend::p_mod_q(ctx, q);
+        let pmq_s: Vec<u64> = q
+            .iter()
+            .zip(&pmq)
+            .map(|(&i, &v)| shoup(t.q[i], v))
+            .collect();
+        let (n, log_n) = (c0.n, c0.n.trailing_zeros());
+        let g = galois as u64;
+        for r in Self::chunks(q.len()) {
+            let p = self.params(&t, q, r.clone(), None, None, Some((&pmq, &pmq_s)));
+            let mut view = u0.data.slice_mut(r.start * n..r.end * n);
+            let src = c0.data.slice(r.start * n..r.end * n);
+            let mut lb = self
+                .stream()
+                .launch_builder(&self.inner.k.automorphism_mul_scalar_add);
+            lb.arg(&mut view).arg(&src).arg(&log_n).arg(&g).arg(&*p);
+            // SAFETY: automorphism_mul_scalar_add(u64*, const u64*, u32, u64, LimbParams)
+            // matches; both views hold r.len() limbs of N words (u0 starts with c0's primes).
+            ok("automorphism_mul_scalar_add", unsafe {
+                lb.launch(Self::grid(n, r.len()))
+            });
+        }
+        (u0, u1)
+    }
 }

@@ -120,6 +120,8 @@ struct Kernels {
     ntt_fwd_outer: Vec<CudaFunction>,
     ntt_fwd_tail: CudaFunction,
     intt_head: CudaFunction,
+    ntt_fwd_tail4: CudaFunction,
+    intt_head4: CudaFunction,
     /// `intt_outer_{R}`, indexed like `ntt_fwd_outer`.
     intt_outer: Vec<CudaFunction>,
     ew_binary: CudaFunction,
@@ -129,6 +131,7 @@ struct Kernels {
     mul_add_terms: CudaFunction,
     gather_limbs: CudaFunction,
     automorphism_ntt: CudaFunction,
+    automorphism_mul_scalar_add: CudaFunction,
     base_convert: CudaFunction,
     ks_inner: CudaFunction,
 }
@@ -150,6 +153,8 @@ impl Kernels {
             ntt_fwd_outer: outer("ntt_fwd_outer")?,
             ntt_fwd_tail: f("ntt_fwd_tail")?,
             intt_head: f("intt_head")?,
+            ntt_fwd_tail4: f("ntt_fwd_tail4")?,
+            intt_head4: f("intt_head4")?,
             intt_outer: outer("intt_outer")?,
             ew_binary: f("ew_binary")?,
             ew_mul_add: f("ew_mul_add")?,
@@ -158,6 +163,7 @@ impl Kernels {
             mul_add_terms: f("mul_add_terms")?,
             gather_limbs: f("gather_limbs")?,
             automorphism_ntt: f("automorphism_ntt")?,
+            automorphism_mul_scalar_add: f("automorphism_mul_scalar_add")?,
             base_convert: f("base_convert")?,
             ks_inner: f("ks_inner")?,
         })
@@ -190,6 +196,9 @@ struct Inner {
     device_name: String,
     tables: Mutex<HashMap<u64, Arc<RingTables>>>,
     conv: Mutex<HashMap<ConvKey, Arc<CudaSlice<u64>>>>,
+    /// Shared-memory NTT stages two per barrier (radix-4 units; `FHE_GPU_NTT_TAIL=2` for
+    /// one per barrier, kept for an A/B on the device).
+    tail4: bool,
     /// Per-primitive device times, when `FHE_GPU_PROFILE=1`.
     profile: Option<profile::Profile>,
     _module: Arc<CudaModule>,
@@ -310,6 +319,16 @@ impl GpuBackend {
         drv("elapsed", start.elapsed_ms(&end))
     }
 
+    /// Stages per barrier of the shared-memory NTT kernels (4: radix-4 units, the default;
+    /// 2 with `FHE_GPU_NTT_TAIL=2`).
+    pub fn ntt_tail_radix(&self) -> u32 {
+        if self.inner.tail4 {
+            4
+        } else {
+            2
+        }
+    }
+
     /// Device memory `(free, total)` in bytes.
     pub fn mem_info(&self) -> Result<(usize, usize), GpuError> {
         drv("mem_get_info", self.inner.ctx.mem_get_info())
@@ -342,6 +361,7 @@ impl Inner {
             device_name,
             tables: Mutex::new(HashMap::new()),
             conv: Mutex::new(HashMap::new()),
+            tail4: std::env::var("FHE_GPU_NTT_TAIL").as_deref() != Ok("2"),
             profile: (std::env::var("FHE_GPU_PROFILE").as_deref() == Ok("1"))
                 .then(profile::Profile::default),
             _module: module,
@@ -816,6 +836,21 @@ impl Backend for GpuBackend {
     ) {
         self.prof("mul_add_terms", || {
             self.mul_add_terms_fused(ctx, acc0, acc1, terms)
+        })
+    }
+
+    /// The inner product, then `P·σ(c0)` added to its first limbs in one kernel (the
+    /// default allocates, permutes, scales, pads with zero P limbs and adds).
+    fn rotate_extended(
+        &self,
+        ctx: &RingContext,
+        c0: &GpuPoly,
+        digits: &[GpuPoly],
+        key: &KeyDigits<GpuPoly>,
+        galois: usize,
+    ) -> (GpuPoly, GpuPoly) {
+        self.prof("rotate_extended", || {
+            self.rotate_extended_fused(ctx, c0, digits, key, galois)
         })
     }
 
