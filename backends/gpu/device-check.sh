@@ -8,12 +8,10 @@
 # whole run's wall-clock budget, default 420: every step's timeout is cut to what is left),
 # STEPS (space-separated subset of the step names below; default all, in this order).
 #
-# Steps: info conformance timing ab ops bootstrap bprofile resources infer warm exact
+# Steps: info conformance timing ops bootstrap bprofile resources infer warm exact
 #        conformance16 profile
 #   conformance    the conformance suite, bit-exact against the reference backend, N <= 2^13
 #   timing         per-primitive device times at bench-a (CUDA events, median of 20)
-#   ab             the shared-memory NTT stages one per barrier (FHE_GPU_NTT_TAIL=2) against
-#                  two (the default): primitive timings and 3 bootstraps with the former
 #   ops            fhe bench ops --params bench-a --backend gpu (incl. 8 hoisted rotations)
 #   bootstrap      fhe bench bootstrap --backend gpu (boot-n16, 5 runs after a warm-up)
 #   bprofile       device time per backend primitive of one boot-n16 bootstrap
@@ -35,7 +33,7 @@ cd "$(dirname "$0")/../.."
 BIN="$(cd "${1:-.devbin}" && pwd)" || { echo "device-check: no binaries folder ${1:-.devbin}; run backends/gpu/build-device-bins.sh"; exit 2; }
 OUT="${OUT:-$(mktemp -d)}"
 BUDGET_S="${BUDGET_S:-420}"
-STEPS="${STEPS:-info conformance timing ab ops bootstrap bprofile resources infer warm exact conformance16 profile}"
+STEPS="${STEPS:-info conformance timing ops bootstrap bprofile resources infer warm exact conformance16 profile}"
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
 RES="$OUT/results.jsonl"
@@ -114,11 +112,6 @@ if wants conformance; then
 fi
 if wants timing; then
   run timing 60 "$BIN/gpu_timing" bench-a 20 || failed=1
-fi
-if wants ab; then
-  run ab 60 bash -c "FHE_GPU_NTT_TAIL=2 '$BIN/gpu_timing' bench-a 20 && '$BIN/gpu_timing' bench-a 20 &&
-    FHE_GPU_NTT_TAIL=2 '$BIN/fhe' bench bootstrap --backend gpu --runs 3 --format json |
-    sed 's/^{/{\"ntt_tail_radix\":2,/'" || failed=1
 fi
 if wants ops; then
   run ops 90 "$BIN/fhe" bench ops --params bench-a --backend gpu --format json || failed=1

@@ -93,19 +93,16 @@ static void outer(u32 log_r, bool fwd, const Ring &r, u64 *a, const LimbParams &
         }
     });
 }
-// `four`: the radix-4 shared-memory kernels (two stages per barrier), else radix-2.
-static void ntt(const Ring &r, u64 *a, const std::vector<u32> &pr, bool four = true) {
+static void ntt(const Ring &r, u64 *a, const std::vector<u32> &pr) {
     LimbParams p = params(r, pr); u32 log_n = r.log_n; u32 log_c = log_n < LOG_CHUNK ? log_n : LOG_CHUNK;
     if (log_n > log_c) outer(log_n - log_c, true, r, a, p, pr.size());
     dim3 g; g.x = (u32)(r.n >> log_c); g.y = (u32)pr.size();
-    if (four) launch(g, b1(1u << (log_c - 2)), true, [&] { ntt_fwd_tail4(a, r.tw.data(), r.tws.data(), log_n, log_c, p); });
-    else launch(g, b1(1u << (log_c - 1)), true, [&] { ntt_fwd_tail(a, r.tw.data(), r.tws.data(), log_n, log_c, p); });
+    launch(g, b1(1u << (log_c - 2)), true, [&] { ntt_fwd_tail(a, r.tw.data(), r.tws.data(), log_n, log_c, p); });
 }
-static void intt(const Ring &r, u64 *a, const std::vector<u32> &pr, bool four = true) {
+static void intt(const Ring &r, u64 *a, const std::vector<u32> &pr) {
     LimbParams p = params(r, pr); u32 log_n = r.log_n; u32 log_c = log_n < LOG_CHUNK ? log_n : LOG_CHUNK;
     dim3 g; g.x = (u32)(r.n >> log_c); g.y = (u32)pr.size();
-    if (four) launch(g, b1(1u << (log_c - 2)), true, [&] { intt_head4(a, r.itw.data(), r.itws.data(), log_n, log_c, p); });
-    else launch(g, b1(1u << (log_c - 1)), true, [&] { intt_head(a, r.itw.data(), r.itws.data(), log_n, log_c, p); });
+    launch(g, b1(1u << (log_c - 2)), true, [&] { intt_head(a, r.itw.data(), r.itws.data(), log_n, log_c, p); });
     if (log_n > log_c) outer(log_n - log_c, false, r, a, p, pr.size());
 }
 
@@ -122,9 +119,7 @@ static void test_ntt(int log_n) {
     // large rings on one limb: the tail kernel's emulation spawns a thread per CUDA thread
     std::vector<u32> pr = log_n >= 14 ? std::vector<u32>{2} : std::vector<u32>{2, 0, 1};
     auto a = rand_poly(r, pr), x = a;
-    for (bool four : {false, true}) {
-    x = a;
-    ntt(r, x.data(), pr, four);
+    ntt(r, x.data(), pr);
     for (size_t l = 0; l < pr.size(); ++l) {
         u64 q = r.q[pr[l]];
         for (u64 i = 0; i < r.n; i += (r.n > 1024 ? (r.n > 8192 ? 4099 : 37) : 1)) {
@@ -133,10 +128,9 @@ static void test_ntt(int log_n) {
             CHECK(x[l * r.n + i] == acc, "ntt log_n=%d limb %zu pos %llu: %llu vs %llu", log_n, l, (unsigned long long)i, (unsigned long long)x[l * r.n + i], (unsigned long long)acc);
         }
     }
-    intt(r, x.data(), pr, four);
-    CHECK(x == a, "intt round trip log_n=%d four=%d", log_n, (int)four);
-    }
-    std::printf("ok: ntt/intt N=2^%d (radix-2 and radix-4 shared-memory stages)\n", log_n);
+    intt(r, x.data(), pr);
+    CHECK(x == a, "intt round trip log_n=%d", log_n);
+    std::printf("ok: ntt/intt N=2^%d\n", log_n);
 }
 
 static void test_elementwise() {

@@ -61,9 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let top = params.max_level();
     let emit = |op: &str, us: f64| {
         println!(
-            "{{\"op\":\"{op}\",\"backend\":\"gpu\",\"device\":\"{}\",\"params\":\"{preset}\",\"median_us\":{us:.1},\"runs\":{runs},\"ntt_tail_radix\":{}}}",
-            gpu.device_name(),
-            gpu.ntt_tail_radix()
+            "{{\"op\":\"{op}\",\"backend\":\"gpu\",\"device\":\"{}\",\"params\":\"{preset}\",\"median_us\":{us:.1},\"runs\":{runs}}}",
+            gpu.device_name()
         );
     };
     let time = |f: &mut dyn FnMut()| -> Result<f64, Box<dyn std::error::Error>> {

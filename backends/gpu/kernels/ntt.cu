@@ -54,44 +54,12 @@ __device__ __forceinline__ void ntt_fwd_outer(u64 *a, const u64 *tw, const u64 *
     for (int s = 0; s < R; ++s) x[s * c] = v[s];
 }
 
-// All forward stages with t <= C/2 in shared memory, C = 2 * blockDim.x (a power of two
-// <= N). Launch: grid (N / C, limbs), blockDim.x = C/2, dynamic shared memory C * 8 bytes.
-extern "C" __global__ void ntt_fwd_tail(u64 *a, const u64 *tw, const u64 *tws, u32 log_n,
-                                        u32 log_c, const __grid_constant__ LimbParams p) {
-    extern __shared__ u64 sh[];
-    u32 l = blockIdx.y;
-    u64 n = 1ull << log_n;
-    u32 half = 1u << (log_c - 1);
-    u32 tid = threadIdx.x;
-    u64 base = (u64)blockIdx.x << log_c;
-    u64 *x = a + (u64)l * n + base;
-    u64 q = p.q[l];
-    const u64 *twl = tw + (u64)p.prime[l] * n;
-    const u64 *twsl = tws + (u64)p.prime[l] * n;
-    sh[tid] = x[tid];
-    sh[tid + half] = x[tid + half];
-    for (int log_t = (int)log_c - 1; log_t >= 0; --log_t) {
-        __syncthreads();
-        u32 t = 1u << log_t;
-        u64 m = n >> (log_t + 1);
-        u32 i = tid >> log_t;
-        u32 j = (i << (log_t + 1)) + (tid & (t - 1));
-        u64 widx = m + (base >> (log_t + 1)) + i;
-        u64 u = sh[j];
-        u64 v = mul_shoup(sh[j + t], twl[widx], twsl[widx], q);
-        sh[j] = add_mod(u, v, q);
-        sh[j + t] = sub_mod(u, v, q);
-    }
-    __syncthreads();
-    x[tid] = sh[tid];
-    x[tid + half] = sh[tid + half];
-}
-
-// ntt_fwd_tail with two stages per barrier: C/4 threads, each running a radix-4 unit
-// {b, b + t/2, b + t, b + 3t/2} through stages t and t/2 in registers (half the barriers
-// and shared-memory round trips), then one radix-2 stage when the count is odd.
+// All forward stages with t <= C/2 in shared memory, C = 2^log_c words, two stages per
+// barrier: C/4 threads, each running a radix-4 unit {b, b + t/2, b + t, b + 3t/2} through
+// stages t and t/2 in registers, then one radix-2 stage when the count is odd (one stage
+// per barrier measured 68.3 against 59.1 us for a 24-limb NTT on an H200).
 // Launch: grid (N / C, limbs), blockDim.x = C/4, dynamic shared memory C * 8 bytes.
-extern "C" __global__ void ntt_fwd_tail4(u64 *a, const u64 *tw, const u64 *tws, u32 log_n,
+extern "C" __global__ void ntt_fwd_tail(u64 *a, const u64 *tw, const u64 *tws, u32 log_n,
                                          u32 log_c, const __grid_constant__ LimbParams p) {
     extern __shared__ u64 sh[];
     u32 l = blockIdx.y;
@@ -147,11 +115,12 @@ extern "C" __global__ void ntt_fwd_tail4(u64 *a, const u64 *tw, const u64 *tws, 
     for (u32 r = 0; r < 4; ++r) x[tid + r * quarter] = sh[tid + r * quarter];
 }
 
-// intt_head with two stages per barrier: radix-4 units {b, b + t, b + 2t, b + 3t} through
-// stages t and 2t in registers (Gentleman-Sande), a last radix-2 stage when the count is
-// odd; N^-1 on the way out when C == N. Launch: grid (N / C, limbs), blockDim.x = C/4,
+// All inverse stages with t <= C/2 in shared memory (the first ones), two per barrier:
+// radix-4 units {b, b + t, b + 2t, b + 3t} through stages t and 2t in registers
+// (Gentleman-Sande), a last radix-2 stage when the count is odd. When C == N this is the
+// whole transform and the N^-1 factor (p.s, p.ss) is applied on the way out. Launch: grid (N / C, limbs), blockDim.x = C/4,
 // dynamic shared memory C * 8 bytes.
-extern "C" __global__ void intt_head4(u64 *a, const u64 *itw, const u64 *itws, u32 log_n,
+extern "C" __global__ void intt_head(u64 *a, const u64 *itw, const u64 *itws, u32 log_n,
                                       u32 log_c, const __grid_constant__ LimbParams p) {
     extern __shared__ u64 sh[];
     u32 l = blockIdx.y;
@@ -208,45 +177,6 @@ extern "C" __global__ void intt_head4(u64 *a, const u64 *itw, const u64 *itws, u
         if (log_c == log_n) y = mul_shoup(y, p.s[l], p.ss[l], q);
         x[tid + r * quarter] = y;
     }
-}
-
-// All inverse stages with t <= C/2 in shared memory (the first ones). When C == N this is
-// the whole transform and the N^-1 factor (p.s, p.ss) is applied on the way out.
-// Launch: grid (N / C, limbs), blockDim.x = C/2, dynamic shared memory C * 8 bytes.
-extern "C" __global__ void intt_head(u64 *a, const u64 *itw, const u64 *itws, u32 log_n,
-                                     u32 log_c, const __grid_constant__ LimbParams p) {
-    extern __shared__ u64 sh[];
-    u32 l = blockIdx.y;
-    u64 n = 1ull << log_n;
-    u32 half = 1u << (log_c - 1);
-    u32 tid = threadIdx.x;
-    u64 base = (u64)blockIdx.x << log_c;
-    u64 *x = a + (u64)l * n + base;
-    u64 q = p.q[l];
-    const u64 *twl = itw + (u64)p.prime[l] * n;
-    const u64 *twsl = itws + (u64)p.prime[l] * n;
-    sh[tid] = x[tid];
-    sh[tid + half] = x[tid + half];
-    for (u32 log_t = 0; log_t < log_c; ++log_t) {
-        __syncthreads();
-        u32 t = 1u << log_t;
-        u64 h = n >> (log_t + 1);
-        u32 i = tid >> log_t;
-        u32 j = (i << (log_t + 1)) + (tid & (t - 1));
-        u64 widx = h + (base >> (log_t + 1)) + i;
-        u64 u = sh[j];
-        u64 v = sh[j + t];
-        sh[j] = add_mod(u, v, q);
-        sh[j + t] = mul_shoup(sub_mod(u, v, q), twl[widx], twsl[widx], q);
-    }
-    __syncthreads();
-    u64 y0 = sh[tid], y1 = sh[tid + half];
-    if (log_c == log_n) {
-        y0 = mul_shoup(y0, p.s[l], p.ss[l], q);
-        y1 = mul_shoup(y1, p.s[l], p.ss[l], q);
-    }
-    x[tid] = y0;
-    x[tid + half] = y1;
 }
 
 // All inverse stages with distance t >= C (the last ones), one thread per column as in

@@ -101,8 +101,6 @@ pub const KERNEL_NAMES: &[&str] = &[
     "ntt_fwd_outer_64",
     "ntt_fwd_tail",
     "intt_head",
-    "ntt_fwd_tail4",
-    "intt_head4",
     "intt_outer_2",
     "intt_outer_4",
     "intt_outer_8",

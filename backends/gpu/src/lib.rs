@@ -120,8 +120,6 @@ struct Kernels {
     ntt_fwd_outer: Vec<CudaFunction>,
     ntt_fwd_tail: CudaFunction,
     intt_head: CudaFunction,
-    ntt_fwd_tail4: CudaFunction,
-    intt_head4: CudaFunction,
     /// `intt_outer_{R}`, indexed like `ntt_fwd_outer`.
     intt_outer: Vec<CudaFunction>,
     ew_binary: CudaFunction,
@@ -153,8 +151,6 @@ impl Kernels {
             ntt_fwd_outer: outer("ntt_fwd_outer")?,
             ntt_fwd_tail: f("ntt_fwd_tail")?,
             intt_head: f("intt_head")?,
-            ntt_fwd_tail4: f("ntt_fwd_tail4")?,
-            intt_head4: f("intt_head4")?,
             intt_outer: outer("intt_outer")?,
             ew_binary: f("ew_binary")?,
             ew_mul_add: f("ew_mul_add")?,
@@ -196,9 +192,6 @@ struct Inner {
     device_name: String,
     tables: Mutex<HashMap<u64, Arc<RingTables>>>,
     conv: Mutex<HashMap<ConvKey, Arc<CudaSlice<u64>>>>,
-    /// Shared-memory NTT stages two per barrier (radix-4 units; `FHE_GPU_NTT_TAIL=2` for
-    /// one per barrier, kept for an A/B on the device).
-    tail4: bool,
     /// Per-primitive device times, when `FHE_GPU_PROFILE=1`.
     profile: Option<profile::Profile>,
     _module: Arc<CudaModule>,
@@ -319,16 +312,6 @@ impl GpuBackend {
         drv("elapsed", start.elapsed_ms(&end))
     }
 
-    /// Stages per barrier of the shared-memory NTT kernels (4: radix-4 units, the default;
-    /// 2 with `FHE_GPU_NTT_TAIL=2`).
-    pub fn ntt_tail_radix(&self) -> u32 {
-        if self.inner.tail4 {
-            4
-        } else {
-            2
-        }
-    }
-
     /// Device memory `(free, total)` in bytes.
     pub fn mem_info(&self) -> Result<(usize, usize), GpuError> {
         drv("mem_get_info", self.inner.ctx.mem_get_info())
@@ -361,7 +344,6 @@ impl Inner {
             device_name,
             tables: Mutex::new(HashMap::new()),
             conv: Mutex::new(HashMap::new()),
-            tail4: std::env::var("FHE_GPU_NTT_TAIL").as_deref() != Ok("2"),
             profile: (std::env::var("FHE_GPU_PROFILE").as_deref() == Ok("1"))
                 .then(profile::Profile::default),
             _module: module,

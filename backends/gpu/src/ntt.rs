@@ -2,38 +2,19 @@
 //! register-resident outer stages and the shared-memory tail (forward) or head (inverse).
 
 use crate::{ok, GpuBackend, LOG_CHUNK, MAX_LOG_OUTER};
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use fhe_dsl::ring::RingContext;
 
 impl GpuBackend {
-    /// Launch shape and kernel of the shared-memory part for chunks of C = 2^log_c words:
-    /// C/4 threads with radix-4 units (C ≥ 4), else C/2 with radix-2 butterflies.
-    fn tail_launch(
-        &self,
-        n: usize,
-        log_c: u32,
-        limbs: usize,
-        forward: bool,
-    ) -> (LaunchConfig, &CudaFunction) {
-        let k = &self.inner.k;
-        let four = self.inner.tail4 && log_c >= 2;
-        let kernel = match (forward, four) {
-            (true, true) => &k.ntt_fwd_tail4,
-            (true, false) => &k.ntt_fwd_tail,
-            (false, true) => &k.intt_head4,
-            (false, false) => &k.intt_head,
-        };
-        let threads = if four {
-            1 << (log_c - 2)
-        } else {
-            1 << (log_c - 1)
-        };
-        let cfg = LaunchConfig {
+    /// Launch shape of the shared-memory part for chunks of C = 2^log_c words: C/4
+    /// threads, each with a radix-4 unit.
+    fn tail_launch(n: usize, log_c: u32, limbs: usize) -> LaunchConfig {
+        assert!(log_c >= 2, "chunks of at least 4 words");
+        LaunchConfig {
             grid_dim: ((n >> log_c) as u32, limbs as u32, 1),
-            block_dim: (threads, 1, 1),
+            block_dim: (1 << (log_c - 2), 1, 1),
             shared_mem_bytes: 8 << log_c,
-        };
-        (cfg, kernel)
+        }
     }
 
     /// Forward NTT of limbs `first..first + primes.len()` of `data` (limb `first + i`
@@ -72,15 +53,15 @@ impl GpuBackend {
                     lb.launch(Self::outer_grid(n >> log_r, r.len()))
                 });
             }
-            let (cfg, k) = self.tail_launch(n, log_c, r.len(), true);
-            let mut lb = self.stream().launch_builder(k);
+            let cfg = Self::tail_launch(n, log_c, r.len());
+            let mut lb = self.stream().launch_builder(&self.inner.k.ntt_fwd_tail);
             lb.arg(&mut view)
                 .arg(&t.tw)
                 .arg(&t.tws)
                 .arg(&log_n)
                 .arg(&log_c)
                 .arg(&*p);
-            // SAFETY: ntt_fwd_tail[4] matches; C words of shared memory, C/2 (C/4) threads.
+            // SAFETY: ntt_fwd_tail matches; C words of shared memory, C/4 threads.
             ok("ntt_fwd_tail", unsafe { lb.launch(cfg) });
         }
     }
@@ -107,15 +88,15 @@ impl GpuBackend {
         for r in Self::chunks(primes.len()) {
             let p = self.params(&t, primes, r.clone(), None, None, Some((&scal, &scal_s)));
             let mut view = data.slice_mut((first + r.start) * n..(first + r.end) * n);
-            let (cfg, k) = self.tail_launch(n, log_c, r.len(), false);
-            let mut lb = self.stream().launch_builder(k);
+            let cfg = Self::tail_launch(n, log_c, r.len());
+            let mut lb = self.stream().launch_builder(&self.inner.k.intt_head);
             lb.arg(&mut view)
                 .arg(&t.itw)
                 .arg(&t.itws)
                 .arg(&log_n)
                 .arg(&log_c)
                 .arg(&*p);
-            // SAFETY: intt_head[4] matches; C words of shared memory, C/2 (C/4) threads.
+            // SAFETY: intt_head matches; C words of shared memory, C/4 threads.
             ok("intt_head", unsafe { lb.launch(cfg) });
             if log_r > 0 {
                 let k = &self.inner.k.intt_outer[log_r as usize - 1];
