@@ -77,18 +77,20 @@ fn weights() -> fhe_dsl::Result<TinyResNet> {
 // ANCHOR: run
 /// The same code runs on any backend: only the `backend` argument changes.
 fn run<B: Backend>(backend: B) -> fhe_dsl::Result<f64> {
+    // the model: weights in the clear (the server's), its key request (for the client)
+    let model = weights()?;
+
     // client: parameters (small and insecure: an example), keys for exactly this model
     let params = Params::new_insecure_for_tests(ParamsLiteral::test_small())?;
     let ckks = Ckks::new(params, backend);
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
     let pk = kg.public_key(&sk);
-    let keys = kg.evaluation_keys(&sk, &TinyResNet::key_request());
+    let keys = kg.evaluation_keys(&sk, &model.key_request());
     let input = [0.3, -0.1, 0.8, 0.5, -0.6, 0.2, 0.0, -0.4];
     let x: EncVector<B, 8, 5> = EncVector::encrypt(&ckks, &ckks.encryptor(&pk), &input)?;
 
-    // server: weights in the clear, the input and every intermediate encrypted
-    let model = weights()?;
+    // server: the input and every intermediate encrypted
     let ev = ckks.evaluator(&keys)?;
     let bt = DecryptReencryptTestDouble {
         ckks: ckks.clone(),
