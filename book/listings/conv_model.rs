@@ -110,3 +110,8 @@ fn main() -> fhe_dsl::Result<()> {
     Ok(())
 }
 // ANCHOR_END: run
+
+#[test]
+fn runs() {
+    main().unwrap();
+}

@@ -1,6 +1,7 @@
 //! "Your first encrypted model": a residual network on 8 packed values, run encrypted
 //! and checked against its float64 reference. Compiled and run as the `first_model`
-//! example of `fhe-macros` (`cargo run -p fhe-macros --example first_model`).
+//! example of `fhe-macros` (`cargo run -p fhe-macros --example first_model`; CI runs
+//! its test).
 
 // ANCHOR: imports
 use fhe_dsl::backend::{reference::ReferenceBackend, Backend};
@@ -39,8 +40,9 @@ fhe_macros::model! {
 
 // ANCHOR: double
 /// INSECURE TEST DOUBLE. It "bootstraps" by decrypting and re-encrypting, so it holds
-/// the secret key: it only stands in, in examples and tests, until the bootstrapper in
-/// `fhe_dsl::circuits` implements [`Bootstrap`]. Never give a server this.
+/// the secret key: it stands in, in examples and tests, for the real bootstrapper
+/// (`fhe_dsl::circuits::Bootstrapper` viewed through `LeveledBootstrapper`, see the
+/// chapter "Bootstrapping"), which needs much larger parameters. Never give a server this.
 struct DecryptReencryptTestDouble<B: Backend> {
     ckks: Ckks<B>,
     sk: SecretKey,
@@ -119,3 +121,8 @@ fn main() -> fhe_dsl::Result<()> {
     Ok(())
 }
 // ANCHOR_END: run
+
+#[test]
+fn runs() {
+    main().unwrap();
+}

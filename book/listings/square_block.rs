@@ -119,3 +119,8 @@ fn main() -> fhe_dsl::Result<()> {
     Ok(())
 }
 // ANCHOR_END: run
+
+#[test]
+fn runs() {
+    main().unwrap();
+}

@@ -17,9 +17,10 @@
 //! # fn main() -> fhe_dsl::Result<()> {
 //! let params = Params::new_insecure_for_tests(ParamsLiteral::test_small())?;
 //! let limits = RangeLimits::new(&params).with_input_range(1.0);
-//! // level 0 holds q0 / 4Δ: a 60-bit q0 at Δ = 2^40 leaves room for |x| < 2^18
-//! assert!(limits.headroom(0) > 1e5 && limits.headroom(0) < 1e6);
-//! assert!(limits.headroom(1) > limits.headroom(0));
+//! // level 0 holds |x| < q0 / 4Δ: a 55-bit q0 at Δ = 2^45 leaves about 2^8
+//! assert!(limits.headroom(0) > 200.0 && limits.headroom(0) < 300.0);
+//! // every level above adds a 45-bit prime
+//! assert!(limits.headroom(1) > 1e15);
 //! # Ok(()) }
 //! ```
 
