@@ -12,7 +12,7 @@
 //!   in `common.rs`, nowhere in library code): the real bootstrapper on the unoptimised
 //!   reference backend would take minutes, and the CPU test already covers it. This run
 //!   checks the level/scale/key logic and the numbers on a second backend type, with
-//!   exactly the keys `key_request_for` asks for.
+//!   exactly the keys `key_request` asks for.
 
 mod common;
 use common::DecryptReencryptTestDouble;
