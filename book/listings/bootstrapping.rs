@@ -49,7 +49,9 @@ fn weights() -> fhe_dsl::Result<Refresh> {
 // ANCHOR: run
 fn main() -> fhe_dsl::Result<()> {
     let model = weights()?;
-    let input: Vec<f64> = (0..Refresh::SLOTS).map(|i| (i as f64 * 0.01).sin()).collect();
+    let input: Vec<f64> = (0..Refresh::SLOTS)
+        .map(|i| (i as f64 * 0.01).sin())
+        .collect();
 
     // 1. the preset: CKKS parameters and a bootstrapping configuration that fit together
     let preset = BootstrapPreset::test_small(); // "boot-small": N = 2^12, INSECURE
@@ -67,8 +69,10 @@ fn main() -> fhe_dsl::Result<()> {
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
     let pk = kg.public_key(&sk);
-    let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &model.key_request())?;
-    let x: EncVector<CpuBackend, 2048, 3> = EncVector::encrypt(&ckks, &ckks.encryptor(&pk), &input)?;
+    let keys =
+        BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &model.key_request())?;
+    let x: EncVector<CpuBackend, 2048, 3> =
+        EncVector::encrypt(&ckks, &ckks.encryptor(&pk), &input)?;
 
     // 4. server: the bootstrapper, viewed at the model's bootstrap level, and its evaluator
     let bs = Bootstrapper::new(&ckks, preset.config.clone(), &keys)?;
@@ -79,11 +83,16 @@ fn main() -> fhe_dsl::Result<()> {
     // 5. client: decrypt and compare with the float64 twin
     let got = y.decrypt(&ckks.decryptor(&sk))?;
     let want = model.forward_plain(&input);
-    let err = got.iter().zip(&want).fold(0.0f64, |m, (g, w)| m.max((g - w).abs()));
+    let err = got
+        .iter()
+        .zip(&want)
+        .fold(0.0f64, |m, (g, w)| m.max((g - w).abs()));
     println!("levels: {:?}", Refresh::LEVELS);
     println!("max |encrypted − plaintext| = {err:.2e}");
     if err > 1e-2 {
-        return Err(fhe_dsl::Error::InvalidInput(format!("error {err:e} after bootstrapping")));
+        return Err(fhe_dsl::Error::InvalidInput(format!(
+            "error {err:e} after bootstrapping"
+        )));
     }
     Ok(())
 }

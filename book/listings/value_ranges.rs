@@ -19,7 +19,9 @@ fhe_macros::model! {
 // ANCHOR_END: model
 
 fn scores(gain: f64) -> fhe_dsl::Result<Scores> {
-    let w: Vec<f64> = (0..64).map(|i| gain * (1.0 + (i as f64).sin()) / 4.0).collect();
+    let w: Vec<f64> = (0..64)
+        .map(|i| gain * (1.0 + (i as f64).sin()) / 4.0)
+        .collect();
     Ok(Scores {
         fc1: Dense::new(w.clone(), vec![0.0; 8])?,
         fc2: Dense::new(w, vec![0.0; 8])?,
@@ -45,7 +47,10 @@ fn main() -> fhe_dsl::Result<()> {
     let input = [0.9, 0.5, -0.3, 1.0, 0.7, -0.8, 0.2, 0.6];
 
     for r in scores(1.0)?.check_ranges(&input, &limits)? {
-        println!("{:>6} ({}, level {}): |x| ≤ {:.3}, limit {:.3e}", r.value, r.op, r.level, r.max_abs, r.limit);
+        println!(
+            "{:>6} ({}, level {}): |x| ≤ {:.3}, limit {:.3e}",
+            r.value, r.op, r.level, r.max_abs, r.limit
+        );
     }
     // twenty times larger weights: four hundred times larger logits
     let err = scores(20.0)?.check_ranges(&input, &limits).unwrap_err();

@@ -214,7 +214,9 @@ fn every_rust_listing_is_compiled_and_run() {
             }
             let text = fs::read_to_string(&p).expect("listing");
             if !text.contains("#[test]\nfn runs() {\n    main().unwrap();\n}") {
-                problems.push(format!("book/listings/{file} has no `#[test] fn runs` calling main"));
+                problems.push(format!(
+                    "book/listings/{file} has no `#[test] fn runs` calling main"
+                ));
             }
         } else if p.is_dir() {
             let ws = fs::read_to_string(root().join("Cargo.toml")).expect("workspace");
@@ -229,6 +231,12 @@ fn every_rust_listing_is_compiled_and_run() {
 
 #[test]
 fn the_slug_rule_matches_mdbook() {
-    assert_eq!(slug("Encrypted ResNet-20 (boot-n16)"), "encrypted-resnet-20-boot-n16");
-    assert_eq!(slug("Why trait bounds and not const asserts"), "why-trait-bounds-and-not-const-asserts");
+    assert_eq!(
+        slug("Encrypted ResNet-20 (boot-n16)"),
+        "encrypted-resnet-20-boot-n16"
+    );
+    assert_eq!(
+        slug("Why trait bounds and not const asserts"),
+        "why-trait-bounds-and-not-const-asserts"
+    );
 }

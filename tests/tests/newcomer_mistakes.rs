@@ -91,7 +91,10 @@ fn values_beyond_the_headroom_are_refused_by_name_and_really_decrypt_to_garbage(
     let p = params();
     let limits = RangeLimits::new(&p).with_input_range(1.0);
     let h0 = limits.headroom(0);
-    assert!(h0 > 200.0 && h0 < 300.0, "test-small level 0 holds about 2^8: {h0}");
+    assert!(
+        h0 > 200.0 && h0 < 300.0,
+        "test-small level 0 holds about 2^8: {h0}"
+    );
 
     // weights that keep the logits well inside level 0: accepted, encrypted result right
     let ok = head(1.0);
@@ -125,7 +128,10 @@ fn an_input_outside_the_declared_range_is_refused() {
     let limits = RangeLimits::new(&p).with_input_range(0.5);
     let e = head(1.0).check_ranges(&INPUT, &limits).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.starts_with("value range: `x` (input, level 1)"), "{msg}");
+    assert!(
+        msg.starts_with("value range: `x` (input, level 1)"),
+        "{msg}"
+    );
     assert!(msg.contains("declared input range [-0.5, 0.5]"), "{msg}");
 }
 
@@ -147,7 +153,10 @@ fn bootstrap_inputs_outside_the_evalmod_range_are_refused_by_name() {
     boot_model(1.0).check_ranges(&x, &limits).unwrap();
     let e = boot_model(256.0).check_ranges(&x, &limits).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.starts_with("value range: `h` (bootstrap, level 1)"), "{msg}");
+    assert!(
+        msg.starts_with("value range: `h` (bootstrap, level 1)"),
+        "{msg}"
+    );
     assert!(msg.contains("bootstrap input range [-1, 1]"), "{msg}");
 
     // without a bootstrap range the limits say how to get one
@@ -193,7 +202,11 @@ fn check_params_refuses_levels_the_parameters_cannot_give_before_key_generation(
     assert!(msg.contains("WrongBoot: `bootstrap_level: 5`"), "{msg}");
     assert!(msg.contains("set `bootstrap_level: 3`"), "{msg}");
     let e = WrongBoot::check_params(&p, None).unwrap_err();
-    assert!(e.to_string().contains("pass the bootstrapping configuration"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("pass the bootstrapping configuration"),
+        "{e}"
+    );
 
     // an input level above test-small's top level 5
     fhe_macros::model! {
@@ -217,11 +230,13 @@ fn check_params_refuses_levels_the_parameters_cannot_give_before_key_generation(
     let ckks = Ckks::new(small, CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 1);
     let sk = kg.secret_key();
-    let e = EncVector::<CpuBackend, 8, 7>::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &[1.0])
-        .unwrap_err();
+    let e =
+        EncVector::<CpuBackend, 8, 7>::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &[1.0])
+            .unwrap_err();
     assert!(
-        e.to_string()
-            .starts_with("invalid input: cannot encrypt at level 7: these parameters offer levels 0..=5"),
+        e.to_string().starts_with(
+            "invalid input: cannot encrypt at level 7: these parameters offer levels 0..=5"
+        ),
         "{e}"
     );
 }

@@ -59,7 +59,10 @@ fn main() -> fhe_dsl::Result<()> {
     Mlp::check_params(&params, None)?;
     let ranges = model.check_ranges(&input, &RangeLimits::new(&params).with_input_range(1.0))?;
     for r in &ranges {
-        println!("{:>2} at level {}: |x| ≤ {:.3} (limit {:.3e})", r.value, r.level, r.max_abs, r.limit);
+        println!(
+            "{:>2} at level {}: |x| ≤ {:.3} (limit {:.3e})",
+            r.value, r.level, r.max_abs, r.limit
+        );
     }
 
     // client: keys (the secret key stays here), exactly the evaluation keys the model needs
@@ -77,11 +80,16 @@ fn main() -> fhe_dsl::Result<()> {
     // client: decrypt, compare with the float64 twin
     let got = y.decrypt(&ckks.decryptor(&sk))?;
     let want = model.forward_plain(&input);
-    let err = got.iter().zip(&want).fold(0.0f64, |m, (g, w)| m.max((g - w).abs()));
+    let err = got
+        .iter()
+        .zip(&want)
+        .fold(0.0f64, |m, (g, w)| m.max((g - w).abs()));
     println!("scores: {:.4?}", &got[..4]);
     println!("max |encrypted − plaintext| = {err:.2e}");
     if err > 1e-3 {
-        return Err(fhe_dsl::Error::InvalidInput(format!("encrypted result off by {err:e}")));
+        return Err(fhe_dsl::Error::InvalidInput(format!(
+            "encrypted result off by {err:e}"
+        )));
     }
     Ok(())
 }
