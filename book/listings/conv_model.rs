@@ -71,7 +71,7 @@ fn run<B: Backend>(backend: B) -> fhe_dsl::Result<f64> {
     );
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let keys = kg.evaluation_keys(&sk, &model.key_request_for());
+    let keys = kg.evaluation_keys(&sk, &model.key_request());
     // a 16×16 test pattern (a ring), packed with the first conv's input layout
     let pixels: Vec<f64> = (0..256)
         .map(|i| {
@@ -110,3 +110,8 @@ fn main() -> fhe_dsl::Result<()> {
     Ok(())
 }
 // ANCHOR_END: run
+
+#[test]
+fn runs() {
+    main().unwrap();
+}

@@ -1,6 +1,7 @@
 //! "Your first encrypted model": a residual network on 8 packed values, run encrypted
 //! and checked against its float64 reference. Compiled and run as the `first_model`
-//! example of `fhe-macros` (`cargo run -p fhe-macros --example first_model`).
+//! example of `fhe-macros` (`cargo run -p fhe-macros --example first_model`; CI runs
+//! its test).
 
 // ANCHOR: imports
 use fhe_dsl::backend::{reference::ReferenceBackend, Backend};
@@ -39,8 +40,9 @@ fhe_macros::model! {
 
 // ANCHOR: double
 /// INSECURE TEST DOUBLE. It "bootstraps" by decrypting and re-encrypting, so it holds
-/// the secret key: it only stands in, in examples and tests, until the bootstrapper in
-/// `fhe_dsl::circuits` implements [`Bootstrap`]. Never give a server this.
+/// the secret key: it stands in, in examples and tests, for the real bootstrapper
+/// (`fhe_dsl::circuits::Bootstrapper` viewed through `LeveledBootstrapper`, see the
+/// chapter "Bootstrapping"), which needs much larger parameters. Never give a server this.
 struct DecryptReencryptTestDouble<B: Backend> {
     ckks: Ckks<B>,
     sk: SecretKey,
@@ -77,18 +79,20 @@ fn weights() -> fhe_dsl::Result<TinyResNet> {
 // ANCHOR: run
 /// The same code runs on any backend: only the `backend` argument changes.
 fn run<B: Backend>(backend: B) -> fhe_dsl::Result<f64> {
+    // the model: weights in the clear (the server's), its key request (for the client)
+    let model = weights()?;
+
     // client: parameters (small and insecure: an example), keys for exactly this model
     let params = Params::new_insecure_for_tests(ParamsLiteral::test_small())?;
     let ckks = Ckks::new(params, backend);
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
     let pk = kg.public_key(&sk);
-    let keys = kg.evaluation_keys(&sk, &TinyResNet::key_request());
+    let keys = kg.evaluation_keys(&sk, &model.key_request());
     let input = [0.3, -0.1, 0.8, 0.5, -0.6, 0.2, 0.0, -0.4];
     let x: EncVector<B, 8, 5> = EncVector::encrypt(&ckks, &ckks.encryptor(&pk), &input)?;
 
-    // server: weights in the clear, the input and every intermediate encrypted
-    let model = weights()?;
+    // server: the input and every intermediate encrypted
     let ev = ckks.evaluator(&keys)?;
     let bt = DecryptReencryptTestDouble {
         ckks: ckks.clone(),
@@ -117,3 +121,8 @@ fn main() -> fhe_dsl::Result<()> {
     Ok(())
 }
 // ANCHOR_END: run
+
+#[test]
+fn runs() {
+    main().unwrap();
+}

@@ -86,3 +86,8 @@ fn main() -> fhe_dsl::Result<()> {
                                  // ANCHOR_END: dynamic_use
     Ok(())
 }
+
+#[test]
+fn runs() {
+    main().unwrap();
+}

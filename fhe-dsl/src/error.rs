@@ -86,6 +86,78 @@ pub enum Error {
     /// A device (GPU, accelerator) reported a failure.
     #[error("device error: {0}")]
     Device(String),
+    /// A value of a model's forward pass leaves the range its level or the next
+    /// bootstrap can hold (found by the cleartext twin, before anything is encrypted).
+    #[error(
+        "value range: `{value}` ({op}, level {level}) reaches |x| = {reached:.4e}, beyond \
+         {limit:.4e}, {why}"
+    )]
+    ValueRange {
+        /// the value (the step of the forward pass that defines it)
+        value: String,
+        /// the layer or operation that computed it
+        op: String,
+        /// its level
+        level: usize,
+        /// the largest magnitude it reaches
+        reached: f64,
+        /// the largest magnitude allowed
+        limit: f64,
+        /// which limit: the level's headroom, a bootstrap's input range, the declared input range
+        why: String,
+    },
+    /// An error raised by one step of a model's forward pass: names the value and the
+    /// layer, then the cause.
+    #[error("step `{value}` ({op}): {source}{}", hint(source))]
+    AtStep {
+        /// the value the failing step defines
+        value: String,
+        /// the layer or operation of the step
+        op: String,
+        /// the underlying error
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Wraps `self` with the forward-pass step it happened in (`value`, computed by `op`).
+    ///
+    /// ```
+    /// let e = fhe_dsl::Error::MissingKey("rotation key for step 3".into()).at_step("c1", "fc1");
+    /// assert!(e.to_string().starts_with("step `c1` (fc1): missing rotation key for step 3"));
+    /// ```
+    pub fn at_step(self, value: &str, op: &str) -> Error {
+        Error::AtStep {
+            value: value.to_string(),
+            op: op.to_string(),
+            source: Box::new(self),
+        }
+    }
+
+    /// The innermost error, under any [`Error::AtStep`] wrappers.
+    ///
+    /// ```
+    /// use fhe_dsl::Error;
+    /// let e = Error::MissingKey("relinearisation key".into()).at_step("y", "square");
+    /// assert!(matches!(e.root(), Error::MissingKey(_)));
+    /// ```
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::AtStep { source, .. } => source.root(),
+            e => e,
+        }
+    }
+}
+
+/// What to do about a step's error, where the cause says it.
+fn hint(source: &Error) -> &'static str {
+    match source.root() {
+        Error::MissingKey(_) | Error::KeyLevelTooLow { .. } => {
+            "; generate the evaluation keys with the model's `key_request()` (plus the \
+             bootstrapping keys, if it bootstraps)"
+        }
+        _ => "",
+    }
 }
 
 /// Result alias.

@@ -54,7 +54,7 @@ use proc_macro::TokenStream;
 /// let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, ReferenceBackend);
 /// let mut kg = ckks.key_generator();
 /// let sk = kg.secret_key();
-/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &Tiny::key_request()))?;
+/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &model.key_request()))?;
 /// let enc = ckks.encryptor(&kg.public_key(&sk));
 /// let input = [0.1, 0.2, 0.3, 0.4];
 /// let x = EncVector::encrypt(&ckks, &enc, &input)?;
@@ -97,20 +97,31 @@ use proc_macro::TokenStream;
 /// - `VIS struct NAME { pub layer: Dense<N> | Diagonal<N> | Conv<N> | Linear<N> |
 ///   SpatialSum<N> | Poly<K>, … }`;
 /// - constants `SLOTS`, `INPUT_LEVEL`, `OUTPUT_LEVEL`, `BOOTSTRAP_LEVEL` (if declared),
-///   `BOOTSTRAPS` (explicit + automatic), `STEPS`, `AUTO_BOOTSTRAPPED` (the values bootstrapped
-///   automatically), `LEVELS` (each value's level), `ROTATIONS` (exactly the rotation
-///   steps used, but for convolutions'), `NEEDS_RELIN`, and `key_request()` for the
-///   client's key generation;
-/// - `rotations_for(&self)` and `key_request_for(&self)`: the same with the rotations of
-///   the `Conv` layers the pass calls added (their keys only up to the level each conv
-///   runs at). A convolution's steps depend on its input and output
-///   [`Layout`](../fhe_dsl/tensor/struct.Layout.html)s, which are values given with its
-///   weights, not known at expansion time; for a model without `Conv` layers these equal
-///   `ROTATIONS` and `key_request()`;
+///   `BOOTSTRAPS` (explicit + automatic), `STEPS` (how many times `forward_observed`
+///   calls its observer: one per step plus one per automatic bootstrap),
+///   `AUTO_BOOTSTRAPPED` (the values bootstrapped automatically), `LEVELS` (each value's
+///   level as the next step sees it: a value bootstrapped automatically is listed at the
+///   bootstrap's output level), `ROTATIONS` (the rotation steps known at expansion time:
+///   `rotate`, `sum`, `Dense`), `NEEDS_RELIN`;
+/// - `key_request(&self)`: **the** evaluation keys to generate for this model —
+///   relinearisation if needed, `ROTATIONS`, and the steps of its `Conv`, `Linear` and
+///   `SpatialSum` layers, which depend on their
+///   [`Layout`](../fhe_dsl/tensor/struct.Layout.html)s (values given with the weights,
+///   unknown at expansion time), each with keys only up to the level the layer runs at;
+///   `rotations_for(&self)`: all the rotation steps;
+/// - `check_params(&Params, Option<&BootstrapConfig>)`: before key generation, checks
+///   that the parameters offer `input_level` and `slots` and that the bootstrapping
+///   configuration returns exactly `bootstrap_level`;
+/// - `check_ranges(&self, input, &RangeLimits)`: the cleartext twin on a sample input,
+///   every value checked against its level's headroom and each bootstrap input against
+///   the bootstrap's range; an error names the step
+///   ([`fhe_dsl::typed::RangeLimits`](../fhe_dsl/typed/struct.RangeLimits.html));
 /// - `forward<B: Backend, Bt: Bootstrap<B, Lb>>(&self, ev, bt, x)` (`bt` only when
-///   `bootstrap_level` is declared), whose every `let` is typed with its level;
+///   `bootstrap_level` is declared), whose every `let` is typed with its level; a
+///   run-time error is wrapped in `Error::AtStep`, naming the value and the layer;
 /// - `forward_observed(&self, ev, [bt,] x, obs)`: the same, reporting every step (value,
-///   layer, level, rotations, wall time, the ciphertext) to a
+///   layer — `bootstrap (automatic)` for a placed bootstrap —, level, rotations, wall
+///   time, the ciphertext) to a
 ///   [`fhe_dsl::typed::Observer`](../fhe_dsl/typed/trait.Observer.html);
 /// - `forward_plain(&self, x: &[f64]) -> Vec<f64>`, the float64 reference of the same pass.
 ///
@@ -129,7 +140,7 @@ use proc_macro::TokenStream;
 /// A `Conv` layer is a [`fhe_dsl::typed::Conv<N>`](../fhe_dsl/typed/struct.Conv.html):
 /// a 2-D convolution from one packed tensor layout to another, any kernel, stride and
 /// padding, one level. Its weights and layouts are supplied with the model; its keys come
-/// from `key_request_for`:
+/// from `key_request`:
 ///
 /// ```
 /// use fhe_dsl::backend::reference::ReferenceBackend;
@@ -160,7 +171,7 @@ use proc_macro::TokenStream;
 /// let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, ReferenceBackend);
 /// let mut kg = ckks.key_generator();
 /// let sk = kg.secret_key();
-/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &model.key_request_for()))?;
+/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &model.key_request()))?;
 /// let input = lin.pack(&(0..16).map(|i| i as f64 / 16.0).collect::<Vec<_>>(), 64)?;
 /// let x = EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &input)?;
 /// let y: EncVector<ReferenceBackend, 64, 0> = model.forward(&ev, x)?;

@@ -793,13 +793,13 @@ fn generate(
             LayerKind::Dense => "Dense layer (1 level).".to_string(),
             LayerKind::Diagonal => "Element-wise affine layer (1 level).".to_string(),
             LayerKind::Conv => "2-D convolution between packed layouts (1 level; its rotation \
-                                steps depend on the layouts: see `key_request_for`)."
+                                steps depend on the layouts: see `key_request`)."
                 .to_string(),
             LayerKind::Linear => "Packed linear map with a per-slot bias (1 level; its rotation \
-                                  steps depend on the map: see `key_request_for`)."
+                                  steps depend on the map: see `key_request`)."
                 .to_string(),
             LayerKind::SpatialSum => "Per-channel spatial sum (no level; its rotation steps \
-                                      depend on the layout: see `key_request_for`)."
+                                      depend on the layout: see `key_request`)."
                 .to_string(),
             LayerKind::Poly { degree } => format!(
                 "Polynomial activation of degree {degree} ({} levels).",
@@ -860,24 +860,20 @@ fn generate(
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    let (rot_doc, keys_doc) = if conv_layers.is_empty() {
-        (
-            "Exactly the rotation steps the forward pass may use: generate only these keys."
-                .to_string(),
-            "The evaluation keys the client must generate for this model, and no others."
-                .to_string(),
-        )
+    let rot_doc = if conv_layers.is_empty() {
+        "Exactly the rotation steps the forward pass may use (`key_request` asks for their keys)."
+            .to_string()
     } else {
-        (
-            format!(
-                "The rotation steps the forward pass uses outside its layout-dependent layers \
-                 ({conv_list}), whose steps are runtime values: [`Self::rotations_for`] has them all."
-            ),
-            format!(
-                "The evaluation keys of every step but the layout-dependent layers ({conv_list}): \
-                 use [`Self::key_request_for`], which adds their rotations."
-            ),
+        format!(
+            "The rotation steps the forward pass uses outside its layout-dependent layers \
+             ({conv_list}), whose steps are runtime values: [`Self::rotations_for`] has them all, \
+             [`Self::key_request`] asks for all their keys."
         )
+    };
+    let name_str = name.to_string();
+    let bl_opt = match s.bootstrap_level {
+        Some(bl) => quote!(::core::option::Option::Some(#bl)),
+        None => quote!(::core::option::Option::None),
     };
     let auto_names: Vec<String> = (0..p.names.len())
         .filter(|&v| boot[v])
@@ -916,9 +912,12 @@ fn generate(
     let in_ty = vec_ty(in_level, None);
     let out_ty = vec_ty(out_level, None);
 
+    let in_name = input.to_string();
     let body = if ok {
         let mut stmts = Vec::new();
         let mut plain = Vec::new();
+        // the cleartext twin with every value's range checked (`check_ranges`)
+        let mut ranged = Vec::new();
         let mut index = 0usize;
         // reports the step that defined `nm` to the observer, then restarts the clock
         let observe = |index: usize, nm: &Ident, op: &str, level: usize, rot: TokenStream| {
@@ -943,9 +942,11 @@ fn generate(
             let nm = &p.names[v];
             let ty = vec_ty(l, None);
             let obs = observe(index, nm, "bootstrap (automatic)", l, quote!(0));
+            let value = nm.to_string();
             quote_spanned! {nm.span()=>
                 // automatic bootstrap placed by `model!`
-                let #nm: #ty = #nm.bootstrap(bt)?;
+                let #nm: #ty = ::fhe_dsl::typed::step_result(
+                    #nm.bootstrap(bt), #value, "bootstrap (automatic)")?;
                 #obs
             }
         };
@@ -953,6 +954,10 @@ fn generate(
             let bl = s.bootstrap_level.unwrap_or(0);
             stmts.push(boot_stmt(0, bl, index));
             index += 1;
+            let in_name = input.to_string();
+            ranged.push(quote! {
+                __fhe_rc.bootstrap_input(#in_name, "bootstrap (automatic)", #in_level, &#input)?;
+            });
         }
         let square_level = |v: usize| pre[v].map(|sa| sim.levels[sa].unwrap_or(0));
         for (i, st) in p.steps.iter().enumerate() {
@@ -988,9 +993,9 @@ fn generate(
                     };
                     let rhs = match at {
                         Some(at) => {
-                            quote_spanned!(span=> #a.pre_square::<#at, _, _>(&self.#ln, ev)?)
+                            quote_spanned!(span=> #a.pre_square::<#at, _, _>(&self.#ln, ev))
                         }
-                        None => quote_spanned!(span=> #a.#method(&self.#ln, ev)?),
+                        None => quote_spanned!(span=> #a.#method(&self.#ln, ev)),
                     };
                     let rot = match layer.kind {
                         LayerKind::Dense => quote!(#slots - 1),
@@ -1000,22 +1005,22 @@ fn generate(
                     (rhs, quote!(self.#ln.apply_plain(&#a)), rot)
                 }
                 Op::Bootstrap => (
-                    quote_spanned!(span=> #a.bootstrap(bt)?),
+                    quote_spanned!(span=> #a.bootstrap(bt)),
                     quote!(#a.clone()),
                     quote!(0),
                 ),
                 Op::Square => (
-                    quote_spanned!(span=> #a.square(ev)?),
+                    quote_spanned!(span=> #a.square(ev)),
                     quote!(::fhe_dsl::typed::plain::mul(&#a, &#a)),
                     quote!(0),
                 ),
                 Op::Sum => (
-                    quote_spanned!(span=> #a.sum(ev)?),
+                    quote_spanned!(span=> #a.sum(ev)),
                     quote!(::fhe_dsl::typed::plain::sum(&#a)),
                     quote!(#log_slots),
                 ),
                 Op::Rotate(k) => (
-                    quote_spanned!(span=> #a.rotate(#k, ev)?),
+                    quote_spanned!(span=> #a.rotate(#k, ev)),
                     quote!(::fhe_dsl::typed::plain::rotate(&#a, #k)),
                     quote!(1usize),
                 ),
@@ -1025,22 +1030,39 @@ fn generate(
                     let la = sim.levels[st.args[0]].unwrap_or(0);
                     let lb = sim.levels[bv].unwrap_or(0);
                     let e = if la == lb {
-                        quote_spanned!(span=> #a.add(&#b, ev)?)
+                        quote_spanned!(span=> #a.add(&#b, ev))
                     } else if la > lb {
-                        quote_spanned!(span=> #a.mod_down::<#lb>(ev)?.add(&#b, ev)?)
+                        quote_spanned!(span=> #a.mod_down::<#lb>(ev).and_then(|__fhe_a| __fhe_a.add(&#b, ev)))
                     } else {
-                        quote_spanned!(span=> #a.add(&#b.mod_down::<#la>(ev)?, ev)?)
+                        quote_spanned!(span=> #b.mod_down::<#la>(ev).and_then(|__fhe_b| #a.add(&__fhe_b, ev)))
                     };
                     (e, quote!(::fhe_dsl::typed::plain::add(&#a, &#b)), quote!(0))
                 }
             };
-            stmts.push(quote_spanned! {st.expr_span()=> let #nm: #ty = #rhs; });
-            stmts.push(observe(index, nm, &st.callee.to_string(), raw_level, rot));
+            let (value, op_name) = (nm.to_string(), st.callee.to_string());
+            stmts.push(quote_spanned! {st.expr_span()=>
+                let #nm: #ty = ::fhe_dsl::typed::step_result(#rhs, #value, #op_name)?;
+            });
+            stmts.push(observe(index, nm, &op_name, raw_level, rot));
             index += 1;
+            if let Op::Bootstrap = st.op {
+                let a_name = a.to_string();
+                let la = sim.levels[st.args[0]].unwrap_or(0);
+                ranged.push(quote! {
+                    __fhe_rc.bootstrap_input(#a_name, #op_name, #la, &#a)?;
+                });
+            }
             plain.push(quote! { let #nm: ::std::vec::Vec<f64> = #prhs; });
+            ranged.push(quote! {
+                let #nm: ::std::vec::Vec<f64> = #prhs;
+                __fhe_rc.step(#value, #op_name, #raw_level, &#nm)?;
+            });
             if boot[v] {
                 stmts.push(boot_stmt(v, s.bootstrap_level.unwrap_or(0), index));
                 index += 1;
+                ranged.push(quote! {
+                    __fhe_rc.bootstrap_input(#value, "bootstrap (automatic)", #raw_level, &#nm)?;
+                });
             }
         }
         let out = &p.names[out_v];
@@ -1058,6 +1080,15 @@ fn generate(
                 #(#plain)*
                 #out
             },
+            quote! {
+                let mut __fhe_rc = ::fhe_dsl::typed::RangeCheck::new(limits);
+                __fhe_rc.input(#in_name, #in_level, #input)?;
+                let mut #input: ::std::vec::Vec<f64> = #input.to_vec();
+                #input.resize(#slots, 0.0);
+                #(#ranged)*
+                let _ = #out;
+                ::core::result::Result::Ok(__fhe_rc.finish())
+            },
         )
     } else {
         (
@@ -1070,9 +1101,13 @@ fn generate(
                 let _ = #input;
                 ::core::unimplemented!("this model does not compile: see the errors above")
             },
+            quote! {
+                let _ = (#input, limits);
+                ::core::unimplemented!("this model does not compile: see the errors above")
+            },
         )
     };
-    let (fwd_body, plain_body) = body;
+    let (fwd_body, plain_body, ranges_body) = body;
     let obs_fn = format_ident!("{}_observed", m.fn_name);
     let bt_arg = s.bootstrap_level.map(|_| quote! { bt, });
     let n_steps = p.steps.len() + auto_names.len();
@@ -1120,11 +1155,25 @@ fn generate(
             /// Whether the forward pass multiplies ciphertexts (needs the relinearisation key).
             pub const NEEDS_RELIN: bool = #relin;
 
-            #[doc = #keys_doc]
-            pub fn key_request() -> ::fhe_dsl::ckks::KeyRequest {
+            /// The evaluation keys the client must generate for this model, and no others:
+            /// relinearisation if the pass multiplies ciphertexts, [`Self::ROTATIONS`], and
+            /// the rotation steps of each `Conv`, `Linear` and `SpatialSum` layer (which
+            /// depend on their layouts, so only the instance knows them), each with keys
+            /// only up to the level the layer runs at (`KeyRequest::rotations_up_to`:
+            /// smaller keys). The one way to ask a model for its keys; bootstrapping adds
+            /// its own (`BootstrappingKeys::generate` takes this request).
+            pub fn key_request(&self) -> ::fhe_dsl::ckks::KeyRequest {
                 let r = ::fhe_dsl::ckks::KeyRequest::new()
                     .rotations(Self::ROTATIONS.iter().copied());
-                if Self::NEEDS_RELIN { r.relin() } else { r }
+                let r = if Self::NEEDS_RELIN { r.relin() } else { r };
+                #( let r = r.rotations_up_to(self.#conv_layers.rotations(), #conv_levels); )*
+                r
+            }
+
+            /// Same as [`Self::key_request`] (its former name, kept for existing callers).
+            #[doc(hidden)]
+            pub fn key_request_for(&self) -> ::fhe_dsl::ckks::KeyRequest {
+                self.key_request()
             }
 
             /// Exactly the rotation steps this model's forward pass may use, sorted:
@@ -1139,15 +1188,31 @@ fn generate(
                 r
             }
 
-            /// The evaluation keys the client must generate for this model instance, and
-            /// no others: [`Self::key_request`] plus the rotation steps of each `Conv`,
-            /// `Linear` and `SpatialSum` layer, with keys only up to the level it runs at
-            /// (`KeyRequest::rotations_up_to`: smaller keys). Equals
-            /// [`Self::key_request`] for a model without such layers.
-            pub fn key_request_for(&self) -> ::fhe_dsl::ckks::KeyRequest {
-                let r = Self::key_request();
-                #( let r = r.rotations_up_to(self.#conv_layers.rotations(), #conv_levels); )*
-                r
+            /// Checks, before any key is generated, that this model fits `params`: its
+            /// `slots` and `input_level`, and — if it bootstraps — that `bootstrap` (the
+            /// preset's configuration) returns exactly its `bootstrap_level` for these
+            /// slots. Each error names the setting to change.
+            pub fn check_params(
+                params: &::fhe_dsl::ckks::Params,
+                bootstrap: ::core::option::Option<&::fhe_dsl::circuits::bootstrap::BootstrapConfig>,
+            ) -> ::fhe_dsl::Result<()> {
+                ::fhe_dsl::typed::check_model_params(
+                    #name_str, #slots, #in_level, #bl_opt, params, bootstrap,
+                )
+            }
+
+            /// Runs the cleartext twin of the forward pass on `input` and checks every
+            /// value against `limits`: its level's headroom, each bootstrap's input range
+            /// and the declared input range. The first value beyond them is an
+            /// `Error::ValueRange` naming the step; otherwise every value's largest
+            /// magnitude, in order. Run it on representative inputs before encrypting:
+            /// a value beyond these limits decrypts to garbage without any error.
+            pub fn check_ranges(
+                &self,
+                #input: &[f64],
+                limits: &::fhe_dsl::typed::RangeLimits,
+            ) -> ::fhe_dsl::Result<::std::vec::Vec<::fhe_dsl::typed::StepRange>> {
+                #ranges_body
             }
 
             #[doc = #fwd_doc]

@@ -81,7 +81,7 @@ fn dsl_model_equals_program_plan_and_reference_on_narrow_weights() {
     };
     program.run(&mut sym, &22).unwrap();
     assert_eq!(sym.bootstraps, ResNet20N13::BOOTSTRAPS);
-    let req: KeyRequest = model.key_request_for();
+    let req: KeyRequest = model.key_request();
     assert!(req.relin);
     let mut got: BTreeMap<i64, usize> = BTreeMap::new();
     for &(s, l) in &req.rotations_up_to {

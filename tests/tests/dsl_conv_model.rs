@@ -12,7 +12,7 @@
 //!   in `common.rs`, nowhere in library code): the real bootstrapper on the unoptimised
 //!   reference backend would take minutes, and the CPU test already covers it. This run
 //!   checks the level/scale/key logic and the numbers on a second backend type, with
-//!   exactly the keys `key_request_for` asks for.
+//!   exactly the keys `key_request` asks for.
 
 mod common;
 use common::DecryptReencryptTestDouble;
@@ -20,7 +20,9 @@ use fhe_backend_cpu::CpuBackend;
 use fhe_dsl::backend::{reference::ReferenceBackend, Backend};
 use fhe_dsl::circuits::bootstrap::BootstrapPreset;
 use fhe_dsl::circuits::{Bootstrapper, BootstrappingKeys};
-use fhe_dsl::ckks::{Ckks, Evaluator, KeyGenerator, Params, ParamsLiteral, PublicKey, SecretKey};
+use fhe_dsl::ckks::{
+    Ckks, Evaluator, KeyGenerator, KeyRequest, Params, ParamsLiteral, PublicKey, SecretKey,
+};
 use fhe_dsl::tensor::Layout;
 use fhe_dsl::typed::{Bootstrap, Conv, EncVector, LeveledBootstrapper, Poly};
 use rand::{Rng, SeedableRng};
@@ -218,14 +220,14 @@ fn model_constants_and_keys_describe_the_conv_program() {
     assert!(!want.is_empty());
     assert_eq!(m.rotations_for(), want);
     // keys only up to level 3, where both convolutions run
-    let req = m.key_request_for();
+    let req = m.key_request();
     assert!(req.relin && req.rotations.is_empty());
     let mut steps: Vec<i64> = req.rotations_up_to.iter().map(|&(k, _)| k).collect();
     steps.sort_unstable();
     steps.dedup();
     assert_eq!(steps, want);
     assert!(req.rotations_up_to.iter().all(|&(_, level)| level == LEVEL));
-    assert!(ConvResNet::key_request().rotations.is_empty());
+    assert!(ConvResNet::ROTATIONS.is_empty());
 }
 
 #[test]
@@ -263,8 +265,7 @@ fn conv_model_on_a_fashion_image_matches_plaintext_on_cpu_with_real_bootstrappin
     let pk = kg.public_key(&sk);
     // bootstrapping's keys plus exactly the model's own
     let keys =
-        BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &m.key_request_for())
-            .unwrap();
+        BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &m.key_request()).unwrap();
     let bs = Bootstrapper::new(&ckks, preset.config.clone(), &keys).unwrap();
     let bt = LeveledBootstrapper::<CpuBackend, LEVEL>::new(&bs).unwrap();
     let setup = t0.elapsed();
@@ -299,15 +300,29 @@ fn same_source_runs_on_the_reference_backend_with_exactly_its_keys() {
     };
     let packed = l_in.pack(&fashion_image(3), SLOTS).unwrap();
 
-    // the static key request lacks the convolutions' rotations: a runtime error
+    // keys for the static rotations only (none: the convolutions' depend on their
+    // layouts) are a runtime error that names the step, the layer and the remedy
     let without = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &ConvResNet::key_request()))
+        .evaluator(
+            &kg.evaluation_keys(
+                &sk,
+                &KeyRequest::new()
+                    .relin()
+                    .rotations(ConvResNet::ROTATIONS.iter().copied()),
+            ),
+        )
         .unwrap();
     let e = encrypted_forward(&m, &ckks, (&pk, &sk), &without, &bt, &packed).unwrap_err();
-    assert!(e.to_string().contains("key"), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("step `c1` (conv1): missing rotation key"),
+        "{msg}"
+    );
+    assert!(msg.contains("key_request()"), "{msg}");
+    assert!(matches!(e.root(), fhe_dsl::Error::MissingKey(_)), "{e:?}");
 
     let ev = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &m.key_request_for()))
+        .evaluator(&kg.evaluation_keys(&sk, &m.key_request()))
         .unwrap();
     let got = encrypted_forward(&m, &ckks, (&pk, &sk), &ev, &bt, &packed).unwrap();
     let err = max_err(&got, &m.forward_plain(&packed));

@@ -212,7 +212,7 @@ fn square_network_encrypted_matches_twin_and_twin_matches_direct() {
     let sk = kg.secret_key();
     let pk = kg.public_key(&sk);
     let ev = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &n.model.key_request_for()))
+        .evaluator(&kg.evaluation_keys(&sk, &n.model.key_request()))
         .unwrap();
     let bt = DecryptReencryptTestDouble {
         ckks: ckks.clone(),
@@ -246,7 +246,14 @@ fn square_network_encrypted_matches_twin_and_twin_matches_direct() {
     assert!(err < BOUND, "max error {err:e}");
     // without the layers' rotation keys the pass is a runtime error, not garbage
     let bare = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &SquareNet::key_request()))
+        .evaluator(
+            &kg.evaluation_keys(
+                &sk,
+                &fhe_dsl::ckks::KeyRequest::new()
+                    .relin()
+                    .rotations(SquareNet::ROTATIONS.iter().copied()),
+            ),
+        )
         .unwrap();
     let e = n.model.forward(&bare, &bt, x).unwrap_err();
     assert!(e.to_string().contains("key"), "{e}");

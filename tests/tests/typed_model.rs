@@ -105,11 +105,6 @@ fn client<B: Backend>(backend: B) -> Client<B> {
 /// One generic source for every backend.
 fn tiny_resnet<B: Backend>(backend: B) -> f64 {
     let c = client(backend);
-    let keys = c
-        .ckks
-        .key_generator()
-        .evaluation_keys(&c.sk, &TinyResNet::key_request());
-    let ev = c.ckks.evaluator(&keys).unwrap();
     let bt = DecryptReencryptTestDouble {
         ckks: c.ckks.clone(),
         sk: c.sk.clone(),
@@ -122,6 +117,11 @@ fn tiny_resnet<B: Backend>(backend: B) -> f64 {
         act2: Poly::new(vec![0.0, 0.8, 0.3]).unwrap(),
         head: Diagonal::new(vec![0.5; 8], vec![0.1; 8]).unwrap(),
     };
+    let keys = c
+        .ckks
+        .key_generator()
+        .evaluation_keys(&c.sk, &model.key_request());
+    let ev = c.ckks.evaluator(&keys).unwrap();
     let input = [0.3, -0.1, 0.8, 0.5, -0.6, 0.2, 0.0, -0.4];
     let x = EncVector::encrypt(&c.ckks, &c.ckks.encryptor(&c.pk), &input).unwrap();
     let y: EncVector<B, 8, 1> = model.forward(&ev, &bt, x).unwrap();
@@ -172,11 +172,6 @@ fn model_constants_describe_the_program() {
 #[test]
 fn auto_bootstrapped_model_matches_plaintext() {
     let c = client(CpuBackend::new());
-    let keys = c
-        .ckks
-        .key_generator()
-        .evaluation_keys(&c.sk, &AutoNet::key_request());
-    let ev = c.ckks.evaluator(&keys).unwrap();
     let bt = DecryptReencryptTestDouble {
         ckks: c.ckks.clone(),
         sk: c.sk.clone(),
@@ -191,6 +186,11 @@ fn auto_bootstrapped_model_matches_plaintext() {
         )
         .unwrap(),
     };
+    let keys = c
+        .ckks
+        .key_generator()
+        .evaluation_keys(&c.sk, &model.key_request());
+    let ev = c.ckks.evaluator(&keys).unwrap();
     let input = [0.5, -0.3, 0.2, 0.9, -0.7, 0.1, 0.4, -0.2];
     let x: EncVector<CpuBackend, 8, 3> =
         EncVector::encrypt(&c.ckks, &c.ckks.encryptor(&c.pk), &input).unwrap();

@@ -98,14 +98,39 @@ impl PackedLinear {
         let ow = (input.width() + 2 * pad)
             .checked_sub(kernel)
             .map(|v| v / stride + 1);
-        if stride == 0 || oh != Some(output.height()) || ow != Some(output.width()) {
+        if stride == 0 {
             return Err(Error::InvalidInput(format!(
-                "conv {kernel}×{kernel}, stride {stride}, pad {pad} maps {}×{} to {:?}×{:?}, \
-                 not the output layout's {}×{}",
-                input.height(),
-                input.width(),
-                oh,
-                ow,
+                "conv {kernel}×{kernel}: stride must be at least 1, got 0"
+            )));
+        }
+        if oh != Some(output.height()) || ow != Some(output.width()) {
+            let (ih, iw) = (input.height(), input.width());
+            let got = match (oh, ow) {
+                (Some(h), Some(w)) => format!("{h}×{w}"),
+                _ => format!(
+                    "nothing (the {kernel}×{kernel} kernel is larger than the padded {}×{} input)",
+                    ih + 2 * pad,
+                    iw + 2 * pad
+                ),
+            };
+            // the padding that would give the output layout's size, if one exists
+            let fits = (0..=kernel).find(|&p| {
+                (ih + 2 * p).checked_sub(kernel).map(|v| v / stride + 1) == Some(output.height())
+                    && (iw + 2 * p).checked_sub(kernel).map(|v| v / stride + 1)
+                        == Some(output.width())
+            });
+            let hint = match fits {
+                Some(p) => format!(
+                    "; padding {p} would give {}×{}",
+                    output.height(),
+                    output.width()
+                ),
+                None => String::new(),
+            };
+            return Err(Error::InvalidInput(format!(
+                "conv {kernel}×{kernel}, stride {stride}, padding {pad} maps the {ih}×{iw} input \
+                 to {got}, but the output layout is {}×{} \
+                 (output size = (input + 2·padding − kernel) / stride + 1){hint}",
                 output.height(),
                 output.width()
             )));

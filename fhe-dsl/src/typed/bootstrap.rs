@@ -49,11 +49,13 @@ impl<'a, B: Backend, const OUT: usize> LeveledBootstrapper<'a, B, OUT> {
     /// Wraps `bs`; an error naming both levels if its output level is not `OUT`.
     pub fn new(bs: &'a crate::circuits::bootstrap::Bootstrapper<B>) -> Result<Self> {
         if bs.output_level() != OUT {
-            return Err(crate::Error::LevelMismatch {
-                op: "bootstrapper output level vs the typed level",
-                left: bs.output_level(),
-                right: OUT,
-            });
+            return Err(crate::Error::InvalidParams(format!(
+                "this bootstrapper returns level {}, the typed code expects level {OUT} (a \
+                 model's `bootstrap_level`): set it to {} (a model's `check_params` reports \
+                 this before key generation)",
+                bs.output_level(),
+                bs.output_level()
+            )));
         }
         Ok(LeveledBootstrapper { inner: bs })
     }

@@ -130,7 +130,7 @@ impl<const N: usize> Conv<N> {
     /// let e = Conv::<128>::new(l, l, 3, 1, 1, vec![0.1; 35], vec![0.0; 2]).unwrap_err();
     /// assert!(e.to_string().contains("2×2×3×3 = 36 weights"), "{e}");
     /// let e = Conv::<128>::new(l, l, 3, 2, 1, vec![0.1; 36], vec![0.0; 2]).unwrap_err();
-    /// assert!(e.to_string().contains("not the output layout's 8×8"), "{e}");
+    /// assert!(e.to_string().contains("to 4×4, but the output layout is 8×8"), "{e}");
     /// # Ok::<(), fhe_dsl::Error>(())
     /// ```
     pub fn new(

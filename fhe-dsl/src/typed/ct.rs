@@ -66,6 +66,25 @@ pub struct Owed;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PreSquare<const AT: usize>;
 
+/// `S: SquareReady<L>` holds when a value in scale state `S` at level `L` can be squared
+/// in one level: only [`PreSquare<L>`](PreSquare) (prepared for a square at exactly this
+/// level). The bound on [`EncVector::square`](super::EncVector::square) carries the
+/// message a newcomer needs when they square a value a plain layer produced.
+///
+/// ```
+/// use fhe_dsl::typed::{PreSquare, SquareReady};
+/// fn ready<S: SquareReady<2>>() {}
+/// ready::<PreSquare<2>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`square` needs a value prepared for a square at its level {L}; this one is in scale state `{Self}`",
+    label = "not prepared for a one-level square at level {L}",
+    note = "make the value with a linear layer's `pre_square::<{L}, _, _>(&layer, ev)` instead of `conv`/`dense`/`linear`/`diagonal` (then it lands on the scale the square needs), and `mod_down` it to the level it was prepared for",
+    note = "in `model!`, write `let a = square(v);` after a linear layer: the macro does this for you; `Poly(degree = 2)` squares any value for two levels"
+)]
+pub trait SquareReady<const L: usize>: ScaleState {}
+impl<const L: usize> SquareReady<L> for PreSquare<L> {}
+
 impl sealed::Sealed for Fresh {}
 impl sealed::Sealed for Owed {}
 impl<const AT: usize> sealed::Sealed for PreSquare<AT> {}
@@ -428,6 +447,14 @@ impl<B: Backend, const L: usize> Ct<B, L, Fresh> {
     where
         Level<L>: KnownLevel,
     {
+        let top = ckks.params().max_level();
+        if L > top {
+            return Err(Error::InvalidInput(format!(
+                "cannot encrypt at level {L}: these parameters offer levels 0..={top} \
+                 (lower the model's `input_level` to at most {top}, or choose parameters with \
+                 more primes)"
+            )));
+        }
         let pt = ckks.encode_real(values, L, ckks.params().default_scale())?;
         Self::try_from_ciphertext(enc.encrypt(&pt)?)
     }

@@ -43,7 +43,7 @@
 //! ```
 
 use super::conv::Conv;
-use super::ct::{Ct, Fresh, PreSquare, ScaleState};
+use super::ct::{Ct, Fresh, PreSquare, ScaleState, SquareReady};
 use super::level::{AtLeast, Is, KnownLevel, LevelBelow};
 use super::vector::{finite, Dense, Diagonal, EncVector};
 use super::{ops, Level};
@@ -327,14 +327,17 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, Fresh> {
     }
 }
 
-impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, PreSquare<L>> {
+impl<B: Backend, const N: usize, const L: usize, S: ScaleState> EncVector<B, N, L, S> {
     /// `x²` (relinearised, rescaled): one level, back at the scale of the value the
-    /// [`pre_square`](Self::pre_square) layer read.
+    /// [`pre_square`](Self::pre_square) layer read. Only for values in state
+    /// [`PreSquare<L>`](PreSquare) ([`SquareReady`]); anything else is a compile error
+    /// that says how to prepare the value.
     pub fn square<P>(
         &self,
         ev: &Evaluator<B>,
     ) -> Result<<P::Below as KnownLevel>::Vector<B, N, Fresh>>
     where
+        S: SquareReady<L>,
         P: LevelBelow,
         Level<L>: Is<P>,
     {
@@ -354,7 +357,8 @@ pub struct StepInfo<'a> {
     pub of: usize,
     /// The value the step defines.
     pub value: &'a str,
-    /// The layer or operation (`square`, `add`, `bootstrap`, …).
+    /// The layer or operation (`square`, `add`, `bootstrap`, …); a bootstrap placed by
+    /// `auto_bootstrap` reports `bootstrap (automatic)`.
     pub op: &'a str,
     /// Level of the result.
     pub level: usize,

@@ -14,6 +14,8 @@
 //! - [`Bootstrap<B, OUT>`](Bootstrap): how a bootstrapper is called; the result is at
 //!   level `OUT`.
 //! - [`DynCt`]: the runtime-checked escape hatch for data-dependent depth.
+//! - [`RangeLimits`] and [`RangeCheck`]: the value ranges a model may reach at each
+//!   step, checked in the clear before encryption (`model!`'s `check_ranges`).
 //!
 //! | operation | types |
 //! |---|---|
@@ -84,12 +86,16 @@ mod layers;
 mod level;
 mod ops;
 pub mod plain;
+mod range;
 mod vector;
 
 pub use bootstrap::{Bootstrap, LeveledBootstrapper};
 pub use conv::Conv;
-pub use ct::{AddCompatible, Ct, Fresh, Owed, PreSquare, ScaleState};
+pub use ct::{AddCompatible, Ct, Fresh, Owed, PreSquare, ScaleState, SquareReady};
 pub use dynct::DynCt;
 pub use layers::{Linear, LinearLayer, Observer, SpatialSum, StepInfo};
 pub use level::{levels_for_degree, AtLeast, Is, KnownLevel, Level, LevelBelow, Spend, MAX_LEVEL};
+pub use range::{
+    check_model_params, step_result, RangeCheck, RangeLimits, StepRange, BOOTSTRAP_INPUT_BOUND,
+};
 pub use vector::{Dense, Diagonal, EncVector, Poly};

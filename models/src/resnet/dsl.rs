@@ -167,7 +167,7 @@ macro_rules! resnet20 {
             }
 
             fn key_request_for(&self) -> KeyRequest {
-                $name::key_request_for(self)
+                $name::key_request(self)
             }
 
             fn diagonals(&self, layer: &str) -> usize {

@@ -55,7 +55,7 @@ fn main() -> fhe_dsl::Result<()> {
     assert!(!want.is_empty());
     assert_eq!(model.rotations_for(), want);
     // conv keys only up to the level the convs run at (both at 4)
-    let req = model.key_request_for();
+    let req = model.key_request();
     assert!(req.relin && req.rotations.is_empty());
     let mut steps: Vec<i64> = req.rotations_up_to.iter().map(|&(k, _)| k).collect();
     steps.sort_unstable();
