@@ -26,7 +26,7 @@ pub fn random_poly(ctx: &RingContext, primes: &[usize], seed: u8) -> RnsPoly {
 }
 
 fn same<B: Backend>(b: &B, ctx: &RingContext, got: &B::Poly, want: &RnsPoly, what: &str) {
-    let got = b.download(ctx, got);
+    let got = b.download(ctx, got).expect("download");
     assert_eq!(
         got.primes,
         want.primes,
@@ -53,7 +53,7 @@ pub fn check_ntt<B: Backend>(b: &B, log_n: u32) {
     let x = random_poly(ctx, &all, 1);
     let mut want = x.clone();
     ReferenceBackend.ntt(ctx, &mut want);
-    let mut got = b.upload(ctx, x.clone());
+    let mut got = b.upload(ctx, x.clone()).expect("upload");
     b.ntt(ctx, &mut got);
     same(b, ctx, &got, &want, "forward NTT");
     b.intt(ctx, &mut got);
@@ -77,11 +77,14 @@ pub fn check_elementwise<B: Backend>(b: &B, log_n: u32) {
     let run = |name: &str, fr: &dyn Fn(&mut RnsPoly), fb: &dyn Fn(&mut B::Poly)| {
         let mut want = x.clone();
         fr(&mut want);
-        let mut got = b.upload(ctx, x.clone());
+        let mut got = b.upload(ctx, x.clone()).expect("upload");
         fb(&mut got);
         same(b, ctx, &got, &want, name);
     };
-    let (yb, zb) = (b.upload(ctx, y.clone()), b.upload(ctx, z.clone()));
+    let (yb, zb) = (
+        b.upload(ctx, y.clone()).expect("upload"),
+        b.upload(ctx, z.clone()).expect("upload"),
+    );
     run("add", &|p| r.add_assign(ctx, p, &y), &|p| {
         b.add_assign(ctx, p, &yb)
     });
@@ -123,7 +126,10 @@ pub fn check_elementwise<B: Backend>(b: &B, log_n: u32) {
     // fused multiply-accumulate of 1, 3, 9 and 20 terms (register and blocked kernels,
     // more than one GPU launch takes), sources with extra limbs
     let polys: Vec<RnsPoly> = (0..60).map(|i| random_poly(ctx, &wide, 20 + i)).collect();
-    let up: Vec<B::Poly> = polys.iter().map(|p| b.upload(ctx, p.clone())).collect();
+    let up: Vec<B::Poly> = polys
+        .iter()
+        .map(|p| b.upload(ctx, p.clone()).expect("upload"))
+        .collect();
     for count in [1usize, 3, 9, 20] {
         let x1 = random_poly(ctx, &dst, 19);
         let (mut w0, mut w1) = (x.clone(), x1.clone());
@@ -131,7 +137,10 @@ pub fn check_elementwise<B: Backend>(b: &B, log_n: u32) {
             .map(|t| (&polys[3 * t], &polys[3 * t + 1], &polys[3 * t + 2]))
             .collect();
         r.mul_add_terms(ctx, &mut w0, &mut w1, &terms);
-        let (mut g0, mut g1) = (b.upload(ctx, x.clone()), b.upload(ctx, x1));
+        let (mut g0, mut g1) = (
+            b.upload(ctx, x.clone()).expect("upload"),
+            b.upload(ctx, x1).expect("upload"),
+        );
         let terms: Vec<_> = (0..count)
             .map(|t| (&up[3 * t], &up[3 * t + 1], &up[3 * t + 2]))
             .collect();
@@ -160,7 +169,7 @@ pub fn check_elementwise<B: Backend>(b: &B, log_n: u32) {
         &r.select(ctx, &y, &sel),
         "select",
     );
-    let xb = b.upload(ctx, x.clone());
+    let xb = b.upload(ctx, x.clone()).expect("upload");
     let tail = b.select(ctx, &yb, &[3, 4]);
     same(
         b,
@@ -184,7 +193,7 @@ pub fn check_automorphism<B: Backend>(b: &B, log_n: u32) {
     let ctx = params.ring();
     let prim: Vec<usize> = (0..4).collect();
     let x = random_poly(ctx, &prim, 5);
-    let xb = b.upload(ctx, x.clone());
+    let xb = b.upload(ctx, x.clone()).expect("upload");
     for g in [5usize, 25, 3125, 2 * ctx.n() - 1, 2 * ctx.n() - 5] {
         let mut want = RnsPoly::zero(ctx.n(), &prim);
         ReferenceBackend.automorphism_ntt(ctx, &x, g, &mut want);
@@ -202,7 +211,7 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
     let from = [1usize, 2, 3];
     let to = [0usize, 4, 6, 7];
     let x = random_poly(ctx, &from, 6);
-    let got = b.base_convert(ctx, &b.upload(ctx, x.clone()), &to);
+    let got = b.base_convert(ctx, &b.upload(ctx, x.clone()).expect("upload"), &to);
     same(b, ctx, &got, &r.base_convert(ctx, &x, &to), "base_convert");
 
     let q: Vec<usize> = (0..6).collect();
@@ -210,14 +219,18 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
     for drop in [1usize, 2] {
         let mut want = y.clone();
         r.rescale(ctx, &mut want, drop);
-        let mut got = b.upload(ctx, y.clone());
+        let mut got = b.upload(ctx, y.clone()).expect("upload");
         b.rescale(ctx, &mut got, drop);
         same(b, ctx, &got, &want, &format!("rescale by {drop} primes"));
     }
     let yq: Vec<usize> = (0..5).collect();
     let y5 = r.select(ctx, &y, &yq);
     let want = r.decompose_mod_up(ctx, &y5, params.alpha());
-    let got = b.decompose_mod_up(ctx, &b.upload(ctx, y5.clone()), params.alpha());
+    let got = b.decompose_mod_up(
+        ctx,
+        &b.upload(ctx, y5.clone()).expect("upload"),
+        params.alpha(),
+    );
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {
         same(b, ctx, g, w, "decompose_mod_up");
@@ -229,7 +242,7 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
         let x = random_poly(ctx, &all, 60 + tail as u8);
         let mut want = x.clone();
         r.div_round_by_tail(ctx, &mut want, tail);
-        let mut got = b.upload(ctx, x);
+        let mut got = b.upload(ctx, x).expect("upload");
         b.div_round_by_tail(ctx, &mut got, tail);
         same(b, ctx, &got, &want, &format!("div_round_by_tail({tail})"));
     }
@@ -241,12 +254,23 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
         .collect();
     let bkey: Vec<(B::Poly, B::Poly)> = key
         .iter()
-        .map(|(x, y)| (b.upload(ctx, x.clone()), b.upload(ctx, y.clone())))
+        .map(|(x, y)| {
+            (
+                b.upload(ctx, x.clone()).expect("upload"),
+                b.upload(ctx, y.clone()).expect("upload"),
+            )
+        })
         .collect();
     let c0 = random_poly(ctx, &yq, 8);
     let galois = 5;
     let (w0, w1) = r.rotate_extended(ctx, &c0, &want, &key, galois);
-    let (g0, g1) = b.rotate_extended(ctx, &b.upload(ctx, c0.clone()), &got, &bkey, galois);
+    let (g0, g1) = b.rotate_extended(
+        ctx,
+        &b.upload(ctx, c0.clone()).expect("upload"),
+        &got,
+        &bkey,
+        galois,
+    );
     same(b, ctx, &g0, &w0, "rotate_extended (c0 part)");
     same(b, ctx, &g1, &w1, "rotate_extended (c1 part)");
     let (mut d0, mut d1) = (g0, g1);
@@ -271,7 +295,7 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
     // ModRaise of a one-prime polynomial, to primes including its own
     let one = random_poly(ctx, &[0], 13);
     let to: Vec<usize> = (0..ctx.num_q()).collect();
-    let got = b.mod_raise(ctx, &b.upload(ctx, one.clone()), &to);
+    let got = b.mod_raise(ctx, &b.upload(ctx, one.clone()).expect("upload"), &to);
     same(b, ctx, &got, &r.mod_raise(ctx, &one, &to), "mod_raise");
 
     // the key-switching inner product alone, with many digits (more than a fused kernel
@@ -287,10 +311,18 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
             )
         })
         .collect();
-    let up_many: Vec<B::Poly> = many.iter().map(|x| b.upload(ctx, x.clone())).collect();
+    let up_many: Vec<B::Poly> = many
+        .iter()
+        .map(|x| b.upload(ctx, x.clone()).expect("upload"))
+        .collect();
     let up_key: Vec<(B::Poly, B::Poly)> = many_key
         .iter()
-        .map(|(x, y)| (b.upload(ctx, x.clone()), b.upload(ctx, y.clone())))
+        .map(|(x, y)| {
+            (
+                b.upload(ctx, x.clone()).expect("upload"),
+                b.upload(ctx, y.clone()).expect("upload"),
+            )
+        })
         .collect();
     for galois in [None, Some(2 * ctx.n() - 1)] {
         let (w0, w1) = r.key_switch_inner(ctx, &many, &many_key, galois);
@@ -319,7 +351,7 @@ pub fn check_basis_ops<B: Backend>(b: &B, log_n: u32) {
     );
     for drop in [1usize, 2] {
         let (w0, w1) = r.relinearize_rescale(ctx, &e0, &e1, &e2, &key, params.alpha(), drop);
-        let up = |x: &RnsPoly| b.upload(ctx, x.clone());
+        let up = |x: &RnsPoly| b.upload(ctx, x.clone()).expect("upload");
         let (g0, g1) = b.relinearize_rescale(
             ctx,
             &up(&e0),
@@ -375,7 +407,7 @@ pub fn check_ciphertext_ops<B: Backend>(b: B, log_n: u32) {
         Ciphertext::<B>::from_parts(
             c.parts()
                 .iter()
-                .map(|p| bk.backend().upload(ctx, p.clone()))
+                .map(|p| bk.backend().upload(ctx, p.clone()).expect("upload"))
                 .collect(),
             c.level(),
             c.scale(),
@@ -419,6 +451,49 @@ pub fn check_ciphertext_ops<B: Backend>(b: B, log_n: u32) {
     assert_eq!(dr, db, "decryption differs");
 }
 
+/// Malformed host polynomials are refused by [`Backend::upload`] with an error (never read
+/// past their data), and an encryptor built on a malformed public key reports it from
+/// `encrypt` instead of panicking.
+pub fn check_upload_rejects_malformed<B: Backend>(b: B, log_n: u32) {
+    let params = suite_params(log_n);
+    let ctx = params.ring();
+    let good = random_poly(ctx, &[0, 1], 3);
+    assert!(b.upload(ctx, good.clone()).is_ok());
+    let count = ctx.moduli().len();
+    let mut short = good.clone();
+    short.data.pop();
+    let mut degree = good.clone();
+    degree.n /= 2;
+    let mut unknown = good.clone();
+    unknown.primes[1] = count;
+    let mut repeated = good.clone();
+    repeated.primes[1] = 0;
+    for (what, p) in [
+        ("a word short", short),
+        ("half the degree", degree),
+        ("a prime index past the ring", unknown),
+        ("a repeated prime", repeated),
+    ] {
+        match b.upload(ctx, p) {
+            Err(crate::Error::Malformed(_)) => {}
+            Err(e) => panic!("{}: upload of {what}: wrong error {e}", b.name()),
+            Ok(_) => panic!("{}: upload of {what} was accepted", b.name()),
+        }
+    }
+    let ckks = Ckks::new(params.clone(), b);
+    let mut kg = KeyGenerator::from_seed(&ckks, 5);
+    let sk = kg.secret_key();
+    let mut pk = kg.public_key(&sk);
+    pk.b.data.truncate(ctx.n());
+    let pt = ckks
+        .encode_real(&[0.5], params.max_level(), params.default_scale())
+        .expect("encode");
+    assert!(
+        ckks.encryptor(&pk).encrypt(&pt).is_err(),
+        "a truncated public key encrypted"
+    );
+}
+
 /// Instantiates the conformance suite for a backend: `backend_conformance_tests!(MyBackend::new());`
 /// expands to one `#[test]` per check, at N = 2^10 and 2^12.
 #[macro_export]
@@ -449,6 +524,10 @@ macro_rules! backend_conformance_tests {
             #[test]
             fn ciphertext_ops() {
                 c::check_ciphertext_ops($make, 12);
+            }
+            #[test]
+            fn upload_rejects_malformed() {
+                c::check_upload_rejects_malformed($make, 10);
             }
         }
     };

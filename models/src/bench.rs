@@ -140,7 +140,7 @@ pub fn run<B: Backend>(
     let mut host = RnsPoly::zero(ctx.n(), &q_primes);
     let moduli: Vec<_> = q_primes.iter().map(|&i| *ctx.modulus(i)).collect();
     uniform_from_seed(&[7; 32], 0, &moduli, ctx.n(), &mut host.data);
-    let mut ntt_poly = ckks.backend().upload(&ctx, host);
+    let mut ntt_poly = ckks.backend().upload(&ctx, host)?;
 
     // correctness spot check so a broken build cannot report fast nonsense
     let check = dec.decrypt_real(&eval.rescale_new(&prod)?)?;

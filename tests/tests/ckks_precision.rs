@@ -175,8 +175,8 @@ fn rotations_by_random_steps_and_conjugation() {
         for (a, b) in h.parts().iter().zip(plain.parts()) {
             let ctx = params.ring();
             assert_eq!(
-                s.ckks.backend().download(ctx, a),
-                s.ckks.backend().download(ctx, b),
+                s.ckks.backend().download(ctx, a).expect("download"),
+                s.ckks.backend().download(ctx, b).expect("download"),
                 "hoisted vs plain, step {k}"
             );
         }

@@ -22,9 +22,9 @@ fn modulo(x: &BigInt, m: &BigInt) -> BigInt {
 }
 
 fn coeff_form(b: &CpuBackend, ctx: &RingContext, p: &RnsPoly) -> RnsPoly {
-    let mut d = b.upload(ctx, p.clone());
+    let mut d = b.upload(ctx, p.clone()).expect("upload");
     b.intt(ctx, &mut d);
-    b.download(ctx, &d)
+    b.download(ctx, &d).expect("download")
 }
 
 proptest! {
@@ -38,10 +38,10 @@ proptest! {
         let q: Vec<usize> = (0..=level).collect();
         let d = random_poly(ctx, &q, seed);
         let dc = coeff_form(&b, ctx, &d);
-        let digits = b.decompose_mod_up(ctx, &b.upload(ctx, d.clone()), params.alpha());
+        let digits = b.decompose_mod_up(ctx, &b.upload(ctx, d.clone()).expect("upload"), params.alpha());
         prop_assert_eq!(digits.len(), (level + 1).div_ceil(params.alpha()));
         for (j, dig) in digits.iter().enumerate() {
-            let dig = coeff_form(&b, ctx, &b.download(ctx, dig));
+            let dig = coeff_form(&b, ctx, &b.download(ctx, dig).expect("download"));
             let own: Vec<usize> = q.chunks(params.alpha()).nth(j).unwrap().to_vec();
             let dj = BigInt::from(ctx.product(&own));
             let own_poly = RnsPoly { primes: own.clone(), n: dc.n, data: own.iter().flat_map(|&i| dc.limb(dc.position(i).unwrap()).to_vec()).collect() };
@@ -65,9 +65,9 @@ proptest! {
         let primes: Vec<usize> = (0..8).collect();
         let x = random_poly(ctx, &primes, seed); // read as NTT form
         let xc = coeff_form(&b, ctx, &x);
-        let mut y = b.upload(ctx, x.clone());
+        let mut y = b.upload(ctx, x.clone()).expect("upload");
         b.div_round_by_tail(ctx, &mut y, tail);
-        let yc = coeff_form(&b, ctx, &b.download(ctx, &y));
+        let yc = coeff_form(&b, ctx, &b.download(ctx, &y).expect("download"));
         let t = BigInt::from(ctx.product(&primes[8 - tail..]));
         let keep = BigInt::from(ctx.product(&primes[..8 - tail]));
         for k in [0usize, 5, 100, ctx.n() - 1] {

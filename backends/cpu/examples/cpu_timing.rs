@@ -21,10 +21,10 @@ impl Backend for Composed {
     fn name(&self) -> &'static str {
         "cpu-composed"
     }
-    fn upload(&self, c: &RingContext, p: RnsPoly) -> RnsPoly {
+    fn upload(&self, c: &RingContext, p: RnsPoly) -> fhe_dsl::Result<RnsPoly> {
         self.0.upload(c, p)
     }
-    fn download(&self, c: &RingContext, p: &RnsPoly) -> RnsPoly {
+    fn download(&self, c: &RingContext, p: &RnsPoly) -> fhe_dsl::Result<RnsPoly> {
         self.0.download(c, p)
     }
     fn zero(&self, c: &RingContext, primes: &[usize]) -> RnsPoly {

@@ -739,12 +739,13 @@ impl Backend for CpuBackend {
         "cpu"
     }
 
-    fn upload(&self, _ctx: &RingContext, p: RnsPoly) -> RnsPoly {
-        p
+    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> fhe_dsl::Result<RnsPoly> {
+        p.check_shape(ctx)?;
+        Ok(p)
     }
 
-    fn download(&self, _ctx: &RingContext, p: &RnsPoly) -> RnsPoly {
-        p.clone()
+    fn download(&self, _ctx: &RingContext, p: &RnsPoly) -> fhe_dsl::Result<RnsPoly> {
+        Ok(p.clone())
     }
 
     fn zero(&self, ctx: &RingContext, primes: &[usize]) -> RnsPoly {

@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // NTT of one polynomial over the top-level Q primes
     let q: Vec<usize> = (0..params.limbs_at(top)).collect();
-    let mut x = gpu.upload(&ctx, random_poly(&ctx, &q, 1));
+    let mut x = gpu.upload(&ctx, random_poly(&ctx, &q, 1))?;
     emit(
         &format!("ntt_{}limbs", q.len()),
         time(&mut || gpu.ntt(&ctx, &mut x))?,

@@ -74,6 +74,12 @@ pub enum GpuError {
     Init(String),
 }
 
+impl From<GpuError> for fhe_dsl::Error {
+    fn from(e: GpuError) -> Self {
+        fhe_dsl::Error::Device(e.to_string())
+    }
+}
+
 fn drv<T>(what: &'static str, r: Result<T, DriverError>) -> Result<T, GpuError> {
     r.map_err(|err| GpuError::Driver { what, err })
 }
@@ -588,38 +594,43 @@ impl Backend for GpuBackend {
     }
 
     fn synchronize(&self) -> fhe_dsl::Result<()> {
-        GpuBackend::synchronize(self).map_err(|e| fhe_dsl::Error::Device(e.to_string()))
+        Ok(GpuBackend::synchronize(self)?)
     }
 
-    fn upload(&self, _ctx: &RingContext, p: RnsPoly) -> GpuPoly {
+    /// Checks the polynomial's shape against `ctx` before anything reaches the device (a
+    /// kernel would otherwise read `primes.len() · N` words from a shorter buffer).
+    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> fhe_dsl::Result<GpuPoly> {
+        p.check_shape(ctx)?;
         self.prof("upload", || {
             if p.data.is_empty() {
-                return self.alloc(p.n, &p.primes);
+                return Ok(self.alloc(p.n, &p.primes));
             }
-            GpuPoly {
-                data: ok("upload", self.stream().clone_htod(&p.data)),
+            let data = drv("upload", self.stream().clone_htod(&p.data))?;
+            Ok(GpuPoly {
+                data,
                 primes: p.primes,
                 n: p.n,
-            }
+            })
         })
     }
 
-    fn download(&self, _ctx: &RingContext, p: &GpuPoly) -> RnsPoly {
+    fn download(&self, _ctx: &RingContext, p: &GpuPoly) -> fhe_dsl::Result<RnsPoly> {
         self.prof("download", || {
             let mut data = vec![0u64; p.len()];
             if !data.is_empty() {
-                ok(
+                let s = self.stream();
+                drv(
                     "download",
-                    self.stream()
-                        .memcpy_dtoh(&p.data.slice(0..p.len()), &mut data),
-                );
-                ok("download sync", self.stream().synchronize());
+                    s.memcpy_dtoh(&p.data.slice(0..p.len()), &mut data),
+                )?;
+                // a fault of earlier asynchronous work surfaces here too
+                drv("download", s.synchronize())?;
             }
-            RnsPoly {
+            Ok(RnsPoly {
                 primes: p.primes.clone(),
                 n: p.n,
                 data,
-            }
+            })
         })
     }
 

@@ -60,6 +60,13 @@ fn ciphertext_ops() {
     }
 }
 
+#[test]
+fn upload_rejects_malformed() {
+    if let Some(b) = gpu_or_skip("upload_rejects_malformed") {
+        c::check_upload_rejects_malformed(b, 10);
+    }
+}
+
 /// The primitive checks at N = 2^16 (several global NTT stages before the shared-memory
 /// ones). Slow on the reference side: `cargo test --release -- --ignored`.
 #[test]

@@ -41,10 +41,14 @@ pub trait Backend: Send + Sync + 'static {
 
     // ---- transfers and allocation -------------------------------------------------
 
-    /// Moves a host polynomial to the device.
-    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> Self::Poly;
-    /// Copies a device polynomial back to the host.
-    fn download(&self, ctx: &RingContext, p: &Self::Poly) -> RnsPoly;
+    /// Moves a host polynomial to the device. Errors (never reads past the data) when the
+    /// polynomial does not fit `ctx` ([`RnsPoly::check_shape`]) or the device fails
+    /// (out of memory, a driver fault): [`Error::Malformed`](crate::Error::Malformed),
+    /// [`Error::Device`](crate::Error::Device).
+    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> crate::Result<Self::Poly>;
+    /// Copies a device polynomial back to the host; a device fault (including one left by
+    /// earlier asynchronous work) is an [`Error::Device`](crate::Error::Device).
+    fn download(&self, ctx: &RingContext, p: &Self::Poly) -> crate::Result<RnsPoly>;
     /// The zero polynomial over `primes`.
     fn zero(&self, ctx: &RingContext, primes: &[usize]) -> Self::Poly;
     /// The prime indices of `p`, in limb order.

@@ -32,12 +32,13 @@ impl Backend for ReferenceBackend {
         "reference"
     }
 
-    fn upload(&self, _ctx: &RingContext, p: RnsPoly) -> RnsPoly {
-        p
+    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> crate::Result<RnsPoly> {
+        p.check_shape(ctx)?;
+        Ok(p)
     }
 
-    fn download(&self, _ctx: &RingContext, p: &RnsPoly) -> RnsPoly {
-        p.clone()
+    fn download(&self, _ctx: &RingContext, p: &RnsPoly) -> crate::Result<RnsPoly> {
+        Ok(p.clone())
     }
 
     fn zero(&self, ctx: &RingContext, primes: &[usize]) -> RnsPoly {

@@ -625,13 +625,13 @@ impl BootstrappingKeys {
         let pa = ctx.p_indices().start;
         let primes = [0usize, pa];
         let seed = sampling::fresh_seed(kg.rng());
-        let a = ckks.uniform(&seed, 0, &primes);
+        let a = ckks.uniform(&seed, 0, &primes)?;
         let e = sampling::gaussian(kg.rng(), params.n());
-        let mut b = ckks.small_to_ntt(&e, &primes);
+        let mut b = ckks.small_to_ntt(&e, &primes)?;
         let mut as_ = a;
-        be.mul_assign(ctx, &mut as_, &ckks.small_to_ntt(&sparse.coeffs, &primes));
+        be.mul_assign(ctx, &mut as_, &ckks.small_to_ntt(&sparse.coeffs, &primes)?);
         be.sub_assign(ctx, &mut b, &as_);
-        let mut s0 = ckks.small_to_ntt(&sk.coeffs, &[0]);
+        let mut s0 = ckks.small_to_ntt(&sk.coeffs, &[0])?;
         let q0 = ctx.modulus(0);
         be.mul_scalar_assign(ctx, &mut s0, &[q0.reduce(ctx.modulus(pa).value())]);
         let gadget = be.concat(ctx, &s0, &be.zero(ctx, &[pa]));
@@ -640,7 +640,7 @@ impl BootstrappingKeys {
             evk,
             to_sparse: EncapsulationKey {
                 seed,
-                b: be.download(ctx, &b),
+                b: be.download(ctx, &b)?,
             },
             from_sparse,
         })
@@ -854,8 +854,8 @@ impl<B: Backend> Bootstrapper<B> {
             ));
         }
         let to_sparse = (
-            be.upload(ctx, key.b.clone()),
-            ckks.uniform(&key.seed, 0, &[0, pa]),
+            be.upload(ctx, key.b.clone())?,
+            ckks.uniform(&key.seed, 0, &[0, pa])?,
         );
         let from_sparse = eval.upload_switching_key(from_sparse)?;
         let q = params.q_primes_at(top);
@@ -863,7 +863,7 @@ impl<B: Backend> Bootstrapper<B> {
         for i in 0..q.len() {
             mono.limb_mut(i)[params.n() / 2] = 1;
         }
-        let mut monomial_i = be.upload(ctx, mono);
+        let mut monomial_i = be.upload(ctx, mono)?;
         be.ntt(ctx, &mut monomial_i);
         Ok(Bootstrapper {
             ckks: ckks.clone(),
@@ -888,7 +888,9 @@ impl<B: Backend> Bootstrapper<B> {
     /// message is too large for the sine approximation. Slow (one decryption); for
     /// debugging and simulation runs, never in production (it holds the secret key).
     pub fn with_range_check(mut self, sk: &SecretKey) -> Self {
-        self.check = Some(self.ckks.small_to_ntt(&sk.coeffs, &[0, 1]));
+        self.check = Some(crate::ckks::generated(
+            self.ckks.small_to_ntt(&sk.coeffs, &[0, 1]),
+        ));
         self
     }
 
@@ -1177,7 +1179,7 @@ impl<B: Backend> Bootstrapper<B> {
         be.mul_assign(ctx, &mut acc, s);
         be.add_assign(ctx, &mut acc, &x.parts[0]);
         be.intt(ctx, &mut acc);
-        let host = be.download(ctx, &acc);
+        let host = be.download(ctx, &acc)?;
         let q0 = params.q()[0] as f64;
         let (mut max_i, mut max_frac) = (0.0f64, 0.0f64);
         for k in 0..params.n() {

@@ -160,14 +160,25 @@ impl<B: Backend> Ckks<B> {
     }
 
     /// An encryptor under a public key.
+    /// A public key that does not fit these parameters makes every
+    /// [`encrypt`](Encryptor::encrypt) return the error.
     pub fn encryptor(&self, pk: &PublicKey) -> Encryptor<B> {
         let ctx = self.params.ring();
         let q = self.params.q_primes_at(self.params.max_level());
-        let a = self.uniform(&pk.seed, u64::MAX, &q);
-        let b = self.backend.upload(ctx, pk.b.clone());
+        let key = (|| {
+            if pk.b.primes != q {
+                return Err(Error::ParamsMismatch(format!(
+                    "public key over primes {:?}; these parameters encrypt over {q:?}",
+                    pk.b.primes
+                )));
+            }
+            let a = self.uniform(&pk.seed, u64::MAX, &q)?;
+            let b = self.backend.upload(ctx, pk.b.clone())?;
+            Ok(EncKey::Public { b, a })
+        })();
         Encryptor {
             ckks: self.clone(),
-            key: EncKey::Public { b, a },
+            key: key.unwrap_or_else(EncKey::Invalid),
             rng: Mutex::new(sampling::os_rng()),
         }
     }
@@ -175,15 +186,19 @@ impl<B: Backend> Ckks<B> {
     /// An encryptor under the secret key (smaller noise; the key stays on this side).
     pub fn encryptor_sk(&self, sk: &SecretKey) -> Encryptor<B> {
         let q = self.params.q_primes_at(self.params.max_level());
-        let s = self.small_to_ntt(&sk.coeffs, &q);
+        let key = self
+            .small_to_ntt(&sk.coeffs, &q)
+            .map_or_else(EncKey::Invalid, |s| EncKey::Secret { s });
         Encryptor {
             ckks: self.clone(),
-            key: EncKey::Secret { s },
+            key,
             rng: Mutex::new(sampling::os_rng()),
         }
     }
 
     /// A decryptor.
+    /// A secret key that cannot be set up on the backend makes every decryption return
+    /// the error.
     pub fn decryptor(&self, sk: &SecretKey) -> Decryptor<B> {
         let q = self.params.q_primes_at(self.params.max_level());
         let s = self.small_to_ntt(&sk.coeffs, &q);
@@ -214,7 +229,12 @@ impl<B: Backend> Ckks<B> {
     }
 
     /// Uniform polynomial (read as NTT form) expanded from a seed and stream.
-    pub(crate) fn uniform(&self, seed: &[u8; 32], stream: u64, primes: &[usize]) -> B::Poly {
+    pub(crate) fn uniform(
+        &self,
+        seed: &[u8; 32],
+        stream: u64,
+        primes: &[usize],
+    ) -> Result<B::Poly> {
         let ctx = self.params.ring();
         let mut p = RnsPoly::zero(ctx.n(), primes);
         let moduli: Vec<_> = primes.iter().map(|&i| *ctx.modulus(i)).collect();
@@ -223,7 +243,7 @@ impl<B: Backend> Ckks<B> {
     }
 
     /// A small signed polynomial, reduced into `primes`, uploaded and NTT-transformed.
-    pub(crate) fn small_to_ntt(&self, coeffs: &[i64], primes: &[usize]) -> B::Poly {
+    pub(crate) fn small_to_ntt(&self, coeffs: &[i64], primes: &[usize]) -> Result<B::Poly> {
         let ctx = self.params.ring();
         let mut p = RnsPoly::zero(ctx.n(), primes);
         for (pos, &i) in primes.iter().enumerate() {
@@ -232,9 +252,9 @@ impl<B: Backend> Ckks<B> {
                 *x = m.reduce_i64(c);
             }
         }
-        let mut d = self.backend.upload(ctx, p);
+        let mut d = self.backend.upload(ctx, p)?;
         self.backend.ntt(ctx, &mut d);
-        d
+        Ok(d)
     }
 
     // ---- encoding -------------------------------------------------------------------
@@ -359,7 +379,7 @@ impl<B: Backend> Ckks<B> {
             }
         }
         let be = &self.backend;
-        let mut d = be.upload(ctx, p);
+        let mut d = be.upload(ctx, p)?;
         be.ntt(ctx, &mut d);
         Ok(Plaintext {
             poly: d,
@@ -377,7 +397,7 @@ impl<B: Backend> Ckks<B> {
         let ctx = self.params.ring();
         let mut m = be.select(ctx, &pt.poly, &primes);
         be.intt(ctx, &mut m);
-        Ok(self.poly_to_values(&be.download(ctx, &m), pt.scale, pt.slots))
+        Ok(self.poly_to_values(&be.download(ctx, &m)?, pt.scale, pt.slots))
     }
 
     /// Number of Q limbs decoding needs: enough for messages up to 2^64·scale.
@@ -462,8 +482,15 @@ impl<B: Backend> Ckks<B> {
 }
 
 enum EncKey<B: Backend> {
-    Public { b: B::Poly, a: B::Poly },
-    Secret { s: B::Poly },
+    Public {
+        b: B::Poly,
+        a: B::Poly,
+    },
+    Secret {
+        s: B::Poly,
+    },
+    /// The key could not be set up (reported by every `encrypt`).
+    Invalid(Error),
 }
 
 /// Encrypts plaintexts (public- or secret-key).
@@ -494,14 +521,15 @@ impl<B: Backend> Encryptor<B> {
         let primes = ckks.params().q_primes_at(pt.level);
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         let parts = match &self.key {
+            EncKey::Invalid(e) => return Err(e.clone()),
             EncKey::Public { b, a } => {
                 let v = sampling::ternary(&mut *rng, n);
                 let e0 = sampling::gaussian(&mut *rng, n);
                 let e1 = sampling::gaussian(&mut *rng, n);
                 drop(rng);
-                let v = ckks.small_to_ntt(&v, &primes);
-                let mut c0 = ckks.small_to_ntt(&e0, &primes);
-                let mut c1 = ckks.small_to_ntt(&e1, &primes);
+                let v = ckks.small_to_ntt(&v, &primes)?;
+                let mut c0 = ckks.small_to_ntt(&e0, &primes)?;
+                let mut c1 = ckks.small_to_ntt(&e1, &primes)?;
                 be.mul_add_assign(ctx, &mut c0, &v, b);
                 be.mul_add_assign(ctx, &mut c1, &v, a);
                 be.add_assign(ctx, &mut c0, &pt.poly);
@@ -511,8 +539,8 @@ impl<B: Backend> Encryptor<B> {
                 let seed = sampling::fresh_seed(&mut *rng);
                 let e = sampling::gaussian(&mut *rng, n);
                 drop(rng);
-                let c1 = ckks.uniform(&seed, 0, &primes);
-                let mut c0 = ckks.small_to_ntt(&e, &primes);
+                let c1 = ckks.uniform(&seed, 0, &primes)?;
+                let mut c0 = ckks.small_to_ntt(&e, &primes)?;
                 let mut as_ = c1.clone();
                 be.mul_assign(ctx, &mut as_, s);
                 be.sub_assign(ctx, &mut c0, &as_);
@@ -532,19 +560,28 @@ impl<B: Backend> Encryptor<B> {
 /// Decrypts ciphertexts.
 pub struct Decryptor<B: Backend> {
     ckks: Ckks<B>,
-    s: B::Poly,
+    /// The secret key in NTT form, or why it could not be set up.
+    s: Result<B::Poly>,
+}
+
+/// Unwraps a backend result for a polynomial this crate generated itself (always well
+/// formed), in the key-generation API, which has no error channel: only a device fault
+/// (e.g. out of memory) can fail it.
+pub(crate) fn generated<T>(r: Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("device fault while generating keys: {e}"))
 }
 
 impl<B: Backend> Decryptor<B> {
     /// Decrypts to a plaintext over the first `limbs` primes (all when `None`).
-    fn decrypt_limbs(&self, ct: &Ciphertext<B>, k: usize) -> RnsPoly {
+    fn decrypt_limbs(&self, ct: &Ciphertext<B>, k: usize) -> Result<RnsPoly> {
         let be = self.ckks.backend();
         let ctx = self.ckks.params().ring();
         let primes: Vec<usize> = (0..k).collect();
         let mut acc = be.select(ctx, &ct.parts[ct.parts.len() - 1], &primes);
+        let s = self.s.as_ref().map_err(Clone::clone)?;
         // Horner in s: ((c_d)·s + c_{d-1})·s + ... + c_0
         for part in ct.parts.iter().rev().skip(1) {
-            be.mul_assign(ctx, &mut acc, &self.s);
+            be.mul_assign(ctx, &mut acc, s);
             be.add_assign(ctx, &mut acc, part);
         }
         be.intt(ctx, &mut acc);
@@ -552,26 +589,26 @@ impl<B: Backend> Decryptor<B> {
     }
 
     /// Decrypts into a plaintext (all limbs of the ciphertext's level).
-    pub fn decrypt(&self, ct: &Ciphertext<B>) -> Plaintext<B> {
+    pub fn decrypt(&self, ct: &Ciphertext<B>) -> Result<Plaintext<B>> {
         let be = self.ckks.backend();
         let ctx = self.ckks.params().ring();
         let mut poly = be.upload(
             ctx,
-            self.decrypt_limbs(ct, self.ckks.params().limbs_at(ct.level)),
-        );
+            self.decrypt_limbs(ct, self.ckks.params().limbs_at(ct.level))?,
+        )?;
         be.ntt(ctx, &mut poly);
-        Plaintext {
+        Ok(Plaintext {
             poly,
             level: ct.level,
             scale: ct.scale,
             slots: ct.slots,
-        }
+        })
     }
 
     /// Decrypts and decodes to complex slot values.
     pub fn decrypt_complex(&self, ct: &Ciphertext<B>) -> Result<Vec<Complex64>> {
         let k = self.ckks.decode_limbs(ct.level, ct.scale);
-        let m = self.decrypt_limbs(ct, k);
+        let m = self.decrypt_limbs(ct, k)?;
         Ok(self.ckks.poly_to_values(&m, ct.scale, ct.slots))
     }
 

@@ -109,8 +109,8 @@ impl<B: Backend> Evaluator<B> {
                         return Err(Error::Malformed("switching key residue not reduced".into()));
                     }
                     Ok((
-                        ckks.backend().upload(ctx, b),
-                        ckks.uniform(&k.seed, j as u64, &qp),
+                        ckks.backend().upload(ctx, b)?,
+                        ckks.uniform(&k.seed, j as u64, &qp)?,
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -9,7 +9,7 @@
 //! so it is structurally the prefix of the full-level key: rotation keys that are only
 //! used after bootstrapping cost a fraction of a full one.
 
-use super::context::Ckks;
+use super::context::{generated, Ckks};
 use super::params::{Params, SecretDist};
 use crate::backend::Backend;
 use crate::math::sampling;
@@ -228,17 +228,18 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
         let (be, ctx) = (self.ckks.backend(), self.params().ring().clone());
         let q = self.params().q_primes_at(self.params().max_level());
         let seed = sampling::fresh_seed(&mut self.rng);
-        let a = self.ckks.uniform(&seed, u64::MAX, &q);
-        let s = self.ckks.small_to_ntt(&sk.coeffs, &q);
-        let mut b = self
-            .ckks
-            .small_to_ntt(&sampling::gaussian(&mut self.rng, ctx.n()), &q);
+        let a = generated(self.ckks.uniform(&seed, u64::MAX, &q));
+        let s = generated(self.ckks.small_to_ntt(&sk.coeffs, &q));
+        let mut b = generated(
+            self.ckks
+                .small_to_ntt(&sampling::gaussian(&mut self.rng, ctx.n()), &q),
+        );
         let mut as_ = a;
         be.mul_assign(&ctx, &mut as_, &s);
         be.sub_assign(&ctx, &mut b, &as_);
         PublicKey {
             seed,
-            b: be.download(&ctx, &b),
+            b: generated(be.download(&ctx, &b)),
         }
     }
 
@@ -266,18 +267,19 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
             .chunks(params.alpha())
             .enumerate()
         {
-            let mut a = self.ckks.uniform(&seed, j as u64, &qp);
+            let mut a = generated(self.ckks.uniform(&seed, j as u64, &qp));
             be.mul_assign(&ctx, &mut a, sk_qp);
-            let mut bj = self
-                .ckks
-                .small_to_ntt(&sampling::gaussian(&mut self.rng, ctx.n()), &qp);
+            let mut bj = generated(
+                self.ckks
+                    .small_to_ntt(&sampling::gaussian(&mut self.rng, ctx.n()), &qp),
+            );
             be.sub_assign(&ctx, &mut bj, &a);
             // + P·s' on this digit's limbs only (the RNS gadget is 1 there, 0 elsewhere)
             let mut gadget = be.select(&ctx, s_prime, digit);
             let scal: Vec<u64> = digit.iter().map(|&i| p_mod[i]).collect();
             be.mul_scalar_assign(&ctx, &mut gadget, &scal);
-            let mut host = be.download(&ctx, &bj);
-            let g = be.download(&ctx, &gadget);
+            let mut host = generated(be.download(&ctx, &bj));
+            let g = generated(be.download(&ctx, &gadget));
             for (pos, &i) in digit.iter().enumerate() {
                 let m = ctx.modulus(i);
                 let dst = host.position(i).expect("digit prime in QP");
@@ -306,7 +308,7 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
         let (be, ctx) = (self.ckks.backend(), params.ring().clone());
         let max = params.max_level();
         let qp = self.ckks.qp_primes(max);
-        let s = self.ckks.small_to_ntt(&sk.coeffs, &qp);
+        let s = generated(self.ckks.small_to_ntt(&sk.coeffs, &qp));
         let mut out = EvaluationKeys::default();
         if req.relin {
             let mut s2 = s.clone();
@@ -338,8 +340,8 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
     /// secret the full modulus is secure for.
     pub fn switching_key_between(&mut self, from: &SecretKey, to: &SecretKey) -> SwitchingKey {
         let qp = self.ckks.qp_primes(self.params().max_level());
-        let s_to = self.ckks.small_to_ntt(&to.coeffs, &qp);
-        let s_from = self.ckks.small_to_ntt(&from.coeffs, &qp);
+        let s_to = generated(self.ckks.small_to_ntt(&to.coeffs, &qp));
+        let s_from = generated(self.ckks.small_to_ntt(&from.coeffs, &qp));
         self.switching_key(&s_to, &s_from, self.params().max_level())
     }
 

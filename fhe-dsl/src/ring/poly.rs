@@ -29,6 +29,43 @@ impl RnsPoly {
         }
     }
 
+    /// Checks that the polynomial fits `ctx`: ring degree N, distinct prime indices of the
+    /// context, and exactly `primes.len() · N` words. Every backend's
+    /// [`upload`](crate::backend::Backend::upload) runs it, so that a malformed polynomial
+    /// (from safe code or from bytes) is an error before any kernel reads it. Residues are
+    /// not scanned here (decoders of untrusted bytes check them).
+    pub fn check_shape(&self, ctx: &super::RingContext) -> crate::Result<()> {
+        let bad = |what: String| Err(crate::Error::Malformed(what));
+        if self.n != ctx.n() {
+            return bad(format!(
+                "polynomial of degree {} for a ring of degree {}",
+                self.n,
+                ctx.n()
+            ));
+        }
+        let count = ctx.moduli().len();
+        if let Some(&p) = self.primes.iter().find(|&&p| p >= count) {
+            return bad(format!(
+                "prime index {p} out of range: the ring has {count} primes"
+            ));
+        }
+        let mut seen = self.primes.clone();
+        seen.sort_unstable();
+        if seen.windows(2).any(|w| w[0] == w[1]) {
+            return bad(format!("repeated prime index in {:?}", self.primes));
+        }
+        if Some(self.data.len()) != self.primes.len().checked_mul(self.n) {
+            return bad(format!(
+                "{} words for {} limbs of {} (expected {})",
+                self.data.len(),
+                self.primes.len(),
+                self.n,
+                self.primes.len() * self.n
+            ));
+        }
+        Ok(())
+    }
+
     /// Number of limbs.
     pub fn num_limbs(&self) -> usize {
         self.primes.len()
