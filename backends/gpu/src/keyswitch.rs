@@ -4,11 +4,30 @@
 
 use crate::kernels::{KsPtrs, MAX_DIGITS};
 use crate::{ok, positions, shoup, GpuBackend, GpuPoly};
-use cudarc::driver::{CudaSlice, DevicePtr, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, PushKernelArg, SyncOnDrop};
 use fhe_dsl::backend::{Backend, KeyDigits};
 use fhe_dsl::ring::RingContext;
+use std::sync::Arc;
 
 impl GpuBackend {
+    /// Device addresses of up to [`MAX_DIGITS`] triples for a [`KsPtrs`] argument, with
+    /// the guards that must outlive the launch reading them.
+    fn device_ptrs<'a>(
+        s: &'a Arc<CudaStream>,
+        triples: impl Iterator<Item = (&'a GpuPoly, &'a GpuPoly, &'a GpuPoly)>,
+    ) -> (KsPtrs, Vec<SyncOnDrop<'a>>) {
+        let mut ptr = KsPtrs::default();
+        let mut guards = Vec::new();
+        for (j, (d, b, a)) in triples.enumerate() {
+            for (slot, buf) in [(&mut ptr.d[j], d), (&mut ptr.b[j], b), (&mut ptr.a[j], a)] {
+                let (addr, guard) = buf.data.device_ptr(s);
+                *slot = addr;
+                guards.push(guard);
+            }
+        }
+        (ptr, guards)
+    }
+
     /// Fast basis conversion of coefficient-form `a` to the primes `to`, written into limbs
     /// `first..first + to.len()` of `out`.
     pub(crate) fn base_convert_into(
@@ -127,20 +146,12 @@ impl GpuBackend {
                     self.alloc_for_overwrite(n, &primes),
                 ))
             };
-            let mut ptr = KsPtrs::default();
-            let mut guards = Vec::with_capacity(3 * group.len());
-            for (j, (d, (b, a))) in group.iter().zip(keys).enumerate() {
-                assert!(b.primes == key[0].0.primes && a.primes == key[0].0.primes);
-                for (slot, buf) in [
-                    (&mut ptr.d[j], &d.data),
-                    (&mut ptr.b[j], &b.data),
-                    (&mut ptr.a[j], &a.data),
-                ] {
-                    let (addr, guard) = buf.device_ptr(s);
-                    *slot = addr;
-                    guards.push(guard);
-                }
-            }
+            assert!(keys
+                .iter()
+                .take(group.len())
+                .all(|(b, a)| b.primes == key[0].0.primes && a.primes == key[0].0.primes));
+            let (ptr, guards) =
+                Self::device_ptrs(s, group.iter().zip(keys).map(|(d, (b, a))| (d, b, a)));
             let (o0, o1) = match &mut out {
                 Some((x, y)) => (x, y),
                 None => (&mut acc.0, &mut acc.1),
@@ -271,19 +282,7 @@ impl GpuBackend {
         let log_n = n.trailing_zeros();
         let s = self.stream();
         for group in terms.chunks(MAX_DIGITS) {
-            let mut ptr = KsPtrs::default();
-            let mut guards = Vec::with_capacity(3 * group.len());
-            for (j, (w, x, y)) in group.iter().enumerate() {
-                for (slot, buf) in [
-                    (&mut ptr.d[j], &w.data),
-                    (&mut ptr.b[j], &x.data),
-                    (&mut ptr.a[j], &y.data),
-                ] {
-                    let (addr, guard) = buf.device_ptr(s);
-                    *slot = addr;
-                    guards.push(guard);
-                }
-            }
+            let (ptr, guards) = Self::device_ptrs(s, group.iter().copied());
             let count = group.len() as u32;
             for r in Self::chunks(primes.len()) {
                 let p = self.params(&t, &primes, r.clone(), Some(&pw), Some(&px), None);
