@@ -3,7 +3,7 @@
 //! conversion into part of a buffer.
 
 use crate::kernels::{KsPtrs, MAX_DIGITS};
-use crate::{ok, positions, shoup, GpuBackend, GpuPoly};
+use crate::{positions, shoup, GpuBackend, GpuPoly};
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, PushKernelArg, SyncOnDrop};
 use fhe_dsl::backend::{Backend, KeyDigits};
 use fhe_dsl::ring::RingContext;
@@ -57,7 +57,7 @@ impl GpuBackend {
             .arg(&centered);
         // SAFETY: base_convert(u64*, const u64*, const u64*, u32, u32, u32, u32) matches;
         // the table has the layout of basis.cu for (nf, nt), and the view holds nt limbs.
-        ok("base_convert", unsafe {
+        self.run("base_convert", || unsafe {
             lb.launch(Self::grid(n, to.len()))
         });
     }
@@ -94,10 +94,9 @@ impl GpuBackend {
                     self.ntt_limbs(ctx, &mut out.data, end, above, n);
                 }
                 let mut own = out.data.slice_mut(start * n..end * n);
-                ok(
-                    "decompose copy",
-                    s.memcpy_dtod(&a.data.slice(start * n..end * n), &mut own),
-                );
+                self.run("decompose copy", || {
+                    s.memcpy_dtod(&a.data.slice(start * n..end * n), &mut own)
+                });
                 out
             })
             .collect()
@@ -175,7 +174,7 @@ impl GpuBackend {
                 // matches; every digit holds primes.len()·N words, every key half holds
                 // its primes (pos_b indexes them, checked by `positions`), the automorphism
                 // index stays below N, and the guards keep the buffers alive past the launch.
-                ok("ks_inner", unsafe { lb.launch(Self::grid(n, r.len())) });
+                self.run("ks_inner", || unsafe { lb.launch(Self::grid(n, r.len())) });
             }
             drop(guards);
             if let Some((x, y)) = out {
@@ -235,7 +234,7 @@ impl GpuBackend {
             lb.arg(&mut view).arg(&a.data).arg(&log_n).arg(&*p);
             // SAFETY: ew_sub_from_mul(u64*, const u64*, u32, LimbParams) matches; pos_b
             // indexes limbs of `a` (checked by `positions`).
-            ok("ew_sub_from_mul", unsafe {
+            self.run("ew_sub_from_mul", || unsafe {
                 lb.launch(Self::grid(n, r.len()))
             });
         }
@@ -299,7 +298,7 @@ impl GpuBackend {
                 // pos_b / pos_c index limbs every plaintext / ciphertext part holds (one
                 // prime list each, checked above and by `positions`); the guards keep the
                 // buffers alive past the launch.
-                ok("mul_add_terms", unsafe {
+                self.run("mul_add_terms", || unsafe {
                     lb.launch(Self::grid(n, r.len()))
                 });
             }
@@ -343,7 +342,7 @@ impl GpuBackend {
             lb.arg(&mut view).arg(&src).arg(&log_n).arg(&g).arg(&*p);
             // SAFETY: automorphism_mul_scalar_add(u64*, const u64*, u32, u64, LimbParams)
             // matches; both views hold r.len() limbs of N words (u0 starts with c0's primes).
-            ok("automorphism_mul_scalar_add", unsafe {
+            self.run("automorphism_mul_scalar_add", || unsafe {
                 lb.launch(Self::grid(n, r.len()))
             });
         }

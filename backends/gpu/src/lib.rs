@@ -1,7 +1,9 @@
 //! The CUDA backend of fhe-dsl: [`GpuBackend`].
 //!
 //! Polynomials live in device memory ([`GpuPoly`]: one `CudaSlice<u64>`, limb-major, plus
-//! the prime list) and cross the bus only in [`Backend::upload`] / [`Backend::download`].
+//! the prime list) and cross the bus only in
+//! [`upload`](fhe_dsl::backend::Backend::upload) /
+//! [`download`](fhe_dsl::backend::Backend::download).
 //! The kernels (`kernels/*.cu`) are CUDA C with 64-bit words and 128-bit products through
 //! `__umul64hi` (Shoup for twiddles and scalars, Barrett otherwise); they are compiled by
 //! NVRTC once per process for the device's architecture and loaded into one module. Every
@@ -14,8 +16,13 @@
 //! threshold = ∞), so steady-state operations do not call into the OS allocator.
 //!
 //! Construction never panics because a library is missing: [`GpuBackend::new`] returns
-//! [`GpuError::NoDriver`], [`GpuError::NoNvrtc`] or [`GpuError::NoDevice`] instead.
+//! [`GpuError::NoDriver`], [`GpuError::NoNvrtc`] or [`GpuError::NoDevice`] instead. A
+//! device fault during an operation (a failed launch, copy or allocation) is kept as the
+//! backend's first fault: later device work is skipped and the next `upload`, `download`
+//! or `synchronize` returns it ([`GpuError::Fault`], as `fhe_dsl::Error::Device`). The
+//! per-context tables and `Clone` of a polynomial still panic on a driver error.
 
+mod backend;
 pub mod kernels;
 mod keyswitch;
 mod ntt;
@@ -26,8 +33,7 @@ use cudarc::driver::{
     PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
-use fhe_dsl::backend::{Backend, KeyDigits};
-use fhe_dsl::ring::{RingContext, RnsPoly};
+use fhe_dsl::ring::RingContext;
 use kernels::{LimbParams, MAX_LIMBS};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -68,6 +74,10 @@ pub enum GpuError {
         /// the compiler log
         log: String,
     },
+    /// An earlier operation failed on the device (its first error; the backend skips all
+    /// device work after it).
+    #[error("GPU device fault: {0}")]
+    Fault(String),
     /// cudarc panicked during initialisation (e.g. a driver older than CUDA 13 lacks a
     /// symbol).
     #[error("CUDA initialisation failed: {0}")]
@@ -84,11 +94,42 @@ fn drv<T>(what: &'static str, r: Result<T, DriverError>) -> Result<T, GpuError> 
     r.map_err(|err| GpuError::Driver { what, err })
 }
 
-/// Unwraps a driver result inside a [`Backend`] operation (whose signature has no error
-/// channel): a failure there is a device fault, not user input.
+/// Unwraps a driver result where no fallback exists (a clone, the per-context tables).
 #[track_caller]
 fn ok<T>(what: &'static str, r: Result<T, DriverError>) -> T {
     r.unwrap_or_else(|e| panic!("gpu backend: CUDA error in {what}: {e}"))
+}
+
+/// The first device fault of a backend (sticky, as CUDA's own errors are): once set,
+/// kernels and copies are skipped and every fallible call (`upload`, `download`,
+/// `synchronize`) returns it as an error, instead of the process aborting mid-operation.
+#[derive(Default)]
+pub(crate) struct Fault {
+    set: std::sync::atomic::AtomicBool,
+    first: Mutex<Option<String>>,
+}
+
+impl Fault {
+    fn is_set(&self) -> bool {
+        self.set.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Keeps the first fault; later ones follow from it.
+    fn record(&self, what: &str, err: impl std::fmt::Display) {
+        let mut g = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(format!("CUDA error in {what}: {err}"));
+            self.set.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    fn check(&self) -> Result<(), GpuError> {
+        if !self.is_set() {
+            return Ok(());
+        }
+        let g = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        Err(GpuError::Fault(g.clone().unwrap_or_default()))
+    }
 }
 
 /// A device-resident RNS polynomial: `primes.len()` limbs of `n` words, limb-major.
@@ -200,6 +241,8 @@ struct Inner {
     conv: Mutex<HashMap<ConvKey, Arc<CudaSlice<u64>>>>,
     /// Per-primitive device times, when `FHE_GPU_PROFILE=1`.
     profile: Option<profile::Profile>,
+    /// The first device fault, if any.
+    fault: Fault,
     _module: Arc<CudaModule>,
 }
 
@@ -298,7 +341,19 @@ impl GpuBackend {
 
     /// Waits for all queued work (for timing).
     pub fn synchronize(&self) -> Result<(), GpuError> {
+        self.inner.fault.check()?;
         drv("synchronize", self.inner.stream.synchronize())
+    }
+
+    /// Runs one launch or copy unless the backend has faulted; a failure is recorded as
+    /// the backend's fault (reported by the next `upload`, `download` or `synchronize`).
+    fn run<T>(&self, what: &'static str, f: impl FnOnce() -> Result<T, DriverError>) {
+        if self.inner.fault.is_set() {
+            return;
+        }
+        if let Err(e) = f() {
+            self.inner.fault.record(what, e);
+        }
     }
 
     /// The stream every operation runs on (for CUDA-event timing).
@@ -352,6 +407,7 @@ impl Inner {
             conv: Mutex::new(HashMap::new()),
             profile: (std::env::var("FHE_GPU_PROFILE").as_deref() == Ok("1"))
                 .then(profile::Profile::default),
+            fault: Fault::default(),
             _module: module,
         })
     }
@@ -472,10 +528,23 @@ impl GpuBackend {
     fn alloc(&self, n: usize, primes: &[usize]) -> GpuPoly {
         let len = (primes.len() * n).max(1);
         GpuPoly {
-            data: ok("alloc", self.stream().alloc_zeros::<u64>(len)),
+            data: self.allocated(self.stream().alloc_zeros::<u64>(len)),
             primes: primes.to_vec(),
             n,
         }
+    }
+
+    /// An allocation's buffer; on failure (out of memory) the fault is recorded and a
+    /// one-word stand-in returned, which no kernel touches (all device work is skipped
+    /// from then on).
+    fn allocated(&self, r: Result<CudaSlice<u64>, DriverError>) -> CudaSlice<u64> {
+        r.unwrap_or_else(|e| {
+            self.inner.fault.record("alloc", e);
+            ok(
+                "alloc (one word, after a failed allocation)",
+                self.stream().alloc_zeros(1),
+            )
+        })
     }
 
     /// A device buffer for `primes.len()` limbs whose every word the caller's next kernel
@@ -484,7 +553,7 @@ impl GpuBackend {
         let len = (primes.len() * n).max(1);
         // SAFETY: u64 has no invalid bit patterns, and every caller launches a kernel on
         // this stream that writes all `primes.len() · n` words before any read of them.
-        let data = ok("alloc", unsafe { self.stream().alloc::<u64>(len) });
+        let data = self.allocated(unsafe { self.stream().alloc::<u64>(len) });
         GpuPoly {
             data,
             primes: primes.to_vec(),
@@ -558,7 +627,7 @@ impl GpuBackend {
             lb.arg(&mut view).arg(&b.data).arg(&log_n).arg(&op).arg(&*p);
             // SAFETY: ew_binary(u64*, const u64*, u32, u32, LimbParams) matches the
             // arguments; indices stay below limbs·N of each buffer (positions checked).
-            ok("ew_binary", unsafe { lb.launch(Self::grid(n, r.len())) });
+            self.run("ew_binary", || unsafe { lb.launch(Self::grid(n, r.len())) });
         }
     }
 
@@ -581,288 +650,30 @@ impl GpuBackend {
             let mut lb = self.stream().launch_builder(&self.inner.k.ew_unary);
             lb.arg(&mut view).arg(&log_n).arg(&op).arg(&*p);
             // SAFETY: ew_unary(u64*, u32, u32, LimbParams) matches; in-bounds per limb.
-            ok("ew_unary", unsafe { lb.launch(Self::grid(n, r.len())) });
+            self.run("ew_unary", || unsafe { lb.launch(Self::grid(n, r.len())) });
         }
     }
 }
 
-impl Backend for GpuBackend {
-    type Poly = GpuPoly;
+#[cfg(test)]
+mod tests {
+    use super::Fault;
 
-    fn name(&self) -> &'static str {
-        "gpu"
-    }
-
-    fn synchronize(&self) -> fhe_dsl::Result<()> {
-        Ok(GpuBackend::synchronize(self)?)
-    }
-
-    /// Checks the polynomial's shape against `ctx` before anything reaches the device (a
-    /// kernel would otherwise read `primes.len() · N` words from a shorter buffer).
-    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> fhe_dsl::Result<GpuPoly> {
-        p.check_shape(ctx)?;
-        self.prof("upload", || {
-            if p.data.is_empty() {
-                return Ok(self.alloc(p.n, &p.primes));
-            }
-            let data = drv("upload", self.stream().clone_htod(&p.data))?;
-            Ok(GpuPoly {
-                data,
-                primes: p.primes,
-                n: p.n,
-            })
-        })
-    }
-
-    fn download(&self, _ctx: &RingContext, p: &GpuPoly) -> fhe_dsl::Result<RnsPoly> {
-        self.prof("download", || {
-            let mut data = vec![0u64; p.len()];
-            if !data.is_empty() {
-                let s = self.stream();
-                drv(
-                    "download",
-                    s.memcpy_dtoh(&p.data.slice(0..p.len()), &mut data),
-                )?;
-                // a fault of earlier asynchronous work surfaces here too
-                drv("download", s.synchronize())?;
-            }
-            Ok(RnsPoly {
-                primes: p.primes.clone(),
-                n: p.n,
-                data,
-            })
-        })
-    }
-
-    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> GpuPoly {
-        self.prof("zero", || self.alloc(ctx.n(), primes))
-    }
-
-    fn primes<'a>(&self, p: &'a GpuPoly) -> &'a [usize] {
-        &p.primes
-    }
-
-    fn select(&self, ctx: &RingContext, a: &GpuPoly, primes: &[usize]) -> GpuPoly {
-        self.prof("select", || {
-            let t = self.tables(ctx);
-            let pos = positions(primes, &a.primes);
-            if primes.is_empty() {
-                return self.alloc(a.n, primes);
-            }
-            let mut out = self.alloc_for_overwrite(a.n, primes);
-            let (n, log_n) = (a.n, a.n.trailing_zeros());
-            for r in Self::chunks(primes.len()) {
-                let p = self.params(&t, primes, r.clone(), Some(&pos), None, None);
-                let mut view = out.data.slice_mut(r.start * n..r.end * n);
-                let mut lb = self.stream().launch_builder(&self.inner.k.gather_limbs);
-                lb.arg(&mut view).arg(&a.data).arg(&log_n).arg(&*p);
-                // SAFETY: gather_limbs(u64*, const u64*, u32, LimbParams) matches; in-bounds.
-                ok("gather_limbs", unsafe { lb.launch(Self::grid(n, r.len())) });
-            }
-            out
-        })
-    }
-
-    /// A prefix is kept in place (the buffer keeps its size; only the limb list shrinks).
-    fn keep_limbs(&self, ctx: &RingContext, a: &mut GpuPoly, primes: &[usize]) {
-        if a.primes.starts_with(primes) {
-            a.primes.truncate(primes.len());
-        } else {
-            *a = self.select(ctx, a, primes);
+    /// The first fault is kept and reported by every later check; later faults (which
+    /// usually follow from the first) do not replace it.
+    #[test]
+    fn the_first_device_fault_is_sticky() {
+        let f = Fault::default();
+        assert!(!f.is_set() && f.check().is_ok());
+        f.record("alloc", "CUDA_ERROR_OUT_OF_MEMORY");
+        f.record("ks_inner", "CUDA_ERROR_ILLEGAL_ADDRESS");
+        assert!(f.is_set());
+        for _ in 0..2 {
+            let e = f.check().unwrap_err().to_string();
+            assert!(e.contains("alloc") && e.contains("OUT_OF_MEMORY"), "{e}");
+            assert!(!e.contains("ILLEGAL_ADDRESS"), "{e}");
         }
-    }
-
-    fn concat(&self, _ctx: &RingContext, a: &GpuPoly, b: &GpuPoly) -> GpuPoly {
-        self.prof("concat", || {
-            assert_eq!(a.n, b.n, "ring degrees differ");
-            let primes: Vec<usize> = a.primes.iter().chain(&b.primes).copied().collect();
-            if primes.is_empty() {
-                return self.alloc(a.n, &primes);
-            }
-            // both copies below write every word
-            let mut out = self.alloc_for_overwrite(a.n, &primes);
-            let (la, lb) = (a.len(), b.len());
-            let s = self.stream();
-            if la > 0 {
-                let mut dst = out.data.slice_mut(0..la);
-                ok("concat", s.memcpy_dtod(&a.data.slice(0..la), &mut dst));
-            }
-            if lb > 0 {
-                let mut dst = out.data.slice_mut(la..la + lb);
-                ok("concat", s.memcpy_dtod(&b.data.slice(0..lb), &mut dst));
-            }
-            out
-        })
-    }
-
-    fn ntt(&self, ctx: &RingContext, a: &mut GpuPoly) {
-        self.prof("ntt", || {
-            self.ntt_limbs(ctx, &mut a.data, 0, &a.primes, a.n);
-        })
-    }
-
-    fn intt(&self, ctx: &RingContext, a: &mut GpuPoly) {
-        self.prof("intt", || {
-            self.intt_limbs(ctx, &mut a.data, 0, &a.primes, a.n);
-        })
-    }
-
-    fn add_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
-        self.prof("add_assign", || {
-            self.binary(ctx, a, b, kernels::EW_ADD);
-        })
-    }
-
-    fn sub_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
-        self.prof("sub_assign", || {
-            self.binary(ctx, a, b, kernels::EW_SUB);
-        })
-    }
-
-    fn neg_assign(&self, ctx: &RingContext, a: &mut GpuPoly) {
-        self.prof("neg_assign", || {
-            self.unary(ctx, a, kernels::EW_NEG, &[]);
-        })
-    }
-
-    fn mul_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
-        self.prof("mul_assign", || {
-            self.binary(ctx, a, b, kernels::EW_MUL);
-        })
-    }
-
-    fn mul_add_assign(&self, ctx: &RingContext, acc: &mut GpuPoly, a: &GpuPoly, b: &GpuPoly) {
-        self.prof("mul_add_assign", || {
-            assert!(acc.n == a.n && acc.n == b.n, "ring degrees differ");
-            let t = self.tables(ctx);
-            let pa = positions(&acc.primes, &a.primes);
-            let pb = positions(&acc.primes, &b.primes);
-            let (n, log_n) = (acc.n, acc.n.trailing_zeros());
-            for r in Self::chunks(acc.primes.len()) {
-                let p = self.params(&t, &acc.primes, r.clone(), Some(&pa), Some(&pb), None);
-                let mut view = acc.data.slice_mut(r.start * n..r.end * n);
-                let mut lb = self.stream().launch_builder(&self.inner.k.ew_mul_add);
-                lb.arg(&mut view)
-                    .arg(&a.data)
-                    .arg(&b.data)
-                    .arg(&log_n)
-                    .arg(&*p);
-                // SAFETY: ew_mul_add(u64*, const u64*, const u64*, u32, LimbParams) matches.
-                ok("ew_mul_add", unsafe { lb.launch(Self::grid(n, r.len())) });
-            }
-        })
-    }
-
-    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) {
-        self.prof("mul_scalar_assign", || {
-            assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
-            self.unary(ctx, a, kernels::EW_MUL_SCALAR, s);
-        })
-    }
-
-    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) {
-        self.prof("add_scalar_assign", || {
-            assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
-            self.unary(ctx, a, kernels::EW_ADD_SCALAR, s);
-        })
-    }
-
-    fn automorphism_ntt(&self, _ctx: &RingContext, a: &GpuPoly, galois: usize, out: &mut GpuPoly) {
-        self.prof("automorphism_ntt", || {
-            assert!(galois % 2 == 1, "Galois element {galois} is even");
-            if a.len() == 0 {
-                *out = self.alloc(a.n, &a.primes);
-                return;
-            }
-            let mut o = self.alloc_for_overwrite(a.n, &a.primes);
-            let (n, log_n) = (a.n, a.n.trailing_zeros());
-            if a.len() > 0 {
-                let g = galois as u64;
-                let mut lb = self.stream().launch_builder(&self.inner.k.automorphism_ntt);
-                lb.arg(&mut o.data).arg(&a.data).arg(&log_n).arg(&g);
-                // SAFETY: automorphism_ntt(u64*, const u64*, u32, u64) matches; both buffers
-                // hold limbs·N words.
-                ok("automorphism_ntt", unsafe {
-                    lb.launch(Self::grid(n, a.primes.len()))
-                });
-            }
-            *out = o;
-        })
-    }
-
-    /// One kernel for all digits: each digit word (read through the automorphism's index
-    /// map) and key word once, both accumulators written once.
-    fn key_switch_inner(
-        &self,
-        ctx: &RingContext,
-        digits: &[GpuPoly],
-        key: &KeyDigits<GpuPoly>,
-        galois: Option<usize>,
-    ) -> (GpuPoly, GpuPoly) {
-        self.prof("key_switch_inner", || {
-            self.key_switch_inner_fused(ctx, digits, key, galois)
-        })
-    }
-
-    /// Division by the tail primes in three passes over the kept limbs: a centered
-    /// conversion of the tail, its NTT, and one `(x − conv) · T^-1` kernel (the default
-    /// takes seven, with two copies).
-    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut GpuPoly, tail: usize) {
-        self.prof("div_round_by_tail", || {
-            self.div_round_by_tail_fused(ctx, a, tail)
-        })
-    }
-
-    /// The centered conversion does the default's two constant additions.
-    fn mod_raise(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> GpuPoly {
-        self.prof("mod_raise", || self.mod_raise_fused(ctx, a, to))
-    }
-
-    /// One kernel per 16 terms when the plaintexts share one prime list and the
-    /// ciphertext parts another (the composed default otherwise).
-    fn mul_add_terms(
-        &self,
-        ctx: &RingContext,
-        acc0: &mut GpuPoly,
-        acc1: &mut GpuPoly,
-        terms: &[(&GpuPoly, &GpuPoly, &GpuPoly)],
-    ) {
-        self.prof("mul_add_terms", || {
-            self.mul_add_terms_fused(ctx, acc0, acc1, terms)
-        })
-    }
-
-    /// The inner product, then `P·σ(c0)` added to its first limbs in one kernel (the
-    /// default allocates, permutes, scales, pads with zero P limbs and adds).
-    fn rotate_extended(
-        &self,
-        ctx: &RingContext,
-        c0: &GpuPoly,
-        digits: &[GpuPoly],
-        key: &KeyDigits<GpuPoly>,
-        galois: usize,
-    ) -> (GpuPoly, GpuPoly) {
-        self.prof("rotate_extended", || {
-            self.rotate_extended_fused(ctx, c0, digits, key, galois)
-        })
-    }
-
-    /// Each digit's conversion written straight into its place in the raised polynomial
-    /// (no select / concat / reorder copies).
-    fn decompose_mod_up(&self, ctx: &RingContext, a: &GpuPoly, alpha: usize) -> Vec<GpuPoly> {
-        self.prof("decompose_mod_up", || {
-            self.decompose_mod_up_fused(ctx, a, alpha)
-        })
-    }
-
-    fn base_convert(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> GpuPoly {
-        self.prof("base_convert", || {
-            if to.is_empty() {
-                return self.alloc(a.n, to);
-            }
-            let mut out = self.alloc_for_overwrite(a.n, to);
-            self.base_convert_into(ctx, a, to, &mut out.data, 0, false);
-            out
-        })
+        let as_dsl: fhe_dsl::Error = f.check().unwrap_err().into();
+        assert!(matches!(as_dsl, fhe_dsl::Error::Device(_)));
     }
 }

@@ -1,7 +1,7 @@
 //! Host side of the NTT kernels (`kernels/ntt.cu`): two launches per transform, the
 //! register-resident outer stages and the shared-memory tail (forward) or head (inverse).
 
-use crate::{ok, GpuBackend, LOG_CHUNK, MAX_LOG_OUTER};
+use crate::{GpuBackend, LOG_CHUNK, MAX_LOG_OUTER};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use fhe_dsl::ring::RingContext;
 
@@ -49,7 +49,7 @@ impl GpuBackend {
                 // SAFETY: ntt_fwd_outer_R(u64*, const u64*, const u64*, u32, LimbParams)
                 // matches; one thread per column r < C = N / R of each limb, tables hold N
                 // words per prime of the context.
-                ok("ntt_fwd_outer", unsafe {
+                self.run("ntt_fwd_outer", || unsafe {
                     lb.launch(Self::outer_grid(n >> log_r, r.len()))
                 });
             }
@@ -62,7 +62,7 @@ impl GpuBackend {
                 .arg(&log_c)
                 .arg(&*p);
             // SAFETY: ntt_fwd_tail matches; C words of shared memory, C/4 threads.
-            ok("ntt_fwd_tail", unsafe { lb.launch(cfg) });
+            self.run("ntt_fwd_tail", || unsafe { lb.launch(cfg) });
         }
     }
 
@@ -97,7 +97,7 @@ impl GpuBackend {
                 .arg(&log_c)
                 .arg(&*p);
             // SAFETY: intt_head matches; C words of shared memory, C/4 threads.
-            ok("intt_head", unsafe { lb.launch(cfg) });
+            self.run("intt_head", || unsafe { lb.launch(cfg) });
             if log_r > 0 {
                 let k = &self.inner.k.intt_outer[log_r as usize - 1];
                 let mut lb = self.stream().launch_builder(k);
@@ -110,7 +110,7 @@ impl GpuBackend {
                     .arg(&*p);
                 // SAFETY: intt_outer_R(u64*, const u64*, const u64*, const u64*,
                 // const u64*, u32, LimbParams) matches; wn/wns hold one word per prime.
-                ok("intt_outer", unsafe {
+                self.run("intt_outer", || unsafe {
                     lb.launch(Self::outer_grid(n >> log_r, r.len()))
                 });
             }
