@@ -4,7 +4,7 @@
 
 use fhe_dsl::circuits::bootstrap::BootstrapPreset;
 use fhe_dsl::ckks::{Params, ParamsLiteral};
-use fhe_dsl::typed::{Dense, Diagonal, Poly, RangeLimits};
+use fhe_dsl::typed::{Bounds, Dense, Diagonal, Poly, RangeLimits};
 
 // ANCHOR: model
 fhe_macros::model! {
@@ -71,6 +71,37 @@ fn main() -> fhe_dsl::Result<()> {
     println!("{err}");
     // ANCHOR_END: check_boot
     assert!(matches!(err, fhe_dsl::Error::ValueRange { .. }));
+
+    // ANCHOR: declared
+    let params = Params::new_insecure_for_tests(ParamsLiteral::test_small())?;
+    let limits = RangeLimits::new(&params).with_input_range(1.0);
+    let model = scores(10.0)?;
+    // the sample passes: its logits stay below level 0's headroom
+    assert!(model.check_ranges(&input, &limits).is_ok());
+    // every input in [-1, 1]^8 does not: refused, naming the step
+    let err = model.check_declared_range(&limits).unwrap_err();
+    println!("{err}");
+
+    // one interval per slot (pixels in [0, 1], say): a bound per step
+    let pixels = Bounds::uniform(8, 0.0, 1.0)?;
+    for r in scores(1.0)?.check_input_range(&pixels, &limits)? {
+        println!(
+            "{:>6} ({}, level {}): |x| ≤ {:.3}, limit {:.3e}",
+            r.value, r.op, r.level, r.max_abs, r.limit
+        );
+    }
+    // ANCHOR_END: declared
+    assert!(matches!(err, fhe_dsl::Error::ValueRange { .. }));
+    // and the model that bootstraps: the same walk, each bootstrap input bounded
+    let boot_limits = RangeLimits::new(&Params::new_insecure_for_tests(preset.params.clone())?)
+        .with_bootstrap(&preset.config)
+        .with_input_range(1.0);
+    let gentle = Refresh {
+        scale: Diagonal::new(vec![0.5; 2048], vec![0.0; 2048])?,
+        act: Poly::new(vec![0.0, 0.5, 0.25])?,
+    };
+    gentle.check_declared_range(&boot_limits)?;
+    assert!(model.check_declared_range(&limits).is_err());
     Ok(())
 }
 

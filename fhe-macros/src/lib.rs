@@ -116,6 +116,10 @@ use proc_macro::TokenStream;
 ///   every value checked against its level's headroom and each bootstrap input against
 ///   the bootstrap's range; an error names the step
 ///   ([`fhe_dsl::typed::RangeLimits`](../fhe_dsl/typed/struct.RangeLimits.html));
+/// - `check_input_range(&self, &Bounds, &RangeLimits)` and
+///   `check_declared_range(&self, &RangeLimits)`: the same checks for every input in a
+///   declared range (an interval per slot, or the limits' `with_input_range`), by
+///   interval arithmetic through the same steps: sound bounds, possibly loose;
 /// - `forward<B: Backend, Bt: Bootstrap<B, Lb>>(&self, ev, bt, x)` (`bt` only when
 ///   `bootstrap_level` is declared), whose every `let` is typed with its level; a
 ///   run-time error is wrapped in `Error::AtStep`, naming the value and the layer;

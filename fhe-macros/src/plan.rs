@@ -918,6 +918,8 @@ fn generate(
         let mut plain = Vec::new();
         // the cleartext twin with every value's range checked (`check_ranges`)
         let mut ranged = Vec::new();
+        // the same walk on intervals (`check_input_range`): sound bounds per step
+        let mut bounded = Vec::new();
         let mut index = 0usize;
         // reports the step that defined `nm` to the observer, then restarts the clock
         let observe = |index: usize, nm: &Ident, op: &str, level: usize, rot: TokenStream| {
@@ -958,6 +960,10 @@ fn generate(
             ranged.push(quote! {
                 __fhe_rc.bootstrap_input(#in_name, "bootstrap (automatic)", #in_level, &#input)?;
             });
+            bounded.push(quote! {
+                __fhe_rc.bootstrap_input(#in_name, "bootstrap (automatic)", #in_level,
+                    &#input.magnitudes())?;
+            });
         }
         let square_level = |v: usize| pre[v].map(|sa| sim.levels[sa].unwrap_or(0));
         for (i, st) in p.steps.iter().enumerate() {
@@ -979,7 +985,7 @@ fn generate(
             let span = st.callee.span();
             let a = &p.names[st.args[0]];
             let log_slots = slots.trailing_zeros() as usize;
-            let (rhs, prhs, rot) = match &st.op {
+            let (rhs, prhs, brhs, rot) = match &st.op {
                 Op::Layer(li) => {
                     let layer = &m.layers[*li];
                     let ln = &layer.name;
@@ -1002,26 +1008,35 @@ fn generate(
                         k if runtime_rotations(k) => quote!(self.#ln.rotations().len()),
                         _ => quote!(0),
                     };
-                    (rhs, quote!(self.#ln.apply_plain(&#a)), rot)
+                    (
+                        rhs,
+                        quote!(self.#ln.apply_plain(&#a)),
+                        quote!(::fhe_dsl::typed::IntervalLayer::apply_bounds(&self.#ln, &#a)),
+                        rot,
+                    )
                 }
                 Op::Bootstrap => (
                     quote_spanned!(span=> #a.bootstrap(bt)),
+                    quote!(#a.clone()),
                     quote!(#a.clone()),
                     quote!(0),
                 ),
                 Op::Square => (
                     quote_spanned!(span=> #a.square(ev)),
                     quote!(::fhe_dsl::typed::plain::mul(&#a, &#a)),
+                    quote!(#a.square()),
                     quote!(0),
                 ),
                 Op::Sum => (
                     quote_spanned!(span=> #a.sum(ev)),
                     quote!(::fhe_dsl::typed::plain::sum(&#a)),
+                    quote!(#a.sum()),
                     quote!(#log_slots),
                 ),
                 Op::Rotate(k) => (
                     quote_spanned!(span=> #a.rotate(#k, ev)),
                     quote!(::fhe_dsl::typed::plain::rotate(&#a, #k)),
+                    quote!(#a.rotate(#k)),
                     quote!(1usize),
                 ),
                 Op::Add => {
@@ -1036,7 +1051,12 @@ fn generate(
                     } else {
                         quote_spanned!(span=> #b.mod_down::<#la>(ev).and_then(|__fhe_b| #a.add(&__fhe_b, ev)))
                     };
-                    (e, quote!(::fhe_dsl::typed::plain::add(&#a, &#b)), quote!(0))
+                    (
+                        e,
+                        quote!(::fhe_dsl::typed::plain::add(&#a, &#b)),
+                        quote!(#a.add(&#b)),
+                        quote!(0),
+                    )
                 }
             };
             let (value, op_name) = (nm.to_string(), st.callee.to_string());
@@ -1051,17 +1071,28 @@ fn generate(
                 ranged.push(quote! {
                     __fhe_rc.bootstrap_input(#a_name, #op_name, #la, &#a)?;
                 });
+                bounded.push(quote! {
+                    __fhe_rc.bootstrap_input(#a_name, #op_name, #la, &#a.magnitudes())?;
+                });
             }
             plain.push(quote! { let #nm: ::std::vec::Vec<f64> = #prhs; });
             ranged.push(quote! {
                 let #nm: ::std::vec::Vec<f64> = #prhs;
                 __fhe_rc.step(#value, #op_name, #raw_level, &#nm)?;
             });
+            bounded.push(quote! {
+                let #nm: ::fhe_dsl::typed::Bounds = #brhs;
+                __fhe_rc.step(#value, #op_name, #raw_level, &#nm.magnitudes())?;
+            });
             if boot[v] {
                 stmts.push(boot_stmt(v, s.bootstrap_level.unwrap_or(0), index));
                 index += 1;
                 ranged.push(quote! {
                     __fhe_rc.bootstrap_input(#value, "bootstrap (automatic)", #raw_level, &#nm)?;
+                });
+                bounded.push(quote! {
+                    __fhe_rc.bootstrap_input(#value, "bootstrap (automatic)", #raw_level,
+                        &#nm.magnitudes())?;
                 });
             }
         }
@@ -1089,6 +1120,14 @@ fn generate(
                 let _ = #out;
                 ::core::result::Result::Ok(__fhe_rc.finish())
             },
+            quote! {
+                let mut __fhe_rc = ::fhe_dsl::typed::RangeCheck::for_bounds(limits);
+                __fhe_rc.input(#in_name, #in_level, &#input.magnitudes())?;
+                let #input: ::fhe_dsl::typed::Bounds = #input.resized(#slots);
+                #(#bounded)*
+                let _ = #out;
+                ::core::result::Result::Ok(__fhe_rc.finish())
+            },
         )
     } else {
         (
@@ -1105,9 +1144,13 @@ fn generate(
                 let _ = (#input, limits);
                 ::core::unimplemented!("this model does not compile: see the errors above")
             },
+            quote! {
+                let _ = (#input, limits);
+                ::core::unimplemented!("this model does not compile: see the errors above")
+            },
         )
     };
-    let (fwd_body, plain_body, ranges_body) = body;
+    let (fwd_body, plain_body, ranges_body, bounds_body) = body;
     let obs_fn = format_ident!("{}_observed", m.fn_name);
     let bt_arg = s.bootstrap_level.map(|_| quote! { bt, });
     let n_steps = p.steps.len() + auto_names.len();
@@ -1213,6 +1256,42 @@ fn generate(
                 limits: &::fhe_dsl::typed::RangeLimits,
             ) -> ::fhe_dsl::Result<::std::vec::Vec<::fhe_dsl::typed::StepRange>> {
                 #ranges_body
+            }
+
+            /// The sound counterpart of [`Self::check_ranges`]: instead of one sample,
+            /// every input within `bounds` (an interval per slot, `Bounds::uniform` for
+            /// one interval on all; slots beyond it are 0). Interval arithmetic through
+            /// the same steps gives each value a bound no input in the range can exceed,
+            /// checked against the same `limits`; the first bound beyond them is an
+            /// `Error::ValueRange` naming the step. Otherwise each value's bound, in
+            /// order. Bounds may be loose (a refused model may be fine on every real
+            /// input), never too small.
+            pub fn check_input_range(
+                &self,
+                #input: &::fhe_dsl::typed::Bounds,
+                limits: &::fhe_dsl::typed::RangeLimits,
+            ) -> ::fhe_dsl::Result<::std::vec::Vec<::fhe_dsl::typed::StepRange>> {
+                #bounds_body
+            }
+
+            /// [`Self::check_input_range`] over the input range `limits` declares
+            /// (`RangeLimits::with_input_range(r)`: every slot in `[-r, r]`). Errors when
+            /// `limits` declares none.
+            pub fn check_declared_range(
+                &self,
+                limits: &::fhe_dsl::typed::RangeLimits,
+            ) -> ::fhe_dsl::Result<::std::vec::Vec<::fhe_dsl::typed::StepRange>> {
+                let ::core::option::Option::Some(r) = limits.input_range() else {
+                    return ::core::result::Result::Err(::fhe_dsl::Error::InvalidInput(
+                        ::std::format!(
+                            "{}::check_declared_range: the limits declare no input range: \
+                             add `.with_input_range(r)`",
+                            #name_str
+                        ),
+                    ));
+                };
+                let b = ::fhe_dsl::typed::Bounds::uniform(#slots, -r, r)?;
+                self.check_input_range(&b, limits)
             }
 
             #[doc = #fwd_doc]

@@ -266,6 +266,33 @@ impl PackedLinear {
         out
     }
 
+    /// The map with every weight replaced by its magnitude, on cleartext slots:
+    /// `|W|·r` for the twin's map `W` (replication included). For `x` within `c ± r`,
+    /// `apply_plain(x)` lies within `apply_plain(c) ± apply_abs_plain(r)`: what
+    /// [`Bounds`](crate::typed::Bounds) propagates through packed layers.
+    ///
+    /// ```
+    /// use fhe_dsl::nn::PackedLinear;
+    /// let m = PackedLinear::from_terms(4, 4, 4, [(0, 1, -2.0), (0, 2, 1.0)])?;
+    /// assert_eq!(m.apply_abs_plain(&[1.0; 4])[0], 3.0);
+    /// # Ok::<(), fhe_dsl::Error>(())
+    /// ```
+    pub fn apply_abs_plain(&self, r: &[f64]) -> Vec<f64> {
+        let n = self.transform.slots();
+        let mut out = vec![0.0; n];
+        for (&d, v) in self.transform.diagonals() {
+            for k in 0..n {
+                out[k] += v[k % v.len()].re.abs() * r[(k + d) % n];
+            }
+        }
+        for s in self.replicate_steps() {
+            let sh = s.rem_euclid(n as i64) as usize;
+            let rotated: Vec<f64> = (0..n).map(|k| out[(k + sh) % n]).collect();
+            out.iter_mut().zip(rotated).for_each(|(a, b)| *a += b);
+        }
+        out
+    }
+
     /// The map on a ciphertext: one level, output scale `ct.scale · pt_scale / q_level`
     /// (pick `pt_scale` to land on any scale you need). Diagonals are encoded on the fly.
     pub fn apply<B: Backend>(

@@ -308,6 +308,14 @@ impl<const N: usize> Conv<N> {
         y
     }
 
+    /// The weights' magnitudes applied to `r` (`|W|·r`, no bias): the radius half of
+    /// [`IntervalLayer::apply_bounds`](super::IntervalLayer::apply_bounds).
+    fn apply_abs_plain(&self, r: &[f64]) -> Vec<f64> {
+        let mut v = r.to_vec();
+        v.resize(N, 0.0);
+        self.linear.apply_abs_plain(&v)
+    }
+
     /// The encrypted layer on a raw ciphertext (levels checked at run time): the
     /// transform with its plaintexts scaled so the output lands on `out_scale`, then the
     /// bias.
@@ -319,6 +327,12 @@ impl<const N: usize> Conv<N> {
     ) -> Result<Ciphertext<B>> {
         let what = ("conv", "Conv", N);
         super::layers::apply_packed(what, ev, ct, &self.linear, &self.bias_slots, out_scale)
+    }
+}
+
+impl<const N: usize> super::IntervalLayer for Conv<N> {
+    fn apply_bounds(&self, x: &super::Bounds) -> super::Bounds {
+        x.affine(|c| self.apply_plain(c), |r| self.apply_abs_plain(r))
     }
 }
 

@@ -79,6 +79,7 @@
 //! ```
 
 mod bootstrap;
+mod bounds;
 mod conv;
 mod ct;
 mod dynct;
@@ -90,6 +91,7 @@ mod range;
 mod vector;
 
 pub use bootstrap::{Bootstrap, LeveledBootstrapper};
+pub use bounds::{Bounds, IntervalLayer, ROUNDING_MARGIN};
 pub use conv::Conv;
 pub use ct::{AddCompatible, Ct, Fresh, Owed, PreSquare, ScaleState, SquareReady};
 pub use dynct::DynCt;

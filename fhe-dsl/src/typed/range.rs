@@ -101,6 +101,11 @@ impl RangeLimits {
     pub fn bootstrap_input(&self) -> Option<f64> {
         self.bootstrap_input
     }
+
+    /// The declared input bound ([`Self::with_input_range`]), if any.
+    pub fn input_range(&self) -> Option<f64> {
+        self.input
+    }
 }
 
 /// One value of a forward pass as [`RangeCheck`] saw it.
@@ -124,6 +129,9 @@ pub struct StepRange {
 pub struct RangeCheck<'a> {
     limits: &'a RangeLimits,
     seen: Vec<StepRange>,
+    /// The magnitudes are propagated bounds over a declared input range
+    /// ([`RangeCheck::for_bounds`]), not one sample's values.
+    worst_case: bool,
 }
 
 fn max_abs(x: &[f64]) -> f64 {
@@ -142,6 +150,17 @@ impl<'a> RangeCheck<'a> {
         RangeCheck {
             limits,
             seen: Vec::new(),
+            worst_case: false,
+        }
+    }
+
+    /// An empty check against `limits` of propagated [`Bounds`](super::Bounds) (what `model!`'s
+    /// generated `check_input_range` uses): the magnitudes it is given are worst cases
+    /// over a declared input range, and its errors say so.
+    pub fn for_bounds(limits: &'a RangeLimits) -> Self {
+        RangeCheck {
+            worst_case: true,
+            ..RangeCheck::new(limits)
         }
     }
 
@@ -156,6 +175,14 @@ impl<'a> RangeCheck<'a> {
     ) -> Result<()> {
         let m = max_abs(x);
         if m >= limit || m.is_nan() {
+            let why = if self.worst_case {
+                format!(
+                    "{why} (an upper bound over the whole declared input range, by interval \
+                     arithmetic: no input in the range exceeds it; it may be loose)"
+                )
+            } else {
+                why
+            };
             return Err(Error::ValueRange {
                 value: value.to_string(),
                 op: op.to_string(),
