@@ -202,16 +202,14 @@ impl Backend for GpuBackend {
             }
             let mut o = self.alloc_for_overwrite(a.n, &a.primes);
             let (n, log_n) = (a.n, a.n.trailing_zeros());
-            if a.len() > 0 {
-                let g = galois as u64;
-                let mut lb = self.stream().launch_builder(&self.inner.k.automorphism_ntt);
-                lb.arg(&mut o.data).arg(&a.data).arg(&log_n).arg(&g);
-                // SAFETY: automorphism_ntt(u64*, const u64*, u32, u64) matches; both buffers
-                // hold limbs·N words.
-                self.run("automorphism_ntt", || unsafe {
-                    lb.launch(Self::grid(n, a.primes.len()))
-                });
-            }
+            let g = galois as u64;
+            let mut lb = self.stream().launch_builder(&self.inner.k.automorphism_ntt);
+            lb.arg(&mut o.data).arg(&a.data).arg(&log_n).arg(&g);
+            // SAFETY: automorphism_ntt(u64*, const u64*, u32, u64) matches; both buffers
+            // hold limbs·N words.
+            self.run("automorphism_ntt", || unsafe {
+                lb.launch(Self::grid(n, a.primes.len()))
+            });
             *out = o;
         })
     }

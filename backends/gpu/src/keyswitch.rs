@@ -201,17 +201,7 @@ impl GpuBackend {
         let mut conv = self.alloc_for_overwrite(n, keep);
         self.base_convert_into(ctx, &t, keep, &mut conv.data, 0, true);
         self.ntt(ctx, &mut conv);
-        // T^-1 mod each kept prime
-        let inv: Vec<u64> = keep
-            .iter()
-            .map(|&i| {
-                let m = ctx.modulus(i);
-                let tm = drop
-                    .iter()
-                    .fold(1u64, |acc, &j| m.mul(acc, m.reduce(ctx.modulus(j).value())));
-                m.inv(tm).expect("distinct primes")
-            })
-            .collect();
+        let inv = fhe_dsl::backend::tail_constants(ctx, keep, drop).inv_keep;
         let tables = self.tables(ctx);
         let inv_s: Vec<u64> = keep
             .iter()
