@@ -38,9 +38,12 @@ pub mod ckks;
 pub mod conformance;
 mod error;
 pub mod math;
+pub mod model;
 pub mod nn;
 pub mod ring;
 pub mod tensor;
 pub mod typed;
 
 pub use error::{Error, Result};
+/// The plan IR `model!` compiles models into (the `fhe-plan` crate).
+pub use fhe_plan as plan;

@@ -12,10 +12,66 @@
 //! (`EncVector<B, SLOTS, LEVEL>`), so an accepted program that the types disagreed with
 //! would not compile.
 
+mod codegen;
+mod lower;
 mod parse;
-mod plan;
 
 use proc_macro::TokenStream;
+
+fn expand(m: parse::Model) -> proc_macro2::TokenStream {
+    let mut errors: Vec<syn::Error> = Vec::new();
+    let h = lower::header(&m.main, &mut errors);
+    let mut out = vec![codegen::blocks(&m), codegen::model_struct(&m, &h)];
+    let insts = lower::instances(&h);
+    for (k, inst) in insts.iter().enumerate() {
+        // name-resolution errors are the same for every instance: keep the first's
+        let mut errs = Vec::new();
+        let (src, spans) = lower::lower(&m, &h, inst, &mut errs);
+        let ok = errs.is_empty() && errors.is_empty();
+        if k == 0 {
+            errors.extend(errs);
+        }
+        let compiled = if ok {
+            match fhe_plan::compile_with_origins(&src) {
+                Ok(c) => Some(c),
+                Err(diags) => {
+                    let ctx = if inst.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (for {})",
+                            inst.iter()
+                                .map(|(p, v)| format!("{p} = {v}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    for d in diags {
+                        errors.push(lower::diag_error(&spans, &d, &m.main.name, &ctx));
+                    }
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        out.push(codegen::instance(
+            &m,
+            &h,
+            inst,
+            compiled.as_ref().map(|(p, o)| (p, o.as_slice())),
+            &spans,
+        ));
+    }
+    let errs = errors
+        .into_iter()
+        .reduce(|mut a, b| {
+            a.combine(b);
+            a
+        })
+        .map(|e| e.to_compile_error());
+    quote::quote! { #errs #(#out)* }
+}
 
 /// Declares an encrypted model: its settings, its layers and its forward pass.
 ///
@@ -212,5 +268,5 @@ use proc_macro::TokenStream;
 #[proc_macro]
 pub fn model(input: TokenStream) -> TokenStream {
     let model = syn::parse_macro_input!(input as parse::Model);
-    plan::expand(model).into()
+    expand(model).into()
 }

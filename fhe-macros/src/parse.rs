@@ -3,34 +3,65 @@
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{braced, parenthesized, Attribute, Expr, Ident, LitInt, Stmt, Token, Visibility};
+use syn::{
+    braced, bracketed, parenthesized, Attribute, Expr, Ident, LitInt, Stmt, Token, Visibility,
+};
 
 mod kw {
     syn::custom_keyword!(layers);
     syn::custom_keyword!(degree);
+    syn::custom_keyword!(block);
 }
 
-/// One `key: value` (or bare `key`) entry of the header.
-pub struct Setting {
-    pub key: Ident,
-    pub value: Option<LitInt>,
+/// A setting's value: an integer literal or a const generic parameter's name.
+pub enum SettingValue {
+    Int(LitInt),
+    Param(Ident),
+}
+
+/// One entry of the header: `key: value`, a bare flag `key`, or `PARAM in [v, …]` (the
+/// values a const generic parameter is instantiated for).
+pub enum Setting {
+    Value {
+        key: Ident,
+        value: Option<SettingValue>,
+    },
+    Instances {
+        param: Ident,
+        values: Vec<LitInt>,
+    },
 }
 
 impl Parse for Setting {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let key: Ident = input.parse()?;
+        if input.peek(Token![in]) {
+            input.parse::<Token![in]>()?;
+            let content;
+            bracketed!(content in input);
+            let values: Punctuated<LitInt, Token![,]> =
+                content.parse_terminated(|p: ParseStream| p.parse(), Token![,])?;
+            return Ok(Setting::Instances {
+                param: key,
+                values: values.into_iter().collect(),
+            });
+        }
         let value = if input.peek(Token![:]) {
             input.parse::<Token![:]>()?;
-            Some(input.parse()?)
+            if input.peek(LitInt) {
+                Some(SettingValue::Int(input.parse()?))
+            } else {
+                Some(SettingValue::Param(input.parse()?))
+            }
         } else {
             None
         };
-        Ok(Setting { key, value })
+        Ok(Setting::Value { key, value })
     }
 }
 
 /// The kinds of layer a model declares.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum LayerKind {
     Dense,
     Diagonal,
@@ -43,11 +74,23 @@ pub enum LayerKind {
     Poly {
         degree: usize,
     },
+    /// A block declared in the same `model!`, by name.
+    Block,
+    /// An array of blocks applied one after the other: `[Block; count]`.
+    Array(ArrayLen),
+}
+
+/// The length of an array of blocks.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ArrayLen {
+    Lit(usize),
+    Param(Ident),
 }
 
 pub struct LayerDecl {
     pub name: Ident,
     pub kind: LayerKind,
+    /// The kind's name (the block's name for blocks and arrays).
     pub kind_ident: Ident,
 }
 
@@ -55,6 +98,23 @@ impl Parse for LayerDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let name: Ident = input.parse()?;
         input.parse::<Token![:]>()?;
+        if input.peek(syn::token::Bracket) {
+            let content;
+            bracketed!(content in input);
+            let kind_ident: Ident = content.parse()?;
+            content.parse::<Token![;]>()?;
+            let len = if content.peek(LitInt) {
+                let n: LitInt = content.parse()?;
+                ArrayLen::Lit(n.base10_parse()?)
+            } else {
+                ArrayLen::Param(content.parse()?)
+            };
+            return Ok(LayerDecl {
+                name,
+                kind: LayerKind::Array(len),
+                kind_ident,
+            });
+        }
         let kind_ident: Ident = input.parse()?;
         let kind = match kind_ident.to_string().as_str() {
             "Dense" => LayerKind::Dense,
@@ -77,14 +137,8 @@ impl Parse for LayerDecl {
                 }
                 LayerKind::Poly { degree }
             }
-            other => {
-                return Err(syn::Error::new_spanned(
-                    &kind_ident,
-                    format!(
-                        "unknown layer kind `{other}`: expected `Dense`, `Diagonal`, `Conv`, `Linear`, `SpatialSum` or `Poly(degree = d)`"
-                    ),
-                ))
-            }
+            // resolved against the declared blocks when the model is lowered
+            _ => LayerKind::Block,
         };
         Ok(LayerDecl {
             name,
@@ -94,10 +148,14 @@ impl Parse for LayerDecl {
     }
 }
 
-pub struct Model {
+/// A block or the model: layers and a forward pass (the model also has settings and
+/// const generic parameters).
+pub struct Unit {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
+    /// `const X: usize` parameters (the model only).
+    pub params: Vec<Ident>,
     pub settings: Vec<Setting>,
     pub layers: Vec<LayerDecl>,
     pub fn_name: Ident,
@@ -106,16 +164,88 @@ pub struct Model {
     pub body_span: Span,
 }
 
+/// The macro's input: blocks, then the model.
+pub struct Model {
+    pub blocks: Vec<Unit>,
+    pub main: Unit,
+}
+
 impl Parse for Model {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
-        let vis: Visibility = input.parse()?;
-        input.parse::<Token![struct]>()?;
-        let name: Ident = input.parse()?;
-        let content;
-        braced!(content in input);
-        let settings: Punctuated<Setting, Token![,]> =
-            content.parse_terminated(Setting::parse, Token![,])?;
+        let mut blocks = Vec::new();
+        loop {
+            let attrs = input.call(Attribute::parse_outer)?;
+            let vis: Visibility = input.parse()?;
+            if input.peek(kw::block) {
+                input.parse::<kw::block>()?;
+                let name: Ident = input.parse()?;
+                let content;
+                braced!(content in input);
+                blocks.push(Unit::parse_rest(
+                    &content,
+                    attrs,
+                    vis,
+                    name,
+                    vec![],
+                    vec![],
+                )?);
+                continue;
+            }
+            input.parse::<Token![struct]>()?;
+            let name: Ident = input.parse()?;
+            let mut params = Vec::new();
+            if input.peek(Token![<]) {
+                input.parse::<Token![<]>()?;
+                loop {
+                    input.parse::<Token![const]>()?;
+                    params.push(input.parse::<Ident>()?);
+                    input.parse::<Token![:]>()?;
+                    let ty: Ident = input.parse()?;
+                    if ty != "usize" {
+                        return Err(syn::Error::new_spanned(
+                            ty,
+                            "model parameters are `const NAME: usize`",
+                        ));
+                    }
+                    if input.peek(Token![,]) {
+                        input.parse::<Token![,]>()?;
+                    }
+                    if input.peek(Token![>]) {
+                        input.parse::<Token![>]>()?;
+                        break;
+                    }
+                }
+            }
+            let content;
+            braced!(content in input);
+            let settings: Punctuated<Setting, Token![,]> =
+                content.parse_terminated(Setting::parse, Token![,])?;
+            let main = Unit::parse_rest(
+                input,
+                attrs,
+                vis,
+                name,
+                params,
+                settings.into_iter().collect(),
+            )?;
+            if !input.is_empty() {
+                return Err(input.error("the model comes last: declare blocks before it"));
+            }
+            return Ok(Model { blocks, main });
+        }
+    }
+}
+
+impl Unit {
+    /// `layers { … } fn forward(x) { … }`.
+    fn parse_rest(
+        input: ParseStream,
+        attrs: Vec<Attribute>,
+        vis: Visibility,
+        name: Ident,
+        params: Vec<Ident>,
+        settings: Vec<Setting>,
+    ) -> syn::Result<Self> {
         input.parse::<kw::layers>()?;
         let content;
         braced!(content in input);
@@ -129,11 +259,12 @@ impl Parse for Model {
         let body;
         let brace = braced!(body in input);
         let stmts = body.call(syn::Block::parse_within)?;
-        Ok(Model {
+        Ok(Unit {
             attrs,
             vis,
             name,
-            settings: settings.into_iter().collect(),
+            params,
+            settings,
             layers: layers.into_iter().collect(),
             fn_name,
             input: input_name,

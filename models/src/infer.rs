@@ -3,24 +3,20 @@
 //! client decrypts the logits; compared with the float64 plaintext network.
 
 use crate::resnet::data::{load_png, FashionTestSet, FASHION_MNIST_CLASSES};
-use crate::resnet::dsl::{program_name, DslResNet, ResNet20, ResNet20N13};
-use crate::resnet::encrypted::Encrypted;
-use crate::resnet::program::{
-    Calibration, Cleartext, LayerStat, NoiseModel, NoisyTwin, Program, Symbolic,
-};
+use crate::resnet::dsl::ResNet20;
+use crate::resnet::fold::{fold, Calibration, Folded};
 use crate::resnet::reference::forward;
 use crate::resnet::weights::ResNetWeights;
 use anyhow::{anyhow, bail, Context, Result};
 use fhe_dsl::backend::Backend;
 use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys, TransformStorage};
-use fhe_dsl::ckks::{
-    Ciphertext, Ckks, Decryptor, Evaluator, KeyGenerator, KeyRequest, Params, SwitchingKey,
-};
-use fhe_dsl::typed::StepInfo;
+use fhe_dsl::ckks::{Ciphertext, Ckks, KeyGenerator, KeyRequest, Params, SwitchingKey};
+use fhe_dsl::model::{errors_between, trace, Model, NoiseModel, TraceStep};
+use fhe_dsl::plan::Op;
+use fhe_dsl::typed::{Ct, EncVector, LeveledBootstrapper, RangeLimits, StepInfo};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array3;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -56,25 +52,33 @@ impl std::str::FromStr for ImageSource {
     }
 }
 
-/// What runs the encrypted network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelEngine {
-    /// ResNet-20 written in `model!` (levels, bootstraps and keys planned by the macro,
-    /// every value typed with its level): the default.
-    #[default]
-    Dsl,
-    /// The hand-compiled program behind it, step by step through the `Engine` trait:
-    /// any input level (`--start-level`) and any slot count.
-    Program,
+/// The noise `--noise` injects into the cleartext twin: bootstrapping to 24.8 bits mean
+/// precision as measured at `boot-n16` (`fhe bench bootstrap`: mean |error| 2^-24.8, so
+/// σ = 2^-24.8 · √(π/2)) and arithmetic at 2^-31 (`fhe demo`'s worst slot: 31.7 bits).
+/// It leaves out the key-switching noise of rotations, which `--layer-errors` shows
+/// dominating at global pooling and the classifier.
+pub fn boot_n16_noise() -> NoiseModel {
+    NoiseModel {
+        op_std: 2f64.powf(-31.0),
+        bootstrap_std: 2f64.powf(-24.8) * (std::f64::consts::PI / 2.0).sqrt(),
+        seed: 1,
+    }
 }
 
-impl std::fmt::Display for ModelEngine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ModelEngine::Dsl => "dsl",
-            ModelEngine::Program => "program",
-        })
-    }
+/// One line of the per-layer report.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerStat {
+    /// The layer (its path in the model), or `value (operation)` for squares, adds and
+    /// bootstraps.
+    pub name: String,
+    /// Level of the output.
+    pub level: usize,
+    /// Rotations performed.
+    pub rotations: usize,
+    /// Plaintext diagonals multiplied.
+    pub diagonals: usize,
+    /// Seconds (0 in a simulation).
+    pub seconds: f64,
 }
 
 /// Everything `infer` needs.
@@ -92,8 +96,6 @@ pub struct InferConfig {
     pub preset: BootstrapPreset,
     /// Accept the insecure test presets.
     pub insecure: bool,
-    /// Level the input is encrypted at (default: the top).
-    pub start_level: Option<usize>,
     /// Stored activations stay within `[0, margin²]` on the calibration data.
     pub margin: f64,
     /// Only the cleartext twin (same packing and levels), no encryption.
@@ -109,8 +111,6 @@ pub struct InferConfig {
     pub model: String,
     /// Backend name in the report.
     pub backend_name: String,
-    /// What runs the encrypted network.
-    pub engine: ModelEngine,
     /// Deterministic keys and encryption randomness (insecure; cross-backend
     /// bit-exactness checks only).
     pub seed: Option<u64>,
@@ -127,8 +127,6 @@ pub struct InferReport {
     pub backend: String,
     /// Parameter preset.
     pub params: String,
-    /// What ran the network: `dsl` (the `model!` ResNet-20) or `program`.
-    pub engine: String,
     /// Predicted label from the decrypted logits.
     pub label_encrypted: String,
     /// Predicted label of the float64 plaintext network.
@@ -163,7 +161,8 @@ pub struct InferReport {
     pub simulated: bool,
     /// Per-layer timings.
     pub layers: Vec<LayerStat>,
-    /// With `--noise`: each layer's max error (stored units) in the noisy simulation.
+    /// With `--noise` (or `--layer-errors`): each step's max error (stored units)
+    /// against the exact cleartext twin, by DSL value.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub layer_errors: Vec<(String, f64)>,
 }
@@ -196,8 +195,9 @@ fn class_name(i: usize) -> String {
         .map_or_else(|| format!("class {i}"), |s| s.to_string())
 }
 
-/// Loads the weights and calibration and compiles the program for `slots`.
-pub fn load_program(cfg: &InferConfig, slots: usize) -> Result<Program> {
+/// Loads the weights and calibration and folds them into the DSL ResNet-20 for `S`
+/// slots.
+pub fn load_model<const S: usize>(cfg: &InferConfig) -> Result<(ResNetWeights, Folded<S, 3>)> {
     let weights = ResNetWeights::load(&cfg.weights)
         .with_context(|| format!("loading weights {}", cfg.weights.display()))?;
     let calib: Calibration = serde_json::from_slice(
@@ -205,7 +205,8 @@ pub fn load_program(cfg: &InferConfig, slots: usize) -> Result<Program> {
             .with_context(|| format!("reading calibration {}", cfg.calibration.display()))?,
     )
     .with_context(|| format!("parsing calibration {}", cfg.calibration.display()))?;
-    Program::new(weights, &calib, slots, cfg.margin)
+    let folded = fold::<S, 3>(&weights, &calib, cfg.margin)?;
+    Ok((weights, folded))
 }
 
 /// Loads the image: `(network input, true label if known)`.
@@ -237,78 +238,74 @@ pub fn run<B: Backend>(
     cfg: &InferConfig,
     log: impl Fn(&str),
 ) -> Result<Vec<InferReport>> {
+    let slots = cfg.preset.config.slots();
+    match slots {
+        32768 => run_on::<B, 32768>(backend, cfg, log),
+        4096 => run_on::<B, 4096>(backend, cfg, log),
+        s => bail!(
+            "the ResNet runs on full-slot presets with 32768 slots (boot-n16) or 4096 (boot-n13), not {s}"
+        ),
+    }
+}
+
+fn run_on<B: Backend, const S: usize>(
+    backend: B,
+    cfg: &InferConfig,
+    log: impl Fn(&str),
+) -> Result<Vec<InferReport>> {
     let params = if cfg.insecure {
         Params::new_insecure_for_tests(cfg.preset.params.clone())?
     } else {
         Params::new(cfg.preset.params.clone())?
     };
-    let slots = cfg.preset.config.slots();
-    if slots != params.max_slots() {
+    if S != params.max_slots() {
         bail!(
-            "infer needs a full-slot bootstrapping preset ({} slots vs N/2 = {})",
-            slots,
+            "infer needs a full-slot bootstrapping preset ({S} slots vs N/2 = {})",
             params.max_slots()
         );
     }
-    let program = load_program(cfg, slots)?;
+    ResNet20::<S>::check_params(&params, Some(&cfg.preset.config))?;
+    let (weights, folded) = load_model::<S>(cfg)?;
+    let model = &folded.model;
+    let plan = ResNet20::<S>::plan();
     let sources = image_sources(cfg)?;
     // load every image up front: a bad path fails before the keys are made
     let images = sources.iter().map(load_image).collect::<Result<Vec<_>>>()?;
-    let classes = program.classes();
-    let top = params.max_level();
-    let start = cfg.start_level.unwrap_or(top);
-    if start > top {
-        bail!("--start-level {start} is above the top level {top}");
-    }
-    let boot_level = cfg.preset.config.output_level(&params)?;
-    // the cleartext twin (--simulate) is the program's: no DSL model needed there
-    let dsl = match cfg.engine {
-        _ if cfg.simulate => None,
-        ModelEngine::Program => None,
-        ModelEngine::Dsl => {
-            let m = DslModel::new(&program)?;
-            let (input, bl) = m.levels();
-            if start != input {
-                bail!(
-                    "the DSL ResNet-20 takes its input at level {input}, not {start}: use --engine program for other input levels"
-                );
-            }
-            if boot_level != bl {
-                bail!(
-                    "the DSL ResNet-20 expects bootstrapping to return level {bl}, preset {} returns {boot_level}: use --engine program",
-                    cfg.preset.name
-                );
-            }
-            Some(m)
-        }
-    };
+    let classes = folded.classes;
+    let start = plan.input_level;
 
-    // plan: levels, bootstraps and the exact rotation keys (the same for every image)
-    let mut sym = Symbolic {
-        boot_level,
-        ..Default::default()
-    };
-    program.run(&mut sym, &start)?;
+    // the plan's per-step statistics (the same for every image)
+    let plan_stats: Vec<LayerStat> = plan
+        .steps
+        .iter()
+        .map(|st| {
+            let (rotations, diagonals) = match st.op {
+                Op::Layer(l) => model
+                    .layer(l)
+                    .map_or((0, 0), |x| (x.rotations().len(), x.diagonals())),
+                _ => (0, 0),
+            };
+            LayerStat {
+                name: step_name(&st.value, &st.callee, matches!(st.op, Op::Layer(_))),
+                level: st.level,
+                rotations,
+                diagonals,
+                seconds: 0.0,
+            }
+        })
+        .collect();
+    let rotation_count: usize = plan_stats.iter().map(|l| l.rotations).sum();
+    let req = model.key_request();
     log(&format!(
-        "plan: {} layers, {} bootstraps, {} rotations, {} distinct rotation keys, input at level {start}",
-        sym.layers.len(),
-        sym.bootstraps,
-        sym.rotation_count,
-        sym.rotations.len()
+        "plan: {} steps, {} bootstraps, {} rotations, {} distinct rotation keys, input at level {start}",
+        plan.steps.len(),
+        plan.bootstraps(),
+        rotation_count,
+        model.rotations_for().len()
     ));
-    // the program's rotation keys, each only up to the level it is used at (the DSL
-    // model derives the same set itself)
-    let req = match &dsl {
-        Some(m) => m.key_request(),
-        None => {
-            let mut req = KeyRequest::new();
-            req.rotations_up_to
-                .extend(sym.rotations.iter().map(|(&s, &l)| (s, l)));
-            req
-        }
-    };
     // what the server will hold: what BootstrappingKeys::generate adds to `req` (its own
     // rotations, conjugation, relinearisation), uniform halves expanded (x2)
+    let top = params.max_level();
     let mut all = req.clone().relin().conjugate();
     all.rotations_up_to
         .extend(cfg.preset.config.rotation_levels(&params)?);
@@ -322,7 +319,7 @@ pub fn run<B: Backend>(
         2 * (relin + galois)
     };
     log(&format!(
-        "plan: {} Galois keys, {:.2} GB of evaluation keys once expanded on the server (the program's rotations alone: {:.2} GB)",
+        "plan: {} Galois keys, {:.2} GB of evaluation keys once expanded on the server (the model's rotations alone: {:.2} GB)",
         all.galois_levels(&params).len(),
         bytes(&all) as f64 / 1e9,
         bytes(&req) as f64 / 1e9
@@ -346,7 +343,6 @@ pub fn run<B: Backend>(
             model: cfg.model.clone(),
             backend: cfg.backend_name.clone(),
             params: cfg.preset.name.to_string(),
-            engine: cfg.engine.to_string(),
             label_encrypted: class_name(argmax(&logits)),
             label_plain: class_name(argmax(plain)),
             label_true: true_label.map(class_name),
@@ -361,54 +357,55 @@ pub fn run<B: Backend>(
             key_bytes: keys.1,
             server_key_bytes: keys.2,
             start_level: start,
-            slots,
+            slots: S,
             simulated: cfg.simulate,
             layers: stats.0,
             layer_errors: vec![],
         })
     };
-    // per image: the plaintext network, and the cleartext twin, which checks the
-    // packing and every bootstrap input's range before anything is encrypted (traced
-    // layer by layer when --noise or --layer-errors compares against it)
+    // per image: the plaintext network, and the cleartext twin with every value checked
+    // against its level's headroom and every bootstrap input against bootstrapping's
+    // range, before anything is encrypted (traced step by step when --noise or
+    // --layer-errors compares against it)
+    let limits = RangeLimits::new(&params).with_bootstrap(&cfg.preset.config);
     let traced = cfg.noise.is_some() || cfg.layer_check;
     let mut prepared = Vec::with_capacity(images.len());
     for (image, true_label) in &images {
-        let plain = forward(program.weights(), image).logits;
-        let packed = program.pack_input(image)?;
-        let x = (packed.clone(), start);
-        let (sim, exact) = if traced {
-            let mut exact = NoisyTwin::new(boot_level, NoiseModel::none());
-            let sim = program.run(&mut exact, &x)?;
-            (sim, Some(exact))
-        } else {
-            let mut clear = Cleartext {
-                boot_level,
-                bootstrap_inputs: vec![],
-            };
-            (program.run(&mut clear, &x)?, None)
+        let plain = forward(&weights, image).logits;
+        let packed = folded.pack_input(image)?;
+        model.check_ranges(&packed, &limits).with_context(|| {
+            format!(
+                "image {image_desc}",
+                image_desc = describe(&sources, prepared.len())
+            )
+        })?;
+        let exact = traced
+            .then(|| trace(model, &packed, &NoiseModel::none()))
+            .transpose()?;
+        let sim = match &exact {
+            Some(t) => t.last().map_or_else(Vec::new, |s| s.slots.clone()),
+            None => model.forward_plain(&packed),
         };
-        prepared.push((packed, plain, *true_label, sim.0[..classes].to_vec(), exact));
+        prepared.push((packed, plain, *true_label, sim[..classes].to_vec(), exact));
     }
+    let plan_run = (plan_stats.clone(), plan.bootstraps(), rotation_count);
     if cfg.simulate {
         return prepared
             .into_iter()
             .map(|(packed, plain, label, sim, exact)| {
-                let stats = (sym.layers.clone(), sym.bootstraps, sym.rotation_count);
                 let (Some(noise), Some(exact)) = (&cfg.noise, exact) else {
-                    return report(sim, &plain, label, 0.0, (0.0, 0, 0), stats);
+                    return report(sim, &plain, label, 0.0, (0.0, 0, 0), plan_run.clone());
                 };
-                // the noisy twin against the exact one, layer by layer
-                let mut noisy = NoisyTwin::new(boot_level, noise.clone());
-                let out = program.run(&mut noisy, &(packed, start))?;
-                let mut r = report(
-                    out.0[..classes].to_vec(),
-                    &plain,
-                    label,
-                    0.0,
-                    (0.0, 0, 0),
-                    stats,
-                )?;
-                r.layer_errors = noisy.errors_against(&exact);
+                // the noisy twin against the exact one, step by step
+                let noisy = trace(model, &packed, noise)?;
+                let out = noisy
+                    .last()
+                    .map_or_else(Vec::new, |s| s.slots[..classes].to_vec());
+                let mut r = report(out, &plain, label, 0.0, (0.0, 0, 0), plan_run.clone())?;
+                r.layer_errors = errors_between(&noisy, &exact)
+                    .into_iter()
+                    .map(|(v, e)| (v.to_string(), e))
+                    .collect();
                 Ok(r)
             })
             .collect();
@@ -451,11 +448,12 @@ pub fn run<B: Backend>(
         None => ckks.encryptor(&pk),
     };
     let decryptor = ckks.decryptor(&sk);
+    let bt = LeveledBootstrapper::<B, 9>::new(&boot)?;
     let mut out = Vec::with_capacity(prepared.len());
     for (n, (packed, plain, label, _, exact)) in prepared.into_iter().enumerate() {
         let ct = encryptor.encrypt(&ckks.encode_real(&packed, start, params.default_scale())?)?;
         let bar = cfg.progress_bar.then(|| {
-            let b = ProgressBar::new(sym.layers.len() as u64);
+            let b = ProgressBar::new(plan.steps.len() as u64);
             b.set_style(
                 ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
                     .expect("static template")
@@ -463,31 +461,39 @@ pub fn run<B: Backend>(
             );
             b
         });
-        let t = Instant::now();
-        let (ct_out, run) = match &dsl {
-            Some(m) => {
-                let trace: Option<BTreeMap<String, Vec<f64>>> = match (cfg.layer_check, exact) {
-                    (true, Some(exact)) => Some(exact.trace.into_iter().collect()),
-                    _ => None,
-                };
-                let check = trace.as_ref().map(|t| (&decryptor, t));
-                m.run(boot.evaluator(), &boot, ct, bar.as_ref(), check)?
-            }
-            None => {
-                let mut enc = Encrypted::new(boot.evaluator(), &boot, bar.clone());
-                if let (true, Some(exact)) = (cfg.layer_check, exact) {
-                    enc = enc.with_layer_check(&decryptor, exact.trace);
-                }
-                let out = program.run(&mut enc, &ct)?;
-                let run = StepsRun {
-                    layer_errors: std::mem::take(&mut enc.layer_errors),
-                    layers: enc.layers,
-                    bootstraps: enc.bootstraps,
-                    rotations: enc.rotations,
-                };
-                (out, run)
-            }
+        let check: Option<&[TraceStep]> = if cfg.layer_check {
+            exact.as_deref()
+        } else {
+            None
         };
+        let mut layers = Vec::with_capacity(plan.steps.len());
+        let mut layer_errors = Vec::new();
+        let mut obs = |info: &StepInfo<'_>, ct: &Ciphertext<B>| -> fhe_dsl::Result<()> {
+            let mut stat = plan_stats[info.index].clone();
+            stat.level = info.level;
+            stat.rotations = info.rotations;
+            stat.seconds = info.elapsed.as_secs_f64();
+            if let Some(b) = &bar {
+                b.set_message(stat.name.clone());
+                b.inc(1);
+            }
+            layers.push(stat);
+            if let Some(exact) = check {
+                let err = match (decryptor.decrypt_real(ct), exact.get(info.index)) {
+                    (Ok(got), Some(want)) => got
+                        .iter()
+                        .zip(&want.slots)
+                        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs())),
+                    _ => f64::NAN,
+                };
+                layer_errors.push((info.value.to_string(), err));
+            }
+            Ok(())
+        };
+        let t = Instant::now();
+        let x = EncVector::<B, S, 22>::try_from_ct(Ct::try_from_ciphertext(ct)?)?;
+        let y = model.forward_observed(boot.evaluator(), &bt, x, &mut obs)?;
+        let ct_out = y.into_ct().into_ciphertext();
         // an asynchronous backend (GPU) is timed to the completion of its queued work
         ckks.backend().synchronize()?;
         let latency = t.elapsed().as_secs_f64();
@@ -501,9 +507,9 @@ pub fn run<B: Backend>(
             label,
             latency,
             (keygen_s, key_bytes, server_key_bytes),
-            (run.layers, run.bootstraps, run.rotations),
+            (layers, plan.bootstraps(), rotation_count),
         )?;
-        r.layer_errors = run.layer_errors;
+        r.layer_errors = layer_errors;
         if sources.len() > 1 {
             log(&format!(
                 "image {:?}: encrypted → {}, plaintext → {}, max err {:.2e}, {latency:.1} s",
@@ -526,125 +532,20 @@ pub fn run<B: Backend>(
     Ok(out)
 }
 
-/// What one encrypted forward pass reports.
-struct StepsRun {
-    layers: Vec<LayerStat>,
-    bootstraps: usize,
-    rotations: usize,
-    layer_errors: Vec<(String, f64)>,
-}
-
-/// The `model!` ResNet-20 instance for the program's slot count.
-enum DslModel {
-    N16(ResNet20),
-    N13(ResNet20N13),
-}
-
-/// With `--layer-errors`: the decryptor and the exact twin's slots per layer name.
-type Check<'a, B> = Option<(&'a Decryptor<B>, &'a BTreeMap<String, Vec<f64>>)>;
-
-impl DslModel {
-    fn new(program: &Program) -> Result<Self> {
-        Ok(match program.slots() {
-            s if s == ResNet20::SLOTS => DslModel::N16(ResNet20::from_program(program)?),
-            s if s == ResNet20N13::SLOTS => DslModel::N13(ResNet20N13::from_program(program)?),
-            s => bail!(
-                "the DSL ResNet-20 is instantiated for {} slots (boot-n16) and {} (boot-n13), not {s}: use --engine program",
-                ResNet20::SLOTS,
-                ResNet20N13::SLOTS
-            ),
-        })
-    }
-
-    /// (input level, bootstrap output level).
-    fn levels(&self) -> (usize, usize) {
-        match self {
-            DslModel::N16(_) => (
-                <ResNet20 as DslResNet>::INPUT_LEVEL,
-                <ResNet20 as DslResNet>::BOOTSTRAP_LEVEL,
-            ),
-            DslModel::N13(_) => (
-                <ResNet20N13 as DslResNet>::INPUT_LEVEL,
-                <ResNet20N13 as DslResNet>::BOOTSTRAP_LEVEL,
-            ),
-        }
-    }
-
-    fn key_request(&self) -> KeyRequest {
-        match self {
-            DslModel::N16(m) => m.key_request_for(),
-            DslModel::N13(m) => m.key_request_for(),
-        }
-    }
-
-    fn run<B: Backend>(
-        &self,
-        ev: &Evaluator<B>,
-        boot: &Bootstrapper<B>,
-        ct: Ciphertext<B>,
-        bar: Option<&ProgressBar>,
-        check: Check<'_, B>,
-    ) -> Result<(Ciphertext<B>, StepsRun)> {
-        match self {
-            DslModel::N16(m) => run_dsl(m, ev, boot, ct, bar, check),
-            DslModel::N13(m) => run_dsl(m, ev, boot, ct, bar, check),
-        }
+/// A step's name in the per-layer table: the layer's path for layer steps, else
+/// `value (operation)`.
+fn step_name(value: &str, callee: &str, is_layer: bool) -> String {
+    if is_layer {
+        callee.to_string()
+    } else {
+        format!("{value} ({callee})")
     }
 }
 
-/// Runs a `model!` ResNet-20, turning its observed steps into the per-layer table (and,
-/// with a check, each layer's error against the exact twin, by the program's names).
-fn run_dsl<M: DslResNet, B: Backend>(
-    model: &M,
-    ev: &Evaluator<B>,
-    boot: &Bootstrapper<B>,
-    ct: Ciphertext<B>,
-    bar: Option<&ProgressBar>,
-    check: Check<'_, B>,
-) -> Result<(Ciphertext<B>, StepsRun)> {
-    if let Some(b) = bar {
-        b.set_length(M::STEPS as u64);
-    }
-    let mut run = StepsRun {
-        layers: Vec::with_capacity(M::STEPS),
-        bootstraps: 0,
-        rotations: 0,
-        layer_errors: Vec::new(),
-    };
-    let mut obs = |info: &StepInfo<'_>, ct: &Ciphertext<B>| -> fhe_dsl::Result<()> {
-        let pname = program_name(info.value, info.op);
-        let name = pname
-            .clone()
-            .unwrap_or_else(|| format!("{} ({})", info.value, info.op));
-        if info.op.starts_with("bootstrap") {
-            run.bootstraps += 1;
-        }
-        run.rotations += info.rotations;
-        run.layers.push(LayerStat {
-            name: name.clone(),
-            level: info.level,
-            rotations: info.rotations,
-            diagonals: model.diagonals(info.op),
-            seconds: info.elapsed.as_secs_f64(),
-        });
-        if let (Some((dec, trace)), Some(p)) = (check, pname) {
-            let err = match (dec.decrypt_real(ct), trace.get(&p)) {
-                (Ok(got), Some(want)) => got
-                    .iter()
-                    .zip(want)
-                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs())),
-                _ => f64::NAN,
-            };
-            run.layer_errors.push((p, err));
-        }
-        if let Some(b) = bar {
-            b.set_message(name);
-            b.inc(1);
-        }
-        Ok(())
-    };
-    let out = model.run(ev, boot, ct, &mut obs)?;
-    Ok((out, run))
+fn describe(sources: &[ImageSource], i: usize) -> String {
+    sources
+        .get(i)
+        .map_or_else(String::new, |s| format!("{s:?}"))
 }
 
 impl InferReport {

@@ -42,6 +42,26 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Plan a model without running it: levels per block, bootstraps, rotations, key
+    /// memory (ResNet-20/32/44/56/110, from the one DSL definition).
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    /// resnet20, resnet32, resnet44, resnet56 or resnet110; repeat for several, or
+    /// `all`.
+    #[arg(long, default_value = "resnet20")]
+    model: Vec<String>,
+    /// Bootstrapping preset (boot-n16: N = 2^16, 128-bit secure).
+    #[arg(long, default_value = "boot-n16")]
+    params: String,
+    /// Output format: readable tables, or one JSON object per model.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Allow the insecure test presets (tests only).
+    #[arg(long, hide = true)]
+    insecure_test_params: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -94,14 +114,6 @@ struct InferArgs {
     /// Activation calibration (JSON, from `fhe calibrate`).
     #[arg(long, default_value = infer::DEFAULT_CALIBRATION)]
     calibration: std::path::PathBuf,
-    /// What runs the encrypted network: `dsl`, the ResNet-20 written in `model!`, or
-    /// `program`, the hand-compiled program behind it (any --start-level or slot count).
-    #[arg(long, value_enum, default_value_t = infer::ModelEngine::Dsl)]
-    engine: infer::ModelEngine,
-    /// Level to encrypt the input at (default: the top level; other levels need
-    /// `--engine program`).
-    #[arg(long)]
-    start_level: Option<usize>,
     /// Stored activations stay within [0, margin²] on the calibration images.
     #[arg(long, default_value_t = 0.8)]
     margin: f64,
@@ -352,18 +364,14 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         count: a.count,
         preset,
         insecure,
-        start_level: a.start_level,
         margin: a.margin,
         simulate: a.simulate,
-        noise: a
-            .noise
-            .then(fhe_models::resnet::program::NoiseModel::boot_n16),
+        noise: a.noise.then(infer::boot_n16_noise),
         layer_check: a.layer_errors,
         progress_bar: a.format == Format::Table
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         model: "resnet20-aespa-fmnist".into(),
         backend_name: a.backend.to_string(),
-        engine: a.engine,
         seed: a.insecure_seed,
         plaintext_cache,
     };
@@ -409,6 +417,47 @@ fn run_calibrate(a: &CalibrateArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_plan(a: &PlanArgs) -> Result<()> {
+    use fhe_dsl::circuits::bootstrap::BootstrapPreset;
+    use fhe_models::resnet::{dsl::DEPTHS, planning::plan_named};
+    let preset = BootstrapPreset::by_name(&a.params).map_err(|e| UsageError(e.to_string()))?;
+    let insecure = a.params != "boot-n16";
+    if insecure && !a.insecure_test_params {
+        return Err(UsageError(format!(
+            "preset `{}` is an insecure test preset; use boot-n16",
+            a.params
+        ))
+        .into());
+    }
+    let names: Vec<String> = if a.model.iter().any(|m| m == "all") {
+        DEPTHS.iter().map(|(n, _)| n.to_string()).collect()
+    } else {
+        a.model.clone()
+    };
+    for name in &names {
+        if !DEPTHS.iter().any(|(n, _)| n == name) {
+            return Err(UsageError(format!(
+                "unknown model `{name}`: resnet20, resnet32, resnet44, resnet56, resnet110 or all"
+            ))
+            .into());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for name in &names {
+        let t = std::time::Instant::now();
+        let r = plan_named(name, &preset, insecure)?;
+        match a.format {
+            Format::Json => writeln!(out, "{}", serde_json::to_string(&r)?)?,
+            Format::Table => writeln!(out, "{}", r.table())?,
+        }
+        progress(&format!(
+            "{name}: planned in {:.1} s",
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
@@ -419,6 +468,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(a)) => run_demo(a),
         Some(Command::Bench(BenchCommand::Ops(a))) => run_bench_ops(a),
         Some(Command::Bench(BenchCommand::Bootstrap(a))) => run_bench_bootstrap(a),
+        Some(Command::Plan(a)) => run_plan(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -377,6 +377,35 @@ pub trait Observer<B: Backend> {
     fn step(&mut self, info: &StepInfo<'_>, ct: &Ciphertext<B>) -> Result<()>;
 }
 
+/// Reports a generated forward pass's step to its observer and restarts the step clock
+/// (called by `model!`'s code, one line per step).
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn observe<B: Backend, O: Observer<B> + ?Sized>(
+    obs: &mut O,
+    clock: &mut std::time::Instant,
+    index: usize,
+    of: usize,
+    value: &str,
+    op: &str,
+    level: usize,
+    rotations: usize,
+    ct: &Ciphertext<B>,
+) -> Result<()> {
+    let info = StepInfo {
+        index,
+        of,
+        value,
+        op,
+        level,
+        rotations,
+        elapsed: clock.elapsed(),
+    };
+    obs.step(&info, ct)?;
+    *clock = std::time::Instant::now();
+    Ok(())
+}
+
 impl<B: Backend> Observer<B> for () {
     fn step(&mut self, _: &StepInfo<'_>, _: &Ciphertext<B>) -> Result<()> {
         Ok(())

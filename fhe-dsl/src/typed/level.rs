@@ -20,7 +20,10 @@ use crate::error::Result;
 /// ```
 /// assert_eq!(fhe_dsl::typed::MAX_LEVEL, 64);
 /// ```
-pub const MAX_LEVEL: usize = 64;
+pub const MAX_LEVEL: usize = fhe_plan::MAX_LEVEL;
+
+// the tables below are written out for 0..=64: they must cover `MAX_LEVEL`
+const _: () = assert!(<Level<MAX_LEVEL> as KnownLevel>::VALUE == MAX_LEVEL);
 
 /// A level as a type: `Level<3>` is "level 3". Only used in bounds.
 ///
@@ -182,7 +185,7 @@ all_levels!(tables_from_zero);
 
 /// Levels a polynomial of degree `d ≥ 1` with arbitrary real coefficients consumes in
 /// this crate's evaluator: `⌈log2 d⌉` for the powers plus one for the coefficients.
-/// The `fhe-macros` model macro uses the same formula at expansion time.
+/// One formula for the macro and the types: [`fhe_plan::levels_for_degree`].
 ///
 /// ```
 /// use fhe_dsl::typed::levels_for_degree;
@@ -193,10 +196,7 @@ all_levels!(tables_from_zero);
 /// assert_eq!(levels_for_degree(7), 4);
 /// ```
 pub const fn levels_for_degree(d: usize) -> usize {
-    if d <= 1 {
-        return d;
-    }
-    ceil_log2(d) + 1
+    fhe_plan::levels_for_degree(d)
 }
 
 pub(crate) const fn ceil_log2(x: usize) -> usize {

@@ -95,7 +95,7 @@ pub use bounds::{Bounds, IntervalLayer, ROUNDING_MARGIN};
 pub use conv::Conv;
 pub use ct::{AddCompatible, Ct, Fresh, Owed, PreSquare, ScaleState, SquareReady};
 pub use dynct::DynCt;
-pub use layers::{Linear, LinearLayer, Observer, SpatialSum, StepInfo};
+pub use layers::{observe, Linear, LinearLayer, Observer, SpatialSum, StepInfo};
 pub use level::{levels_for_degree, AtLeast, Is, KnownLevel, Level, LevelBelow, Spend, MAX_LEVEL};
 pub use range::{
     check_model_params, step_result, RangeCheck, RangeLimits, StepRange, BOOTSTRAP_INPUT_BOUND,

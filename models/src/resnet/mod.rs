@@ -1,6 +1,6 @@
 pub mod data;
 pub mod dsl;
-pub mod encrypted;
-pub mod program;
+pub mod fold;
+pub mod planning;
 pub mod reference;
 pub mod weights;
