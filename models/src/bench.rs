@@ -1,10 +1,17 @@
-//! `fhe bench ops`: per-operation timings at the top level of a parameter preset.
+//! `fhe bench ops`: per-operation timings at the top level of a parameter preset;
+//! `fhe bench bootstrap`: bootstrapping latency, stage breakdown and precision
+//! ([`bench_bootstrap`]).
 
 use anyhow::{bail, ensure, Result};
 use fhe_dsl::backend::Backend;
+use fhe_dsl::circuits::bootstrap::{
+    BootstrapPreset, BootstrapTimings, Bootstrapper, BootstrappingKeys,
+};
+use fhe_dsl::circuits::precision_bits;
 use fhe_dsl::ckks::{Ckks, KeyRequest, Params};
 use fhe_dsl::math::sampling::uniform_from_seed;
 use fhe_dsl::ring::RnsPoly;
+use num_complex::Complex64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
@@ -233,6 +240,89 @@ pub fn table(records: &[Record]) -> String {
         ));
     }
     s
+}
+
+/// Runs one untimed warm-up and then `runs` timed bootstrappings of a fresh encryption of
+/// uniform `[-1, 1]` complex values
+/// and returns the JSON object the `fhe bench bootstrap` command prints (`op`, `backend`,
+/// `params`, `log_n`, `slots`, `median_ms`, `min_ms`, `runs`, `precision_bits_mean`,
+/// `precision_bits_min`, `levels_after`, `keygen_ms`, `breakdown_ms`, `key_bytes`).
+pub fn bench_bootstrap<B: Backend>(
+    preset: &BootstrapPreset,
+    backend: B,
+    runs: usize,
+    allow_insecure: bool,
+) -> fhe_dsl::Result<serde_json::Value> {
+    let params = if allow_insecure {
+        Params::new_insecure_for_tests(preset.params.clone())?
+    } else {
+        Params::new(preset.params.clone())?
+    };
+    let ckks = Ckks::new(params.clone(), backend);
+    let t = Instant::now();
+    let mut kg = ckks.key_generator();
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let keys =
+        BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &KeyRequest::new())?;
+    let keygen_ms = t.elapsed().as_secs_f64() * 1e3;
+    let bs = Bootstrapper::new(&ckks, preset.config.clone(), &keys)?;
+    let slots = preset.config.slots();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let v: Vec<Complex64> = (0..slots)
+        .map(|_| Complex64::new(rng.gen_range(-1.0..=1.0), rng.gen_range(-1.0..=1.0)))
+        .collect();
+    let pt = ckks.encode(&v, 0, params.default_scale())?;
+    let ct = ckks.encryptor(&pk).encrypt(&pt)?;
+    let dec = ckks.decryptor(&sk);
+    let mut times = Vec::new();
+    let mut breakdown = Vec::new();
+    let (mut pmean, mut pmin) = (f64::INFINITY, f64::INFINITY);
+    let mut levels_after = 0;
+    // one untimed warm-up first (its precision counts): the first bootstrap of a
+    // process pays the first touch of its working memory (~0.7 GB of page faults at
+    // boot-n16), as OpenFHE's in the peer script pays its own warm-up
+    for run in 0..=runs.max(1) {
+        let (out, tm) = bs.bootstrap_timed(&ct)?;
+        if run > 0 {
+            times.push(tm.total);
+            breakdown.push(tm);
+        }
+        let got = dec.decrypt_complex(&out)?;
+        let (mn, me) = precision_bits(&got, &v);
+        pmin = pmin.min(mn);
+        pmean = pmean.min(me);
+        levels_after = out.level();
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let med = |f: fn(&BootstrapTimings) -> f64| {
+        let mut v: Vec<f64> = breakdown.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok(serde_json::json!({
+        "op": "bootstrap",
+        "backend": ckks.backend().name(),
+        "params": preset.name,
+        "log_n": params.log_n(),
+        "slots": slots,
+        "median_ms": median,
+        "min_ms": sorted[0],
+        "runs": times.len(),
+        "precision_bits_mean": pmean,
+        "precision_bits_min": pmin,
+        "levels_after": levels_after,
+        "keygen_ms": keygen_ms,
+        "breakdown_ms": {
+            "mod_raise": med(|t| t.mod_raise),
+            "coeff_to_slot": med(|t| t.coeff_to_slot),
+            "eval_mod": med(|t| t.eval_mod),
+            "slot_to_coeff": med(|t| t.slot_to_coeff),
+        },
+        "key_bytes": keys.byte_size(),
+    }))
 }
 
 /// A readable table of a `bench bootstrap` JSON object.

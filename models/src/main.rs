@@ -298,7 +298,8 @@ fn run_bench_ops(a: &BenchOpsArgs) -> Result<()> {
 }
 
 fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
-    use fhe_dsl::circuits::bootstrap::{bench_bootstrap, BootstrapPreset};
+    use fhe_dsl::circuits::bootstrap::BootstrapPreset;
+    use fhe_models::bench::bench_bootstrap;
     check_available(a.backend)?;
     if a.runs == 0 {
         return Err(UsageError("--runs must be at least 1".into()).into());

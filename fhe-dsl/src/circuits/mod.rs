@@ -10,8 +10,8 @@ pub mod linear;
 pub mod polynomial;
 
 pub use bootstrap::{
-    bench_bootstrap, BootstrapConfig, BootstrapPreset, BootstrapTimings, Bootstrapper,
-    BootstrappingKeys, EncapsulationKey, TransformStorage,
+    BootstrapConfig, BootstrapPreset, BootstrapTimings, Bootstrapper, BootstrappingKeys,
+    EncapsulationKey, TransformStorage,
 };
 pub use linear::{EncodedLinearTransform, LinearTransform};
 pub use polynomial::{evaluate_chebyshev, evaluate_chebyshev_unit, ChebyshevPoly};

@@ -1,9 +1,10 @@
 //! Prints one JSON line for bootstrapping on the CPU backend:
-//! `cargo run --release -p fhe-tests --example bench_bootstrap -- [preset] [runs]`
+//! `cargo run --release -p fhe-models --example bench_bootstrap -- [preset] [runs]`
 //! (preset `boot-n16` by default; `boot-small`/`boot-tiny` are insecure test presets).
 
 use fhe_backend_cpu::CpuBackend;
-use fhe_dsl::circuits::bootstrap::{bench_bootstrap, BootstrapPreset};
+use fhe_dsl::circuits::bootstrap::BootstrapPreset;
+use fhe_models::bench::bench_bootstrap;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
