@@ -126,17 +126,22 @@ fn expand(m: parse::Model) -> proc_macro2::TokenStream {
 ///
 /// ```text
 /// model! {
-///     #[doc attributes]  VIS struct NAME {
-///         slots: N,                // packed length, a power of two
+///     #[doc attributes]  VIS block BLOCK {          // zero or more blocks, before the model
+///         layers { … }  fn forward(x) { … }         // same as a model's, no settings
+///     }
+///     #[doc attributes]  VIS struct NAME<const P: usize, …> {
+///         slots: N,                // packed length: a power of two, or a parameter `P`
 ///         input_level: L,          // level of the input
 ///         bootstrap_level: Lb,     // optional: level after a bootstrap
 ///         auto_bootstrap,          // optional: place bootstraps automatically
+///         P in [v1, v2, …],        // the values a parameter is instantiated for
 ///     }
 ///     layers { name: Dense, name: Diagonal, name: Conv, name: Linear, name: SpatialSum,
-///              name: Poly(degree = d), … }
+///              name: Poly(degree = d), name: BLOCK, name: [BLOCK; n or P], … }
 ///     fn forward(input) {
 ///         let v = layer(u);        // Dense, Diagonal, Conv, Linear: 1 level; SpatialSum: 0;
-///                                  // Poly: levels_for_degree(d)
+///                                  // Poly: levels_for_degree(d); a block: its steps;
+///                                  // an array of blocks: each block in turn
 ///         let v = square(u);       // u², 1 level: `u` straight from linear layers (or an
 ///                                  // `add` of them), used by nothing else
 ///         let v = bootstrap(u);    // → level Lb
@@ -148,10 +153,69 @@ fn expand(m: parse::Model) -> proc_macro2::TokenStream {
 /// }
 /// ```
 ///
+/// # Blocks, repetition and parameters
+///
+/// A `block` is a model without settings: its layers and forward pass are inlined
+/// wherever the model calls it, so levels, the square rule, bootstrap placement and the
+/// rotation keys are worked out per instance, through block boundaries. An array
+/// `[BLOCK; n]` applies its `n` blocks one after the other; its length may be a const
+/// generic parameter listed with `P in [...]`, and the macro compiles the model once
+/// per listed value (`impl NAME<…, 3>`, `impl NAME<…, 5>`, …, each with its own
+/// constants, plan and typed forward pass). `slots: P` takes the slot count from a
+/// const generic instead of a literal (`Dense` and `sum`, whose rotations depend on it,
+/// need a literal). Values inside blocks are named by path: `layer1.0.z1`; layers too:
+/// `layer1.0.conv1`.
+///
+/// ```
+/// use fhe_dsl::typed::{Diagonal, Poly};
+///
+/// fhe_macros::model! {
+///     /// One diagonal layer and a quadratic activation: 3 levels.
+///     pub block Unit {
+///         layers { d: Diagonal, act: Poly(degree = 2) }
+///         fn forward(x) {
+///             let u = d(x);
+///             let v = act(u);
+///             v
+///         }
+///     }
+///
+///     /// `N` units on `SLOTS` slots.
+///     pub struct Stack<const SLOTS: usize, const N: usize> {
+///         slots: SLOTS,
+///         N in [1, 2],
+///         input_level: 6,
+///     }
+///     layers { units: [Unit; N] }
+///     fn forward(x) {
+///         let y = units(x);
+///         y
+///     }
+/// }
+///
+/// assert_eq!(Stack::<8, 1>::OUTPUT_LEVEL, 3);
+/// assert_eq!(Stack::<8, 2>::OUTPUT_LEVEL, 0);
+/// assert_eq!(Stack::<8, 2>::LEVELS[2], ("units.0.v", 3));
+/// let unit = || Unit::<8> {
+///     d: Diagonal::new(vec![0.5; 8], vec![0.0; 8]).unwrap(),
+///     act: Poly::new(vec![0.0, 1.0, 0.25]).unwrap(),
+/// };
+/// let m = Stack::<8, 2> { units: [unit(), unit()] };
+/// let y = m.forward_plain(&[1.0; 8]);
+/// // twice v = u + u²/4 with u = x/2, from 1: 0.5625, then 0.301025390625
+/// assert!((y[0] - 0.301025390625).abs() < 1e-12);
+/// ```
+///
+/// Every model implements [`fhe_dsl::model::Model`](../fhe_dsl/model/trait.Model.html):
+/// its compiled [`Plan`](../fhe_dsl/plan/struct.Plan.html) (`NAME::plan()`) and its
+/// layers by index, which the interpreters in `fhe_dsl::model` walk (cleartext twin,
+/// noisy traces, range checks, key requests).
+///
 /// # What it generates
 ///
 /// - `VIS struct NAME { pub layer: Dense<N> | Diagonal<N> | Conv<N> | Linear<N> |
-///   SpatialSum<N> | Poly<K>, … }`;
+///   SpatialSum<N> | Poly<K> | BLOCK<N> | [BLOCK<N>; n], … }`, and for each block
+///   `VIS struct BLOCK<const SLOTS: usize> { … }`;
 /// - constants `SLOTS`, `INPUT_LEVEL`, `OUTPUT_LEVEL`, `BOOTSTRAP_LEVEL` (if declared),
 ///   `BOOTSTRAPS` (explicit + automatic), `STEPS` (how many times `forward_observed`
 ///   calls its observer: one per step plus one per automatic bootstrap),
