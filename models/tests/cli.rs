@@ -294,8 +294,14 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
         .iter()
         .map(|l| l["name"].as_str().unwrap().to_string())
         .collect();
-    assert!(table.contains(&"layer2.0.shortcut".to_string()), "{table:?}");
-    assert!(table.contains(&"layer2.1.y (bootstrap (automatic))".to_string()), "{table:?}");
+    assert!(
+        table.contains(&"layer2.0.shortcut".to_string()),
+        "{table:?}"
+    );
+    assert!(
+        table.contains(&"layer2.1.y (bootstrap (automatic))".to_string()),
+        "{table:?}"
+    );
     for (name, e) in &layers {
         assert!(e.is_finite() && *e < 1e-4, "{name}: {e}");
     }

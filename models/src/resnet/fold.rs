@@ -15,12 +15,13 @@
 
 use super::dsl::{BasicBlock, ResNet};
 use super::reference::{conv2d, forward};
-use super::weights::{Act, ResNetWeights};
+use super::weights::{Act, BlockWeights, ResNetWeights};
 use anyhow::{anyhow, bail, Result};
 use fhe_dsl::nn::PackedLinear;
 use fhe_dsl::tensor::Layout;
 use fhe_dsl::typed::{Linear, SpatialSum};
 use ndarray::{Array1, Array3, Array4};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -226,6 +227,103 @@ fn folded_conv<const S: usize>(
     Ok(Linear::new(m, pack(output, &bias, S)?)?)
 }
 
+/// One residual block folded: `view` is its input's, `cur`/`out` its layouts.
+fn fold_block<const S: usize>(
+    i: usize,
+    n: usize,
+    b: &BlockWeights,
+    cur: &Layout,
+    out: &Layout,
+    view: &View,
+    folds: &BTreeMap<String, Fold>,
+) -> Result<(BasicBlock<S>, Vec<Probe>)> {
+    let (cur, out) = (*cur, *out);
+    let s = b.stride;
+    let f1 = &folds[&format!("block{i}.act1")];
+    let f2 = &folds[&format!("block{i}.act2")];
+    let c1 = folded_conv::<S>(
+        &b.conv1,
+        None,
+        s,
+        1,
+        &cur,
+        &out,
+        view,
+        &f1.g,
+        Some(&f1.h),
+        None,
+    )?;
+    let (c2, shortcut) = match &b.down {
+        None => {
+            // conv2 carries act2's shift and the shortcut's constant part
+            let extra: Vec<f64> = (0..out.channels())
+                .map(|c| f2.g[c] * view.beta[c])
+                .collect();
+            let c2 = folded_conv::<S>(
+                &b.conv2,
+                None,
+                1,
+                1,
+                &out,
+                &out,
+                &f1.out,
+                &f2.g,
+                Some(&f2.h),
+                Some(&extra),
+            )?;
+            let mut terms = Vec::with_capacity(out.len());
+            let per_channel = out.height() * out.width();
+            out.for_each(|k, slot| {
+                let c = k / per_channel;
+                terms.push((slot, slot, f2.g[c] * view.alpha[c]));
+            });
+            let m = PackedLinear::from_terms(out.period(), out.period(), S, terms)?;
+            (c2, Linear::new(m, vec![0.0; S])?)
+        }
+        Some((dw, db)) => {
+            let c2 = folded_conv::<S>(
+                &b.conv2,
+                None,
+                1,
+                1,
+                &out,
+                &out,
+                &f1.out,
+                &f2.g,
+                Some(&f2.h),
+                None,
+            )?;
+            let sc = folded_conv::<S>(dw, Some(db), s, 0, &cur, &out, view, &f2.g, None, None)?;
+            (c2, sc)
+        }
+    };
+    let p = format!("layer{}.{}.", i / n + 1, i % n);
+    let probes = vec![
+        Probe::new(
+            &format!("{p}z1"),
+            &format!("block{i}.conv1"),
+            &out,
+            &f1.input_view(),
+        ),
+        Probe::new(&format!("{p}a1"), &format!("block{i}.act1"), &out, &f1.out),
+        Probe::new(
+            &format!("{p}p"),
+            &format!("block{i}.add"),
+            &out,
+            &f2.input_view(),
+        ),
+        Probe::new(&format!("{p}y"), &format!("block{i}.act2"), &out, &f2.out),
+    ];
+    Ok((
+        BasicBlock::<S> {
+            conv1: c1,
+            conv2: c2,
+            shortcut,
+        },
+        probes,
+    ))
+}
+
 /// Folds `weights` into a ResNet-(6N+2) for `S` slots, activations bounded with
 /// `calib` so stored activations stay within `[0, margin²]` on the calibration data.
 /// Errors, naming the part, when the weights are not a ResNet of that depth
@@ -328,9 +426,9 @@ pub fn fold<const S: usize, const N: usize>(
         Probe::new("z0", "conv0", &stem, &f0.input_view()),
         Probe::new("y0", "act0", &stem, &f0.out),
     ];
-    let mut view = f0.out.clone();
-    let mut cur = stem;
-    let mut blocks = Vec::with_capacity(3 * N);
+    // each block's input layout and view, then the blocks themselves in parallel
+    let mut shapes = Vec::with_capacity(3 * N);
+    let (mut view, mut cur) = (f0.out.clone(), stem);
     for (i, b) in weights.blocks.iter().enumerate() {
         let s = b.stride;
         let out = Layout::multiplexed(
@@ -345,97 +443,21 @@ pub fn fold<const S: usize, const N: usize>(
                 out.period()
             );
         }
-        let f1 = &folds[&format!("block{i}.act1")];
-        let f2 = &folds[&format!("block{i}.act2")];
-        let c1 = folded_conv::<S>(
-            &b.conv1,
-            None,
-            s,
-            1,
-            &cur,
-            &out,
-            &view,
-            &f1.g,
-            Some(&f1.h),
-            None,
-        )?;
-        let (c2, shortcut) = match &b.down {
-            None => {
-                // conv2 carries act2's shift and the shortcut's constant part
-                let extra: Vec<f64> = (0..out.channels())
-                    .map(|c| f2.g[c] * view.beta[c])
-                    .collect();
-                let c2 = folded_conv::<S>(
-                    &b.conv2,
-                    None,
-                    1,
-                    1,
-                    &out,
-                    &out,
-                    &f1.out,
-                    &f2.g,
-                    Some(&f2.h),
-                    Some(&extra),
-                )?;
-                let mut terms = Vec::with_capacity(out.len());
-                let per_channel = out.height() * out.width();
-                out.for_each(|i, slot| {
-                    let c = i / per_channel;
-                    terms.push((slot, slot, f2.g[c] * view.alpha[c]));
-                });
-                let m = PackedLinear::from_terms(out.period(), out.period(), S, terms)?;
-                (c2, Linear::new(m, vec![0.0; S])?)
-            }
-            Some((dw, db)) => {
-                let c2 = folded_conv::<S>(
-                    &b.conv2,
-                    None,
-                    1,
-                    1,
-                    &out,
-                    &out,
-                    &f1.out,
-                    &f2.g,
-                    Some(&f2.h),
-                    None,
-                )?;
-                let sc =
-                    folded_conv::<S>(dw, Some(db), s, 0, &cur, &out, &view, &f2.g, None, None)?;
-                (c2, sc)
-            }
-        };
-        let p = format!("layer{}.{}.", i / N + 1, i % N);
-        probes.push(Probe::new(
-            &format!("{p}z1"),
-            &format!("block{i}.conv1"),
-            &out,
-            &f1.input_view(),
-        ));
-        probes.push(Probe::new(
-            &format!("{p}a1"),
-            &format!("block{i}.act1"),
-            &out,
-            &f1.out,
-        ));
-        probes.push(Probe::new(
-            &format!("{p}p"),
-            &format!("block{i}.add"),
-            &out,
-            &f2.input_view(),
-        ));
-        probes.push(Probe::new(
-            &format!("{p}y"),
-            &format!("block{i}.act2"),
-            &out,
-            &f2.out,
-        ));
-        blocks.push(BasicBlock::<S> {
-            conv1: c1,
-            conv2: c2,
-            shortcut,
-        });
-        view = f2.out.clone();
+        shapes.push((cur, out, view.clone()));
+        view = folds[&format!("block{i}.act2")].out.clone();
         cur = out;
+    }
+    let built: Vec<(BasicBlock<S>, Vec<Probe>)> = weights
+        .blocks
+        .par_iter()
+        .zip(shapes.par_iter())
+        .enumerate()
+        .map(|(i, (b, (cur, out, view)))| fold_block::<S>(i, N, b, cur, out, view, &folds))
+        .collect::<Result<_>>()?;
+    let mut blocks = Vec::with_capacity(3 * N);
+    for (b, p) in built {
+        blocks.push(b);
+        probes.extend(p);
     }
     let pool = SpatialSum::new(cur)?;
     let hw = (cur.height() * cur.width()) as f64;
