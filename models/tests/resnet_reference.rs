@@ -223,44 +223,57 @@ fn serialize(t: &[(String, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
 fn edit(f: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) -> WeightsError {
     let mut t = fixture_tensors();
     f(&mut t);
-    ResNetWeights::from_bytes(&serialize(&t)).expect_err("edited file must be refused")
+    ResNetWeights::from_state_dict_bytes(&serialize(&t)).expect_err("edited file must be refused")
 }
 
 #[test]
-fn f64_tensors_load_the_same() {
+fn f32_tensors_load_too() {
+    // The fixture is float64 (so that its folding is exact to float64 rounding); the
+    // real export is float32.
     let t: Vec<_> = fixture_tensors()
         .into_iter()
-        .map(|(n, _, s, b)| {
-            let b64: Vec<u8> = b
-                .chunks_exact(4)
-                .flat_map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes())
+        .map(|(n, d, s, b)| {
+            assert_eq!(d, Dtype::F64, "{n}");
+            let b32: Vec<u8> = b
+                .chunks_exact(8)
+                .flat_map(|c| (f64::from_le_bytes(c.try_into().unwrap()) as f32).to_le_bytes())
                 .collect();
-            (n, Dtype::F64, s, b64)
+            (n, Dtype::F32, s, b32)
         })
         .collect();
-    assert_eq!(ResNetWeights::from_bytes(&serialize(&t)).unwrap(), narrow());
+    let w32 = ResNetWeights::from_state_dict_bytes(&serialize(&t)).unwrap();
+    let w = narrow();
+    assert_eq!(w32.widths(), w.widths());
+    for (a, b) in w32.blocks.iter().zip(&w.blocks) {
+        for (x, y) in a.act2.c.iter().zip(&b.act2.c) {
+            assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{x} vs {y}");
+        }
+    }
 }
 
 #[test]
 fn missing_tensor_is_named() {
-    let e = edit(|t| t.retain(|x| x.0 != "block4.act1.b"));
+    let e = edit(|t| t.retain(|x| x.0 != "layer2.1.act1.bn1.running_var"));
     assert!(
-        matches!(&e, WeightsError::MissingTensor { name } if name == "block4.act1.b"),
+        matches!(&e, WeightsError::MissingTensor { name } if name == "layer2.1.act1.bn1.running_var"),
         "{e:?}"
     );
-    assert!(e.to_string().contains("block4.act1.b"), "{e}");
+    assert!(
+        e.to_string().contains("layer2.1.act1.bn1.running_var"),
+        "{e}"
+    );
 
     // A missing projection where the width changes is reported as such.
-    let e = edit(|t| t.retain(|x| !x.0.starts_with("block6.down")));
+    let e = edit(|t| t.retain(|x| !x.0.starts_with("layer3.0.downsample")));
     assert!(
-        matches!(&e, WeightsError::MissingTensor { name } if name == "block6.down.weight"),
+        matches!(&e, WeightsError::MissingTensor { name } if name == "layer3.0.downsample.0.weight"),
         "{e:?}"
     );
 
     // A hole in the block sequence is not read as a shorter network.
-    let e = edit(|t| t.retain(|x| !x.0.starts_with("block5.")));
+    let e = edit(|t| t.retain(|x| !x.0.starts_with("layer2.2.")));
     assert!(
-        matches!(&e, WeightsError::MissingTensor { name } if name == "block5.conv1.weight"),
+        matches!(&e, WeightsError::MissingTensor { name } if name == "layer2.2.conv1.weight"),
         "{e:?}"
     );
     let e = edit(|t| t.retain(|x| x.0 != "fc.bias"));
@@ -270,7 +283,10 @@ fn missing_tensor_is_named() {
 #[test]
 fn misshaped_tensor_is_named() {
     let e = edit(|t| {
-        let x = t.iter_mut().find(|x| x.0 == "block2.conv2.weight").unwrap();
+        let x = t
+            .iter_mut()
+            .find(|x| x.0 == "layer1.2.conv2.weight")
+            .unwrap();
         x.2 = vec![2, 2, 9, 1];
     });
     match &e {
@@ -279,22 +295,25 @@ fn misshaped_tensor_is_named() {
             expected,
             found,
         } => {
-            assert_eq!(name, "block2.conv2.weight");
+            assert_eq!(name, "layer1.2.conv2.weight");
             assert_eq!(expected, "[2, 2, 3, 3]");
             assert_eq!(found, &vec![2, 2, 9, 1]);
         }
         other => panic!("{other:?}"),
     }
-    assert!(e.to_string().contains("block2.conv2.weight"), "{e}");
+    assert!(e.to_string().contains("layer1.2.conv2.weight"), "{e}");
 
     // Activation width must follow the conv before it.
     let e = edit(|t| {
-        let x = t.iter_mut().find(|x| x.0 == "block7.act2.c").unwrap();
+        let x = t
+            .iter_mut()
+            .find(|x| x.0 == "layer3.1.act2.bn2.bias")
+            .unwrap();
         x.2 = vec![4];
-        x.3.truncate(16);
+        x.3.truncate(4 * 8);
     });
     assert!(
-        matches!(&e, WeightsError::WrongShape { name, .. } if name == "block7.act2.c"),
+        matches!(&e, WeightsError::WrongShape { name, .. } if name == "layer3.1.act2.bn2.bias"),
         "{e:?}"
     );
 }
@@ -303,7 +322,7 @@ fn misshaped_tensor_is_named() {
 fn bad_dtype_nonfinite_and_unexpected_are_named() {
     let e = edit(|t| {
         let x = t.iter_mut().find(|x| x.0 == "fc.bias").unwrap();
-        x.1 = Dtype::I32;
+        x.1 = Dtype::I64;
     });
     assert!(
         matches!(&e, WeightsError::WrongDtype { name, .. } if name == "fc.bias"),
@@ -312,11 +331,11 @@ fn bad_dtype_nonfinite_and_unexpected_are_named() {
     assert!(e.to_string().contains("fc.bias"), "{e}");
 
     let e = edit(|t| {
-        let x = t.iter_mut().find(|x| x.0 == "act0.a").unwrap();
-        x.3[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+        let x = t.iter_mut().find(|x| x.0 == "act1.bn2.weight").unwrap();
+        x.3[8..16].copy_from_slice(&f64::NAN.to_le_bytes());
     });
     assert!(
-        matches!(&e, WeightsError::NonFinite { name, index: 1, .. } if name == "act0.a"),
+        matches!(&e, WeightsError::NonFinite { name, index: 1, .. } if name == "act1.bn2.weight"),
         "{e:?}"
     );
 
@@ -335,7 +354,7 @@ fn bad_dtype_nonfinite_and_unexpected_are_named() {
 fn truncated_and_garbage_bytes_are_malformed() {
     let bytes = std::fs::read(fixture("resnet20_narrow.safetensors")).unwrap();
     for cut in [0, 4, 8, 100, bytes.len() / 2, bytes.len() - 1] {
-        let e = ResNetWeights::from_bytes(&bytes[..cut]).unwrap_err();
+        let e = ResNetWeights::from_state_dict_bytes(&bytes[..cut]).unwrap_err();
         assert!(
             matches!(e, WeightsError::Malformed { .. }),
             "cut {cut}: {e:?}"
@@ -344,12 +363,12 @@ fn truncated_and_garbage_bytes_are_malformed() {
     }
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let garbage: Vec<u8> = (0..4096).map(|_| rng.gen()).collect();
-    let e = ResNetWeights::from_bytes(&garbage).unwrap_err();
+    let e = ResNetWeights::from_state_dict_bytes(&garbage).unwrap_err();
     assert!(matches!(e, WeightsError::Malformed { .. }), "{e:?}");
     // A plausible header length followed by non-JSON.
     let mut fake = 16u64.to_le_bytes().to_vec();
     fake.extend_from_slice(b"not json at all!");
-    let e = ResNetWeights::from_bytes(&fake).unwrap_err();
+    let e = ResNetWeights::from_state_dict_bytes(&fake).unwrap_err();
     assert!(matches!(e, WeightsError::Malformed { .. }), "{e:?}");
 
     let e = ResNetWeights::load(Path::new("/nonexistent/weights.safetensors")).unwrap_err();

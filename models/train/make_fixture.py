@@ -3,13 +3,21 @@
 
 1. The bundled Fashion-MNIST subset: the first 64 test images and labels as plain idx
    files in models/data/ (written from Debian's dataset-fashion-mnist when missing).
-2. A narrow random ResNet-20 (widths 2/4/8, 9 blocks, stride-2 projections at blocks
-   3 and 6) in the exported tensor layout, fused float32 tensors like the real export:
-   models/tests/fixtures/resnet20_narrow.safetensors.
-3. Its float64 torch forward on the first 3 bundled images: logits from
-   train_resnet20.fused_forward itself, and per-layer sums / leading values from a
-   line-by-line copy of it that also records intermediates (the two must agree
-   exactly): models/tests/fixtures/resnet20_narrow.json.
+2. A narrow random ResNet-20 (widths 2/4/8, 3 blocks per stage, stride-2 projections
+   in layer2.0 and layer3.0), drawn as fused float32 tensors (one quadratic per
+   channel) and written as a float64 PyTorch state dict whose batch-norm folding gives
+   them back (fused_to_state_dict.convert; float64 so the folding is exact to float64
+   rounding): models/tests/fixtures/resnet20_narrow.safetensors.
+3. The float64 torch forward of its folding (train_resnet20.fold) on the first 3
+   bundled images: logits from train_resnet20.fused_forward itself, and per-layer sums /
+   leading values from a line-by-line copy of it that also records intermediates (the
+   two must agree exactly), under the Rust reference's layer names:
+   models/tests/fixtures/resnet20_narrow.json.
+
+The committed fixture was converted from the earlier fused-format file with
+`python3 models/train/fused_to_state_dict.py --dtype float64 F F` (F the fixture),
+without torch, so its json is still the one computed from the fused float32 tensors
+(the folding differs from them by ~1e-15 relative).
 
     /root/.cache/fhe-dsl-train/bin/python models/train/make_fixture.py
 """
@@ -27,6 +35,7 @@ from safetensors.numpy import load_file, save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import fused_to_state_dict as fz  # noqa: E402
 import train_resnet20 as tr  # noqa: E402
 
 ROOT = os.path.dirname(HERE)  # models/
@@ -107,7 +116,8 @@ def random_weights(rng):
 
 
 def traced_forward(tensors, x):
-    """tr.fused_forward, recording every intermediate under the Rust names."""
+    """tr.fused_forward on fused names (fz.fold), recording every intermediate under the
+    Rust reference's names."""
     d = {k: torch.from_numpy(v).double() for k, v in tensors.items()}
     layers = []
 
@@ -146,16 +156,16 @@ def main():
     write_bundled()
     images, labels = read_bundled()
     rng = np.random.default_rng(SEED)
-    tensors = random_weights(rng)
+    fused = random_weights(rng)
     os.makedirs(FIX, exist_ok=True)
     st_path = os.path.join(FIX, "resnet20_narrow.safetensors")
-    save_file(tensors, st_path)
-    tensors = load_file(st_path)
+    save_file(fz.convert(fused, np.float64), st_path)
+    sd = load_file(st_path)
 
     x = torch.from_numpy(to_input64(images[:N_IMAGES]))
     with torch.no_grad():
-        logits = tr.fused_forward(tensors, x)
-        traced, layers = traced_forward(tensors, x)
+        logits = tr.fused_forward(tr.fold(sd), x)
+        traced, layers = traced_forward(fz.fold(sd, 3), x)
     assert torch.equal(logits, traced), "traced copy drifted from fused_forward"
 
     out = {

@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
-"""Train the AESPA ResNet-20 on Fashion-MNIST and export fused weights.
+"""Train an AESPA ResNet-20 (or -32, -44, -56, -110) on Fashion-MNIST, export its state dict.
 
-The network is the CIFAR-10 ResNet-20 (3x32x32 input, 16/32/64 channels, 3 blocks per
-stage, 1x1 stride-2 projection shortcuts) with every "BN + ReLU" replaced by AESPA's
-HerPN: Hermite basis up to degree 2, each basis term batch-normalised on its own,
-summed with ReLU's Hermite coefficients. At export each HerPN fuses into one quadratic
-per channel, y = a x^2 + b x + c, and the shortcut's batch norm folds into its conv.
+The network is the CIFAR-10 ResNet of He et al. (3x32x32 input, 16/32/64 channels,
+n = (depth - 2)/6 blocks per stage, 1x1 stride-2 projection shortcuts) with every
+"BN + ReLU" replaced by AESPA's HerPN: Hermite basis up to degree 2, each basis term
+batch-normalised on its own, summed with ReLU's Hermite coefficients. Modules are named
+as in torchvision (conv1, act1, layer1.0.conv1, layer2.0.downsample.0, fc, ...).
+
+The export is the eval-mode state dict as float32 safetensors under those PyTorch names
+(without `num_batches_tracked`); models/src/resnet/weights.rs reads it and folds each
+HerPN into one quadratic per channel, y = a x^2 + b x + c, and each shortcut's batch
+norm into its conv. `fold` below is that folding in float64: the exported file is
+reloaded, folded and scored to check it is the network just trained.
 
 Fashion-MNIST images (28x28 grey) are zero-padded to 32x32 and the grey channel is
 repeated three times. Reproducible: seeded, single-threaded data order, hyper-parameters
@@ -31,6 +37,9 @@ MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics (of x/
 # Hermite coefficients of ReLU in the probabilists' normalised basis
 # h0 = 1, h1 = x, h2 = (x^2 - 1)/sqrt(2)
 HERMITE_RELU = (1.0 / math.sqrt(2 * math.pi), 0.5, 1.0 / math.sqrt(4 * math.pi))
+# nn.BatchNorm2d's default eps, which every batch norm here keeps (the loader assumes it)
+BN_EPS = 1e-5
+DEPTHS = (20, 32, 44, 56, 110)
 
 
 def load_idx(name):
@@ -80,103 +89,130 @@ class HerPN(nn.Module):
         return a.detach(), b.detach(), c.detach()
 
 
-class Block(nn.Module):
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock with HerPN for "BN + ReLU": act2(conv2(act1(conv1(x))) + shortcut)."""
+
     def __init__(self, cin, cout, stride):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.act1 = HerPN(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.act2 = HerPN(cout)
-        self.down = None
+        self.downsample = None
         if stride != 1 or cin != cout:
-            self.down = nn.Sequential(
+            self.downsample = nn.Sequential(
                 nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout)
             )
 
     def forward(self, x):
         y = self.conv2(self.act1(self.conv1(x)))
-        s = x if self.down is None else self.down(x)
+        s = x if self.downsample is None else self.downsample(x)
         return self.act2(y + s)
 
 
-class ResNet20(nn.Module):
-    def __init__(self, classes=10):
+class ResNet(nn.Module):
+    """CIFAR ResNet-`depth` (He et al. 2016), depth = 6n + 2, torchvision module names:
+    conv1 + act1, layer1..layer3 of n blocks each (16/32/64 channels; the first block of
+    layer2 and layer3 has stride 2 and a 1x1 `downsample`), global average pool, fc."""
+
+    def __init__(self, depth=20, classes=10):
         super().__init__()
-        self.conv0 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.act0 = HerPN(16)
-        blocks, cin = [], 16
-        for cout, stride in ((16, 1), (32, 2), (64, 2)):
-            for i in range(3):
-                blocks.append(Block(cin, cout, stride if i == 0 else 1))
+        if depth not in DEPTHS:
+            raise ValueError(f"depth {depth} is not one of {DEPTHS}")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.act1 = HerPN(16)
+        cin = 16
+        for k, (cout, stride) in enumerate(((16, 1), (32, 2), (64, 2)), start=1):
+            blocks = []
+            for j in range(n):
+                blocks.append(BasicBlock(cin, cout, stride if j == 0 else 1))
                 cin = cout
-        self.blocks = nn.ModuleList(blocks)
+            setattr(self, f"layer{k}", nn.Sequential(*blocks))
         self.fc = nn.Linear(64, classes)
 
     def forward(self, x):
-        x = self.act0(self.conv0(x))
-        for b in self.blocks:
-            x = b(x)
+        x = self.act1(self.conv1(x))
+        x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(x.mean(dim=(2, 3)))
 
 
 def export(model, path):
-    """Fused float32 tensors in safetensors layout (see models/src/resnet/weights.rs)."""
+    """The eval-mode state dict as float32 safetensors under its PyTorch names (read by
+    models/src/resnet/weights.rs), without the `num_batches_tracked` counters."""
     from safetensors.numpy import save_file
 
-    t = {}
-
-    def put(name, v):
+    t = {
         # C order: training runs channels_last, and safetensors writes the raw buffer
-        t[name] = np.ascontiguousarray(v.detach().cpu().contiguous().numpy(), dtype=np.float32)
-
-    def act(prefix, m):
-        a, b, c = m.fused()
-        put(prefix + ".a", a)
-        put(prefix + ".b", b)
-        put(prefix + ".c", c)
-
-    put("conv0.weight", model.conv0.weight)
-    act("act0", model.act0)
-    for i, blk in enumerate(model.blocks):
-        p = f"block{i}"
-        put(p + ".conv1.weight", blk.conv1.weight)
-        act(p + ".act1", blk.act1)
-        put(p + ".conv2.weight", blk.conv2.weight)
-        act(p + ".act2", blk.act2)
-        if blk.down is not None:
-            conv, bn = blk.down
-            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            put(p + ".down.weight", conv.weight * s[:, None, None, None])
-            put(p + ".down.bias", bn.bias - s * bn.running_mean)
-    put("fc.weight", model.fc.weight)
-    put("fc.bias", model.fc.bias)
+        name: np.ascontiguousarray(v.detach().cpu().contiguous().numpy(), dtype=np.float32)
+        for name, v in model.state_dict().items()
+        if not name.endswith("num_batches_tracked")
+    }
     save_file(t, path)
 
 
-def fused_forward(tensors, x):
-    """The exported network in float64 numpy-free torch ops: checks the fusion."""
-    d = {k: torch.from_numpy(v).double() for k, v in tensors.items()}
+def fold(sd):
+    """The Rust loader's folding (models/src/resnet/weights.rs), float64 numpy: per stage
+    a list of blocks (conv1, (a, b, c), conv2, (a, b, c), (down_w, down_b) or None, stride)
+    after the stem (conv, (a, b, c)), then (fc_w, fc_b)."""
+    f0, f1, f2 = HERMITE_RELU
+    r2 = math.sqrt(2.0)
+    d = {k: np.asarray(v, dtype=np.float64) for k, v in sd.items()}
 
-    def act(p, z):
-        a, b, c = (d[p + s][None, :, None, None] for s in (".a", ".b", ".c"))
+    def scale(p):
+        return d[p + ".weight"] / np.sqrt(d[p + ".running_var"] + BN_EPS)
+
+    def herpn(p):
+        s1, s2 = scale(p + ".bn1"), scale(p + ".bn2")
+        a = f2 * s2 / r2
+        b = f1 * s1
+        c = (
+            f0
+            + f1 * (d[p + ".bn1.bias"] - s1 * d[p + ".bn1.running_mean"])
+            + f2 * (d[p + ".bn2.bias"] - s2 * (d[p + ".bn2.running_mean"] + 1.0 / r2))
+        )
+        return a, b, c
+
+    n = 1 + max(int(k.split(".")[1]) for k in d if k.startswith("layer"))
+    blocks = []
+    for k in (1, 2, 3):
+        for j in range(n):
+            p = f"layer{k}.{j}"
+            down = None
+            if p + ".downsample.0.weight" in d:
+                s = scale(p + ".downsample.1")
+                down = (
+                    d[p + ".downsample.0.weight"] * s[:, None, None, None],
+                    d[p + ".downsample.1.bias"] - s * d[p + ".downsample.1.running_mean"],
+                )
+            stride = 2 if k > 1 and j == 0 else 1
+            blocks.append((d[p + ".conv1.weight"], herpn(p + ".act1"),
+                           d[p + ".conv2.weight"], herpn(p + ".act2"), down, stride))
+    return (d["conv1.weight"], herpn("act1")), blocks, (d["fc.weight"], d["fc.bias"])
+
+
+def fused_forward(folded, x):
+    """The folded network (`fold`) in float64 torch ops: checks the folding."""
+    (conv0, act0), blocks, (fc_w, fc_b) = folded
+    t = torch.from_numpy
+
+    def act(abc, z):
+        a, b, c = (t(v)[None, :, None, None] for v in abc)
         return a * z * z + b * z + c
 
-    x = act("act0", F.conv2d(x, d["conv0.weight"], padding=1))
-    for i in range(9):
-        p = f"block{i}"
-        stride = 2 if i in (3, 6) else 1
-        y = act(p + ".act1", F.conv2d(x, d[p + ".conv1.weight"], stride=stride, padding=1))
-        y = F.conv2d(y, d[p + ".conv2.weight"], padding=1)
-        if p + ".down.weight" in d:
-            s = F.conv2d(x, d[p + ".down.weight"], d[p + ".down.bias"], stride=stride)
-        else:
-            s = x
-        x = act(p + ".act2", y + s)
-    return F.linear(x.mean(dim=(2, 3)), d["fc.weight"], d["fc.bias"])
+    x = act(act0, F.conv2d(x, t(conv0), padding=1))
+    for conv1, act1, conv2, act2, down, stride in blocks:
+        y = act(act1, F.conv2d(x, t(conv1), stride=stride, padding=1))
+        y = F.conv2d(y, t(conv2), padding=1)
+        s = x if down is None else F.conv2d(x, t(down[0]), t(down[1]), stride=stride)
+        x = act(act2, y + s)
+    return F.linear(x.mean(dim=(2, 3)), t(fc_w), t(fc_b))
 
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--depth", type=int, default=20, choices=DEPTHS,
+                    help="6n + 2: n residual blocks per stage")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=0.05)
@@ -185,8 +221,9 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="models/weights")
     ap.add_argument("--init", default=None,
-                    help="continue from a state dict (.pt) written by an earlier run; that run's "
-                    "metadata (the .json beside it) is kept under 'continued_from'")
+                    help="continue from a state dict (.safetensors) exported by an earlier run of "
+                    "the same depth; that run's metadata (the .json beside it) is kept under "
+                    "'continued_from'")
     ap.add_argument("--pct-start", type=float, default=0.15)
     args = ap.parse_args()
 
@@ -201,10 +238,15 @@ def main():
     xte = torch.from_numpy(to_input(load_idx("t10k-images-idx3-ubyte.gz")))
     yte = torch.from_numpy(load_idx("t10k-labels-idx1-ubyte.gz").astype(np.int64))
 
-    model = ResNet20()
+    model = ResNet(args.depth)
     previous = None
     if args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu"))
+        from safetensors.torch import load_file as load_torch
+
+        missing, unexpected = model.load_state_dict(load_torch(args.init), strict=False)
+        # the export leaves out the batch counters, which eval mode does not use
+        if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
+            raise SystemExit(f"{args.init}: missing {missing}, unexpected {unexpected}")
         meta_path = os.path.splitext(args.init)[0] + ".json"
         if os.path.exists(meta_path):
             with open(meta_path) as f:
@@ -267,17 +309,17 @@ def main():
         print(json.dumps(log[-1]), flush=True)
 
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "resnet20_fmnist.safetensors")
+    stem = f"resnet{args.depth}_fmnist"
+    path = os.path.join(args.out, stem + ".safetensors")
     model.cpu().eval()
-    torch.save(model.state_dict(), os.path.join(args.out, "resnet20_fmnist.pt"))
     export(model, path)
     from safetensors.numpy import load_file
 
-    tensors = load_file(path)
+    folded = fold(load_file(path))
     with torch.no_grad():
         correct = 0
         for i in range(0, len(xte), 1000):
-            out = fused_forward(tensors, xte[i : i + 1000].double())
+            out = fused_forward(folded, xte[i : i + 1000].double())
             correct += (out.argmax(1) == yte[i : i + 1000]).sum().item()
     fused_acc = correct / len(xte)
     meta = {
@@ -292,7 +334,7 @@ def main():
         "log": log,
         "continued_from": previous,
     }
-    with open(os.path.join(args.out, "resnet20_fmnist.json"), "w") as f:
+    with open(os.path.join(args.out, stem + ".json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(json.dumps({"fused_test_acc": fused_acc}))
     # the exported file is what the Rust side runs: it must be the network just trained

@@ -1,30 +1,55 @@
-//! Fused ResNet weights read from a safetensors file.
+//! ResNet weights read from a PyTorch state dict saved as safetensors, batch norms
+//! folded.
 //!
-//! `models/train/train_resnet20.py` exports every "BN + activation" already fused into
-//! one quadratic per channel and every shortcut batch norm folded into its 1x1 conv,
-//! so the file holds exactly what inference needs:
+//! `models/train/train_resnet20.py` exports `model.state_dict()` in eval mode under its
+//! PyTorch names (torchvision's ResNet naming; `{bn}` stands for the four tensors
+//! `{bn}.weight`, `{bn}.bias`, `{bn}.running_mean`, `{bn}.running_var`, each `[c]`):
 //!
 //! | name | shape |
 //! |------|-------|
-//! | `conv0.weight` | `[w0, c_in, 3, 3]` |
-//! | `act0.{a,b,c}` | `[w0]` |
-//! | `block{i}.conv1.weight` | `[co, ci, 3, 3]` |
-//! | `block{i}.act1.{a,b,c}` | `[co]` |
-//! | `block{i}.conv2.weight` | `[co, co, 3, 3]` |
-//! | `block{i}.act2.{a,b,c}` | `[co]` |
-//! | `block{i}.down.weight`, `block{i}.down.bias` | `[co, ci, 1, 1]`, `[co]` (optional) |
+//! | `conv1.weight` | `[w0, c_in, 3, 3]` |
+//! | `act1.bn1`, `act1.bn2` | `{bn}` with `c = w0` |
+//! | `layer{k}.{j}.conv1.weight` | `[co, ci, 3, 3]` |
+//! | `layer{k}.{j}.act1.bn1`, `.act1.bn2` | `{bn}` with `c = co` |
+//! | `layer{k}.{j}.conv2.weight` | `[co, co, 3, 3]` |
+//! | `layer{k}.{j}.act2.bn1`, `.act2.bn2` | `{bn}` with `c = co` |
+//! | `layer{k}.{j}.downsample.0.weight` | `[co, ci, 1, 1]` (when the block needs it) |
+//! | `layer{k}.{j}.downsample.1` | `{bn}` with `c = co` (same) |
 //! | `fc.weight`, `fc.bias` | `[classes, w_last]`, `[classes]` |
 //!
-//! Nothing about the widths or the depth is hard-coded: the stem width comes from
-//! `conv0.weight`, each block's width from its `conv1.weight`, the block count from the
-//! `block{i}` names present, and a block has stride 2 exactly when it has a `down`
-//! projection. Every other shape is then implied and checked.
+//! for `k` in 1..=3 and `j` in 0..n. `{bn}.num_batches_tracked`, which eval mode does
+//! not use, may be present and is ignored; any other name is refused.
+//!
+//! Nothing about the widths or the depth is hard-coded: n (blocks per stage, depth
+//! 6n + 2) comes from the `layer{k}.{j}` names present, the stem width from
+//! `conv1.weight`, each block's width from its `conv1.weight` (the same for all blocks
+//! of a stage). The first block of `layer2` and `layer3` has stride 2; a block has a
+//! `downsample` exactly when its stride is 2 or its width changes. Every other shape is
+//! then implied and checked.
+//!
+//! Folding (the same formulas as `HerPN.fused()` and `fold` in the training script):
+//! a batch norm in eval mode is `s (x - mean) + beta` with
+//! `s = weight / sqrt(running_var + BN_EPS)`. A HerPN activation,
+//! `f0 + f1 bn1(x) + f2 bn2((x^2 - 1)/sqrt 2)` with `(f0, f1, f2)` = [`HERMITE_RELU`],
+//! becomes the per-channel quadratic [`Act`] with `a = f2 s2 / sqrt 2`, `b = f1 s1`,
+//! `c = f0 + f1 (beta1 - s1 mean1) + f2 (beta2 - s2 (mean2 + 1/sqrt 2))`. The
+//! downsample's batch norm folds into its 1x1 conv: weight row `o` times `s[o]`,
+//! bias `beta - s mean`. [`super::torch_ref`] runs the unfolded network to check this.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array1, Array2, Array4};
+use ndarray::{Array1, Array2, Array4, Axis};
 use safetensors::{Dtype, SafeTensors};
+
+/// The `eps` of every batch norm: PyTorch's `nn.BatchNorm2d` default, which the
+/// training script keeps (it is not stored in the state dict).
+pub const BN_EPS: f64 = 1e-5;
+
+/// ReLU's Hermite coefficients `(f0, f1, f2)` in the normalised basis `1`, `x`,
+/// `(x^2 - 1)/sqrt 2` (`HERMITE_RELU` of the training script):
+/// `1/sqrt(2 pi)`, `1/2`, `1/sqrt(4 pi)`.
+pub const HERMITE_RELU: [f64; 3] = [0.398_942_280_401_432_7, 0.5, 0.282_094_791_773_878_14];
 
 /// Why a weights file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -78,14 +103,24 @@ pub enum WeightsError {
         /// The bad value.
         value: f64,
     },
-    /// The file holds a tensor that is not part of the architecture (a typo, or a
-    /// block whose predecessors are missing): refused rather than silently ignored.
-    #[error("unexpected tensor `{name}`: not part of a ResNet with {blocks} blocks")]
+    /// A batch norm's `running_var + eps` is zero or negative, so it has no scale.
+    #[error("tensor `{name}` has running variance {value} at channel {index}: running_var + eps must be positive")]
+    NonPositiveVariance {
+        /// The `running_var` tensor's name.
+        name: String,
+        /// The channel.
+        index: usize,
+        /// The stored variance.
+        value: f64,
+    },
+    /// The file holds a tensor that is not part of the architecture (a typo, a fourth
+    /// stage, a downsample where the block has none): refused rather than ignored.
+    #[error("unexpected tensor `{name}`: not part of a ResNet-{depth} state dict")]
     UnexpectedTensor {
         /// The tensor's name.
         name: String,
-        /// How many blocks the file was read as having.
-        blocks: usize,
+        /// The depth the file was read as (6n + 2).
+        depth: usize,
     },
 }
 
@@ -121,7 +156,7 @@ pub struct BlockWeights {
     /// 1x1 projection shortcut `([co, ci, 1, 1], [co])` with batch norm folded in,
     /// applied with `stride` and no padding; `None` means the identity shortcut.
     pub down: Option<(Array4<f64>, Array1<f64>)>,
-    /// 2 when the block has a projection shortcut, else 1.
+    /// 2 for the first block of `layer2` and `layer3`, else 1.
     pub stride: usize,
 }
 
@@ -137,7 +172,7 @@ impl BlockWeights {
     }
 }
 
-/// A whole fused ResNet, in float64.
+/// A whole ResNet with its batch norms folded, in float64.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResNetWeights {
     /// Stem 3x3 conv, `[w0, c_in, 3, 3]`, stride 1, padding 1.
@@ -153,17 +188,19 @@ pub struct ResNetWeights {
 }
 
 impl ResNetWeights {
-    /// Reads and validates a safetensors file.
+    /// Reads a state-dict safetensors file (see the module doc) and folds its batch
+    /// norms.
     pub fn load(path: &Path) -> Result<Self, WeightsError> {
         let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(&bytes)
+        Self::from_state_dict_bytes(&bytes)
     }
 
-    /// Parses and validates safetensors bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
+    /// Parses and validates state-dict safetensors bytes (see the module doc) and folds
+    /// its batch norms.
+    pub fn from_state_dict_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Malformed {
             reason: e.to_string(),
         })?;
@@ -172,54 +209,65 @@ impl ResNetWeights {
             used: BTreeSet::new(),
         };
 
-        let conv0 = r.array4("conv0.weight", [None, None, Some(3), Some(3)])?;
+        let conv0 = r.array4("conv1.weight", [None, None, Some(3), Some(3)])?;
         let mut width = conv0.shape()[0];
-        let act0 = r.act("act0", width)?;
+        let act0 = r.herpn("act1", width)?;
 
-        // Any `block{i}.` name implies blocks 0..=i, so a missing tensor in a block is
-        // reported by name instead of silently shortening the network.
-        let n_blocks = st
+        // Any `layer{k}.{j}.` name (k = 1..=3) implies blocks 0..=j in every stage, so
+        // a missing tensor in a block is reported by name instead of silently
+        // shortening the network.
+        let n = st
             .names()
             .iter()
-            .filter_map(|n| block_index(n))
+            .filter_map(|name| block_index(name))
+            .filter(|&(k, _)| (1..=3).contains(&k))
+            .map(|(_, j)| j + 1)
             .max()
-            .map_or(0, |i| i + 1);
+            .unwrap_or(1);
         let mut blocks = Vec::new();
-        for i in 0..n_blocks {
-            let p = format!("block{i}");
-            let ci = width;
-            let conv1 = r.array4(
-                &format!("{p}.conv1.weight"),
-                [None, Some(ci), Some(3), Some(3)],
-            )?;
-            let co = conv1.shape()[0];
-            let act1 = r.act(&format!("{p}.act1"), co)?;
-            let conv2 = r.array4(
-                &format!("{p}.conv2.weight"),
-                [Some(co), Some(co), Some(3), Some(3)],
-            )?;
-            let act2 = r.act(&format!("{p}.act2"), co)?;
-            let down_w = format!("{p}.down.weight");
-            let down_b = format!("{p}.down.bias");
-            // An identity shortcut cannot change the width: then the projection is
-            // required, and reporting it missing names the real problem.
-            let down = if r.has(&down_w) || r.has(&down_b) || ci != co {
-                let w = r.array4(&down_w, [Some(co), Some(ci), Some(1), Some(1)])?;
-                let b = r.array1(&down_b, co)?;
-                Some((w, b))
-            } else {
-                None
-            };
-            let stride = if down.is_some() { 2 } else { 1 };
-            blocks.push(BlockWeights {
-                conv1,
-                act1,
-                conv2,
-                act2,
-                down,
-                stride,
-            });
-            width = co;
+        for k in 1..=3 {
+            let mut stage_width = None;
+            for j in 0..n {
+                let p = format!("layer{k}.{j}");
+                let stride = if k > 1 && j == 0 { 2 } else { 1 };
+                let ci = width;
+                let conv1 = r.array4(
+                    &format!("{p}.conv1.weight"),
+                    [stage_width, Some(ci), Some(3), Some(3)],
+                )?;
+                let co = conv1.shape()[0];
+                stage_width = Some(co);
+                let act1 = r.herpn(&format!("{p}.act1"), co)?;
+                let conv2 = r.array4(
+                    &format!("{p}.conv2.weight"),
+                    [Some(co), Some(co), Some(3), Some(3)],
+                )?;
+                let act2 = r.herpn(&format!("{p}.act2"), co)?;
+                // torchvision's rule: a projection exactly when the identity cannot be
+                // the shortcut. One in the file elsewhere is left over and refused.
+                let down = if stride != 1 || ci != co {
+                    let mut w = r.array4(
+                        &format!("{p}.downsample.0.weight"),
+                        [Some(co), Some(ci), Some(1), Some(1)],
+                    )?;
+                    let bn = r.batch_norm(&format!("{p}.downsample.1"), co)?;
+                    for (mut row, s) in w.axis_iter_mut(Axis(0)).zip(&bn.scale) {
+                        row.mapv_inplace(|v| v * s);
+                    }
+                    Some((w, bn.shift))
+                } else {
+                    None
+                };
+                blocks.push(BlockWeights {
+                    conv1,
+                    act1,
+                    conv2,
+                    act2,
+                    down,
+                    stride,
+                });
+                width = co;
+            }
         }
 
         let fc_w = r.array2("fc.weight", [None, Some(width)])?;
@@ -228,7 +276,7 @@ impl ResNetWeights {
         if let Some(name) = st.names().into_iter().find(|n| !r.used.contains(*n)) {
             return Err(WeightsError::UnexpectedTensor {
                 name: name.to_string(),
-                blocks: blocks.len(),
+                depth: 6 * n + 2,
             });
         }
         Ok(ResNetWeights {
@@ -258,13 +306,27 @@ impl ResNetWeights {
     }
 }
 
-/// The `i` of a `block{i}.…` tensor name.
-fn block_index(name: &str) -> Option<usize> {
-    let (index, _) = name.strip_prefix("block")?.split_once('.')?;
-    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    index.parse().ok()
+/// The `(k, j)` of a `layer{k}.{j}.…` tensor name.
+fn block_index(name: &str) -> Option<(usize, usize)> {
+    // PyTorch writes indices without leading zeros: `layer1.01.…` is not block 1.
+    let digits = |s: &str| {
+        if s.is_empty()
+            || !s.bytes().all(|b| b.is_ascii_digit())
+            || (s.len() > 1 && s.starts_with('0'))
+        {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let (k, rest) = name.strip_prefix("layer")?.split_once('.')?;
+    let (j, _) = rest.split_once('.')?;
+    Some((digits(k)?, digits(j)?))
+}
+
+/// A batch norm in eval mode as `scale * x + shift`, per channel.
+struct Affine {
+    scale: Array1<f64>,
+    shift: Array1<f64>,
 }
 
 /// Reads tensors by name, remembering which were used so leftovers can be refused.
@@ -373,11 +435,46 @@ impl Reader<'_, '_> {
         })
     }
 
-    fn act(&mut self, prefix: &str, channels: usize) -> Result<Act, WeightsError> {
+    /// `{prefix}.{weight,bias,running_mean,running_var}`, folded to `s x + (beta - s mean)`
+    /// with `s = weight / sqrt(running_var + BN_EPS)`.
+    fn batch_norm(&mut self, prefix: &str, channels: usize) -> Result<Affine, WeightsError> {
+        let weight = self.array1(&format!("{prefix}.weight"), channels)?;
+        let bias = self.array1(&format!("{prefix}.bias"), channels)?;
+        let mean = self.array1(&format!("{prefix}.running_mean"), channels)?;
+        let var_name = format!("{prefix}.running_var");
+        let var = self.array1(&var_name, channels)?;
+        if let Some((index, &value)) = var.iter().enumerate().find(|(_, &v)| v + BN_EPS <= 0.0) {
+            return Err(WeightsError::NonPositiveVariance {
+                name: var_name,
+                index,
+                value,
+            });
+        }
+        // The batch counter only matters in training mode.
+        let counter = format!("{prefix}.num_batches_tracked");
+        if self.has(&counter) {
+            self.used.insert(counter);
+        }
+        let scale = &weight / &var.mapv(|v| (v + BN_EPS).sqrt());
+        let shift = &bias - &(&scale * &mean);
+        Ok(Affine { scale, shift })
+    }
+
+    /// A HerPN activation (`{prefix}.bn1`, `{prefix}.bn2`) folded to `a x^2 + b x + c`.
+    fn herpn(&mut self, prefix: &str, channels: usize) -> Result<Act, WeightsError> {
+        let [f0, f1, f2] = HERMITE_RELU;
+        let bn1 = self.batch_norm(&format!("{prefix}.bn1"), channels)?;
+        let bn2 = self.batch_norm(&format!("{prefix}.bn2"), channels)?;
+        let r2 = std::f64::consts::SQRT_2;
+        // bn2((x^2 - 1)/r2) = s2/r2 x^2 + shift2 - s2/r2, and shift2 - s2/r2 is
+        // beta2 - s2 (mean2 + 1/r2).
         Ok(Act {
-            a: self.array1(&format!("{prefix}.a"), channels)?,
-            b: self.array1(&format!("{prefix}.b"), channels)?,
-            c: self.array1(&format!("{prefix}.c"), channels)?,
+            a: bn2.scale.mapv(|s2| f2 * s2 / r2),
+            b: bn1.scale.mapv(|s1| f1 * s1),
+            c: ndarray::Zip::from(&bn1.shift)
+                .and(&bn2.scale)
+                .and(&bn2.shift)
+                .map_collect(|&t1, &s2, &t2| f0 + f1 * t1 + f2 * (t2 - s2 / r2)),
         })
     }
 }
