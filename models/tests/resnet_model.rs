@@ -10,6 +10,7 @@ use fhe_models::resnet::dsl::{ResNet, ResNet110, ResNet20, ResNet32, ResNet44, R
 use fhe_models::resnet::fold::{fold, Calibration};
 use fhe_models::resnet::planning::random_weights;
 use fhe_models::resnet::reference::forward;
+use fhe_models::resnet::torch_ref;
 use fhe_models::resnet::weights::ResNetWeights;
 use std::path::Path;
 
@@ -67,9 +68,15 @@ fn deeper_resnets_come_from_the_same_definition() {
     assert!(plan.layers.iter().any(|l| l.path == "layer3.17.shortcut"));
 }
 
+/// One ResNet built from its PyTorch state dict, every layer's cleartext output against
+/// the independent float64 forward of the PyTorch-shaped network (`torch_ref`: batch
+/// norms, HerPN activations and shortcuts unfolded).
 #[test]
-fn cleartext_twin_matches_the_reference_layer_by_layer() {
-    let w = narrow();
+fn cleartext_twin_matches_the_pytorch_network_layer_by_layer() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/resnet20_narrow.safetensors");
+    let w = ResNetWeights::load(&path).unwrap();
+    let sd = torch_ref::StateDict::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
     let set = FashionTestSet::bundled();
     let images: Vec<_> = (0..8).map(|i| set.image(i).unwrap().0).collect();
     let calib = Calibration::measure(&w, &images, "bundled 0..8");
@@ -77,7 +84,7 @@ fn cleartext_twin_matches_the_reference_layer_by_layer() {
     for x in images.iter().take(3) {
         let packed = f.pack_input(x).unwrap();
         let tr = trace(&f.model, &packed, &NoiseModel::none()).unwrap();
-        let reference = forward(&w, x);
+        let reference = torch_ref::forward(&sd, x).unwrap();
         let mut checked = 0;
         for p in &f.probes {
             let step = tr

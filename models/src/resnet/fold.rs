@@ -136,7 +136,8 @@ impl Fold {
 pub struct Probe {
     /// The DSL value (plan name).
     pub value: String,
-    /// The reference forward's name for the tensor.
+    /// The PyTorch module whose output the tensor is (`layer1.0.act2`: see
+    /// [`torch_ref`](super::torch_ref)).
     pub reference: String,
     /// For each element of the tensor (C-order): its slot, and the view
     /// `true = alpha · stored + beta`.
@@ -301,18 +302,18 @@ fn fold_block<const S: usize>(
     let probes = vec![
         Probe::new(
             &format!("{p}z1"),
-            &format!("block{i}.conv1"),
+            &format!("{p}conv1"),
             &out,
             &f1.input_view(),
         ),
-        Probe::new(&format!("{p}a1"), &format!("block{i}.act1"), &out, &f1.out),
+        Probe::new(&format!("{p}a1"), &format!("{p}act1"), &out, &f1.out),
         Probe::new(
             &format!("{p}p"),
-            &format!("block{i}.add"),
+            &format!("{p}add"),
             &out,
             &f2.input_view(),
         ),
-        Probe::new(&format!("{p}y"), &format!("block{i}.act2"), &out, &f2.out),
+        Probe::new(&format!("{p}y"), &format!("{p}act2"), &out, &f2.out),
     ];
     Ok((
         BasicBlock::<S> {
@@ -423,8 +424,8 @@ pub fn fold<const S: usize, const N: usize>(
         None,
     )?;
     let mut probes = vec![
-        Probe::new("z0", "conv0", &stem, &f0.input_view()),
-        Probe::new("y0", "act0", &stem, &f0.out),
+        Probe::new("z0", "conv1", &stem, &f0.input_view()),
+        Probe::new("y0", "act1", &stem, &f0.out),
     ];
     // each block's input layout and view, then the blocks themselves in parallel
     let mut shapes = Vec::with_capacity(3 * N);
