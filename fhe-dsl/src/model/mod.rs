@@ -34,7 +34,7 @@ pub trait Model {
 }
 
 /// The layer a step applies; generated models hold every layer their plan names.
-pub(crate) fn layer_of<'m, M: Model + ?Sized>(m: &'m M, l: usize) -> Result<&'m dyn PlanLayer> {
+pub(crate) fn layer_of<M: Model + ?Sized>(m: &M, l: usize) -> Result<&dyn PlanLayer> {
     m.layer(l).ok_or_else(|| {
         Error::InvalidInput(format!(
             "{}: the plan names layer {l}, the model has none",
