@@ -21,12 +21,14 @@ fn field_type(l: &crate::parse::LayerDecl, s: &TokenStream) -> TokenStream {
     let sp = l.kind_ident.span();
     let b = &l.kind_ident;
     match &l.kind {
-        LayerKind::Dense => quote_spanned!(sp=> ::fhe_dsl::typed::Dense<#s>),
-        LayerKind::Diagonal => quote_spanned!(sp=> ::fhe_dsl::typed::Diagonal<#s>),
-        LayerKind::Conv => quote_spanned!(sp=> ::fhe_dsl::typed::Conv<#s>),
-        LayerKind::Linear => quote_spanned!(sp=> ::fhe_dsl::typed::Linear<#s>),
-        LayerKind::SpatialSum => quote_spanned!(sp=> ::fhe_dsl::typed::SpatialSum<#s>),
-        LayerKind::Poly { degree } => {
+        LayerKind::Prim(Kind::Dense) => quote_spanned!(sp=> ::fhe_dsl::typed::Dense<#s>),
+        LayerKind::Prim(Kind::Diagonal) => quote_spanned!(sp=> ::fhe_dsl::typed::Diagonal<#s>),
+        LayerKind::Prim(Kind::Conv) => quote_spanned!(sp=> ::fhe_dsl::typed::Conv<#s>),
+        LayerKind::Prim(Kind::Linear) => quote_spanned!(sp=> ::fhe_dsl::typed::Linear<#s>),
+        LayerKind::Prim(Kind::SpatialSum) => {
+            quote_spanned!(sp=> ::fhe_dsl::typed::SpatialSum<#s>)
+        }
+        LayerKind::Prim(Kind::Poly { degree }) => {
             let k = fhe_plan::levels_for_degree(*degree);
             quote_spanned!(sp=> ::fhe_dsl::typed::Poly<#k>)
         }
@@ -38,12 +40,12 @@ fn field_type(l: &crate::parse::LayerDecl, s: &TokenStream) -> TokenStream {
 
 fn field_doc(l: &crate::parse::LayerDecl) -> String {
     match &l.kind {
-        LayerKind::Dense => "Dense layer (1 level).".into(),
-        LayerKind::Diagonal => "Element-wise affine layer (1 level).".into(),
-        LayerKind::Conv => "2-D convolution between packed layouts (1 level; its rotation steps depend on the layouts).".into(),
-        LayerKind::Linear => "Packed linear map with a per-slot bias (1 level; its rotation steps depend on the map).".into(),
-        LayerKind::SpatialSum => "Per-channel spatial sum (no level; its rotation steps depend on the layout).".into(),
-        LayerKind::Poly { degree } => format!(
+        LayerKind::Prim(Kind::Dense) => "Dense layer (1 level).".into(),
+        LayerKind::Prim(Kind::Diagonal) => "Element-wise affine layer (1 level).".into(),
+        LayerKind::Prim(Kind::Conv) => "2-D convolution between packed layouts (1 level; its rotation steps depend on the layouts).".into(),
+        LayerKind::Prim(Kind::Linear) => "Packed linear map with a per-slot bias (1 level; its rotation steps depend on the map).".into(),
+        LayerKind::Prim(Kind::SpatialSum) => "Per-channel spatial sum (no level; its rotation steps depend on the layout).".into(),
+        LayerKind::Prim(Kind::Poly { degree }) => format!(
             "Polynomial activation of degree {degree} ({} levels).",
             fhe_plan::levels_for_degree(*degree)
         ),

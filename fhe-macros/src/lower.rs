@@ -5,7 +5,7 @@
 use crate::parse::{
     as_call, as_ident, as_int, ArrayLen, LayerKind, Model, Setting, SettingValue, Unit,
 };
-use fhe_plan::{LayerDecl, LayerRef, ModOp, ModStep, Module, Settings, Source, MAX_LEVEL};
+use fhe_plan::{LayerDecl, LayerRef, ModStep, Module, Op, Settings, Source, MAX_LEVEL};
 use std::collections::{BTreeSet, HashMap};
 use syn::{Expr, Ident, Pat, Stmt};
 
@@ -290,14 +290,7 @@ fn unit(
             }
         };
         let kind = match &l.kind {
-            LayerKind::Dense => LayerRef::Kind(fhe_plan::LayerKind::Dense),
-            LayerKind::Diagonal => LayerRef::Kind(fhe_plan::LayerKind::Diagonal),
-            LayerKind::Conv => LayerRef::Kind(fhe_plan::LayerKind::Conv),
-            LayerKind::Linear => LayerRef::Kind(fhe_plan::LayerKind::Linear),
-            LayerKind::SpatialSum => LayerRef::Kind(fhe_plan::LayerKind::SpatialSum),
-            LayerKind::Poly { degree } => {
-                LayerRef::Kind(fhe_plan::LayerKind::Poly { degree: *degree })
-            }
+            LayerKind::Prim(k) => LayerRef::Kind(*k),
             LayerKind::Block => match block(errors) {
                 Some(b) => LayerRef::Block(b),
                 None => LayerRef::Kind(fhe_plan::LayerKind::Diagonal),
@@ -462,7 +455,7 @@ fn unit(
             } else {
                 ok = false;
             }
-            ModOp::Layer(li)
+            Op::Layer(li)
         } else {
             match cname.as_str() {
                 "bootstrap" | "sum" | "square" => {
@@ -472,14 +465,14 @@ fn unit(
                         ok = false;
                     }
                     match cname.as_str() {
-                        "bootstrap" => ModOp::Bootstrap,
-                        "square" => ModOp::Square,
+                        "bootstrap" => Op::Bootstrap,
+                        "square" => Op::Square,
                         _ => {
                             if slots.is_none() {
                                 errors.push(syn::Error::new_spanned(&init, "`sum` rotates by every power of two below the slot count: it needs a literal `slots`"));
                                 ok = false;
                             }
-                            ModOp::Sum
+                            Op::Sum
                         }
                     }
                 }
@@ -491,7 +484,7 @@ fn unit(
                     } else {
                         ok = false;
                     }
-                    ModOp::Add
+                    Op::Add
                 }
                 "rotate" => {
                     let mut k = 0;
@@ -517,7 +510,7 @@ fn unit(
                     } else {
                         ok = false;
                     }
-                    ModOp::Rotate(k)
+                    Op::Rotate(k)
                 }
                 _ => {
                     let declared: Vec<String> =
@@ -530,12 +523,12 @@ fn unit(
                         ),
                     ));
                     ok = false;
-                    ModOp::Sum
+                    Op::Sum
                 }
             }
         };
         if let Some(LayerRef::Kind(fhe_plan::LayerKind::Dense)) = match op {
-            ModOp::Layer(li) => Some(layers[li].kind),
+            Op::Layer(li) => Some(layers[li].kind),
             _ => None,
         } {
             if slots.is_none() {

@@ -63,17 +63,8 @@ impl Parse for Setting {
 /// The kinds of layer a model declares.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum LayerKind {
-    Dense,
-    Diagonal,
-    /// A 2-D convolution between packed layouts (`fhe_dsl::typed::Conv`): 1 level.
-    Conv,
-    /// Any packed linear map with a per-slot bias (`fhe_dsl::typed::Linear`): 1 level.
-    Linear,
-    /// Per-channel sums over a layout's positions (`fhe_dsl::typed::SpatialSum`): no level.
-    SpatialSum,
-    Poly {
-        degree: usize,
-    },
+    /// `Dense`, `Diagonal`, `Conv`, `Linear`, `SpatialSum` or `Poly(degree = d)`.
+    Prim(fhe_plan::LayerKind),
     /// A block declared in the same `model!`, by name.
     Block,
     /// An array of blocks applied one after the other: `[Block; count]`.
@@ -116,12 +107,13 @@ impl Parse for LayerDecl {
             });
         }
         let kind_ident: Ident = input.parse()?;
+        use fhe_plan::LayerKind as K;
         let kind = match kind_ident.to_string().as_str() {
-            "Dense" => LayerKind::Dense,
-            "Diagonal" => LayerKind::Diagonal,
-            "Conv" => LayerKind::Conv,
-            "Linear" => LayerKind::Linear,
-            "SpatialSum" => LayerKind::SpatialSum,
+            "Dense" => LayerKind::Prim(K::Dense),
+            "Diagonal" => LayerKind::Prim(K::Diagonal),
+            "Conv" => LayerKind::Prim(K::Conv),
+            "Linear" => LayerKind::Prim(K::Linear),
+            "SpatialSum" => LayerKind::Prim(K::SpatialSum),
             "Poly" => {
                 let content;
                 parenthesized!(content in input);
@@ -135,7 +127,7 @@ impl Parse for LayerDecl {
                         "a polynomial activation needs degree ≥ 1",
                     ));
                 }
-                LayerKind::Poly { degree }
+                LayerKind::Prim(K::Poly { degree })
             }
             // resolved against the declared blocks when the model is lowered
             _ => LayerKind::Block,

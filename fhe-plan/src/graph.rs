@@ -1,10 +1,11 @@
 //! Lowering: a [`Source`] flattened into one step per layer call. Blocks are inlined
 //! with their instance path (`layer2.0.conv1`), arrays of blocks chained.
 
-use crate::source::{Diag, LayerRef, ModOp, Origin, Source};
+use crate::source::{Diag, LayerRef, Origin, Source};
 use crate::LayerKind;
 
-/// An operation of the flattened graph.
+/// An operation: of a module's step (`Layer` indexes the module's layers) or of the
+/// flattened graph and plan (`Layer` indexes the flat layers).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Op {
     /// Applies the flat layer with this index ([`Graph::layers`]).
@@ -154,7 +155,7 @@ impl Graph {
                 g.values.len() - 1
             };
             let v = match st.op {
-                ModOp::Layer(li) => match module.layers.get(li).map(|l| (l, l.kind)) {
+                Op::Layer(li) => match module.layers.get(li).map(|l| (l, l.kind)) {
                     Some((l, LayerRef::Kind(_))) => {
                         let fi = flat[li].expect("registered");
                         push(self, Op::Layer(fi), format!("{prefix}{}", l.name), args)
@@ -188,11 +189,16 @@ impl Graph {
                         input
                     }
                 },
-                ModOp::Bootstrap => push(self, Op::Bootstrap, "bootstrap".into(), args),
-                ModOp::Add => push(self, Op::Add, "add".into(), args),
-                ModOp::Rotate(k) => push(self, Op::Rotate(k), "rotate".into(), args),
-                ModOp::Sum => push(self, Op::Sum, "sum".into(), args),
-                ModOp::Square => push(self, Op::Square, "square".into(), args),
+                op @ (Op::Bootstrap | Op::Add | Op::Rotate(_) | Op::Sum | Op::Square) => {
+                    let name = match op {
+                        Op::Bootstrap => "bootstrap",
+                        Op::Add => "add",
+                        Op::Rotate(_) => "rotate",
+                        Op::Sum => "sum",
+                        _ => "square",
+                    };
+                    push(self, op, name.into(), args)
+                }
             };
             local.push(v);
         }

@@ -21,7 +21,7 @@ pub mod source;
 
 pub use graph::{FlatLayer, Graph, GraphStep, Op};
 pub use plan::{compile, compile_with_origins, Plan, PlanStep};
-pub use source::{Diag, LayerDecl, LayerRef, ModOp, ModStep, Module, Origin, Settings, Source};
+pub use source::{Diag, LayerDecl, LayerRef, ModStep, Module, Origin, Settings, Source};
 
 /// The highest level the typed API (`fhe_dsl::typed`) has type tables for.
 pub const MAX_LEVEL: usize = 64;

@@ -2,6 +2,7 @@
 //! operands by index. Names are resolved by whoever parses the syntax (the macro, with
 //! spans); this crate checks everything that follows from the structure.
 
+use crate::graph::Op;
 use crate::LayerKind;
 
 /// What a module's layer is.
@@ -29,30 +30,14 @@ pub struct LayerDecl {
     pub kind: LayerRef,
 }
 
-/// An operation of a module's step.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ModOp {
-    /// Calls the module's layer with this index.
-    Layer(usize),
-    /// Refreshes the value to the bootstrap level.
-    Bootstrap,
-    /// Adds two values (the higher one is dropped to the lower one's level: free).
-    Add,
-    /// Rotates left by this step.
-    Rotate(i64),
-    /// Every slot gets the sum of all slots.
-    Sum,
-    /// Squares a value its producing linear layers prepared for it: one level.
-    Square,
-}
-
 /// One `let value = op(args…)` of a module.
 #[derive(Clone, Debug)]
 pub struct ModStep {
     /// The value it defines.
     pub value: String,
-    /// The operation.
-    pub op: ModOp,
+    /// The operation; `Op::Layer(i)` calls the module's layer `i` (a primitive layer, a
+    /// block or an array of blocks).
+    pub op: Op,
     /// Operands: module value indices (0 is the module's input, `i + 1` step `i`'s value).
     pub args: Vec<usize>,
 }

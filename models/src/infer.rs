@@ -5,12 +5,13 @@
 use crate::resnet::data::{load_png, FashionTestSet, FASHION_MNIST_CLASSES};
 use crate::resnet::dsl::ResNet20;
 use crate::resnet::fold::{fold, Calibration, Folded};
+use crate::resnet::planning::ServerKeys;
 use crate::resnet::reference::forward;
 use crate::resnet::weights::ResNetWeights;
 use anyhow::{anyhow, bail, Context, Result};
 use fhe_dsl::backend::Backend;
 use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys, TransformStorage};
-use fhe_dsl::ckks::{Ciphertext, Ckks, KeyGenerator, KeyRequest, Params, SwitchingKey};
+use fhe_dsl::ckks::{Ciphertext, Ckks, KeyGenerator, Params};
 use fhe_dsl::model::{errors_between, trace, Model, NoiseModel, TraceStep};
 use fhe_dsl::plan::Op;
 use fhe_dsl::typed::{Ct, EncVector, LeveledBootstrapper, RangeLimits, StepInfo};
@@ -303,26 +304,12 @@ fn run_on<B: Backend, const S: usize>(
         rotation_count,
         model.rotations_for().len()
     ));
-    // what the server will hold: what BootstrappingKeys::generate adds to `req` (its own
-    // rotations, conjugation, relinearisation), uniform halves expanded (x2)
-    let top = params.max_level();
-    let mut all = req.clone().relin().conjugate();
-    all.rotations_up_to
-        .extend(cfg.preset.config.rotation_levels(&params)?);
-    let bytes = |r: &KeyRequest| -> usize {
-        let relin = usize::from(r.relin) * SwitchingKey::byte_size_at(&params, top);
-        let galois: usize = r
-            .galois_levels(&params)
-            .values()
-            .map(|&l| SwitchingKey::byte_size_at(&params, l))
-            .sum();
-        2 * (relin + galois)
-    };
+    let keys = ServerKeys::new(&params, &req, &cfg.preset)?;
     log(&format!(
         "plan: {} Galois keys, {:.2} GB of evaluation keys once expanded on the server (the model's rotations alone: {:.2} GB)",
-        all.galois_levels(&params).len(),
-        bytes(&all) as f64 / 1e9,
-        bytes(&req) as f64 / 1e9
+        keys.galois_keys,
+        keys.all_bytes as f64 / 1e9,
+        keys.model_bytes as f64 / 1e9
     ));
 
     let report = |logits: Vec<f64>,

@@ -297,22 +297,31 @@ fn run_bench_ops(a: &BenchOpsArgs) -> Result<()> {
     Ok(())
 }
 
+/// A bootstrapping preset by name, and whether it is an insecure test preset (refused
+/// without the opt-in).
+fn preset_named(
+    name: &str,
+    insecure_ok: bool,
+) -> Result<(fhe_dsl::circuits::BootstrapPreset, bool)> {
+    let preset =
+        fhe_dsl::circuits::BootstrapPreset::by_name(name).map_err(|e| UsageError(e.to_string()))?;
+    let insecure = name != "boot-n16";
+    if insecure && !insecure_ok {
+        return Err(UsageError(format!(
+            "preset `{name}` is an insecure test preset; use boot-n16"
+        ))
+        .into());
+    }
+    Ok((preset, insecure))
+}
+
 fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
-    use fhe_dsl::circuits::bootstrap::BootstrapPreset;
     use fhe_models::bench::bench_bootstrap;
     check_available(a.backend)?;
     if a.runs == 0 {
         return Err(UsageError("--runs must be at least 1".into()).into());
     }
-    let preset = BootstrapPreset::by_name(&a.params).map_err(|e| UsageError(e.to_string()))?;
-    let insecure = a.params != "boot-n16";
-    if insecure && !a.insecure_test_params {
-        return Err(UsageError(format!(
-            "preset `{}` is an insecure test preset; use boot-n16",
-            a.params
-        ))
-        .into());
-    }
+    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
     eprintln!(
         "bench bootstrap: {} on {}, {} runs after a warm-up (key generation first)",
         a.params, a.backend, a.runs
@@ -331,17 +340,8 @@ fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
 }
 
 fn run_infer(a: &InferArgs) -> Result<()> {
-    use fhe_dsl::circuits::bootstrap::BootstrapPreset;
     check_available(a.backend)?;
-    let preset = BootstrapPreset::by_name(&a.params).map_err(|e| UsageError(e.to_string()))?;
-    let insecure = a.params != "boot-n16";
-    if insecure && !a.insecure_test_params {
-        return Err(UsageError(format!(
-            "preset `{}` is an insecure test preset; use boot-n16",
-            a.params
-        ))
-        .into());
-    }
+    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
     if let Some(gb) = a.plaintext_cache_gb {
         if !(gb.is_finite() && gb >= 0.0) {
             return Err(UsageError(format!(
@@ -419,17 +419,8 @@ fn run_calibrate(a: &CalibrateArgs) -> Result<()> {
 }
 
 fn run_plan(a: &PlanArgs) -> Result<()> {
-    use fhe_dsl::circuits::bootstrap::BootstrapPreset;
     use fhe_models::resnet::{dsl::DEPTHS, planning::plan_named};
-    let preset = BootstrapPreset::by_name(&a.params).map_err(|e| UsageError(e.to_string()))?;
-    let insecure = a.params != "boot-n16";
-    if insecure && !a.insecure_test_params {
-        return Err(UsageError(format!(
-            "preset `{}` is an insecure test preset; use boot-n16",
-            a.params
-        ))
-        .into());
-    }
+    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
     let names: Vec<String> = if a.model.iter().any(|m| m == "all") {
         DEPTHS.iter().map(|(n, _)| n.to_string()).collect()
     } else {

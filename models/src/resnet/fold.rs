@@ -254,24 +254,26 @@ fn fold_block<const S: usize>(
         Some(&f1.h),
         None,
     )?;
-    let (c2, shortcut) = match &b.down {
+    // with the identity shortcut, conv2 also carries the shortcut's constant part
+    let extra: Option<Vec<f64>> = b.down.is_none().then(|| {
+        (0..out.channels())
+            .map(|c| f2.g[c] * view.beta[c])
+            .collect()
+    });
+    let c2 = folded_conv::<S>(
+        &b.conv2,
+        None,
+        1,
+        1,
+        &out,
+        &out,
+        &f1.out,
+        &f2.g,
+        Some(&f2.h),
+        extra.as_deref(),
+    )?;
+    let shortcut = match &b.down {
         None => {
-            // conv2 carries act2's shift and the shortcut's constant part
-            let extra: Vec<f64> = (0..out.channels())
-                .map(|c| f2.g[c] * view.beta[c])
-                .collect();
-            let c2 = folded_conv::<S>(
-                &b.conv2,
-                None,
-                1,
-                1,
-                &out,
-                &out,
-                &f1.out,
-                &f2.g,
-                Some(&f2.h),
-                Some(&extra),
-            )?;
             let mut terms = Vec::with_capacity(out.len());
             let per_channel = out.height() * out.width();
             out.for_each(|k, slot| {
@@ -279,23 +281,10 @@ fn fold_block<const S: usize>(
                 terms.push((slot, slot, f2.g[c] * view.alpha[c]));
             });
             let m = PackedLinear::from_terms(out.period(), out.period(), S, terms)?;
-            (c2, Linear::new(m, vec![0.0; S])?)
+            Linear::new(m, vec![0.0; S])?
         }
         Some((dw, db)) => {
-            let c2 = folded_conv::<S>(
-                &b.conv2,
-                None,
-                1,
-                1,
-                &out,
-                &out,
-                &f1.out,
-                &f2.g,
-                Some(&f2.h),
-                None,
-            )?;
-            let sc = folded_conv::<S>(dw, Some(db), s, 0, &cur, &out, view, &f2.g, None, None)?;
-            (c2, sc)
+            folded_conv::<S>(dw, Some(db), s, 0, &cur, &out, view, &f2.g, None, None)?
         }
     };
     let p = format!("layer{}.{}.", i / n + 1, i % n);
@@ -307,12 +296,7 @@ fn fold_block<const S: usize>(
             &f1.input_view(),
         ),
         Probe::new(&format!("{p}a1"), &format!("{p}act1"), &out, &f1.out),
-        Probe::new(
-            &format!("{p}p"),
-            &format!("{p}add"),
-            &out,
-            &f2.input_view(),
-        ),
+        Probe::new(&format!("{p}p"), &format!("{p}add"), &out, &f2.input_view()),
         Probe::new(&format!("{p}y"), &format!("{p}act2"), &out, &f2.out),
     ];
     Ok((

@@ -54,6 +54,42 @@ pub fn random_weights(n: usize, classes: usize, seed: u64) -> ResNetWeights {
     }
 }
 
+/// What the server holds for a model's key request at a preset: the request plus what
+/// `BootstrappingKeys::generate` adds (bootstrapping's rotations, conjugation,
+/// relinearisation), uniform halves expanded.
+pub struct ServerKeys {
+    /// Galois keys in all.
+    pub galois_keys: usize,
+    /// Bytes of every key, expanded.
+    pub all_bytes: usize,
+    /// Bytes of the model's own keys, expanded.
+    pub model_bytes: usize,
+}
+
+impl ServerKeys {
+    /// The keys for `req` (the model's) and `preset`'s bootstrapping under `params`.
+    pub fn new(params: &Params, req: &KeyRequest, preset: &BootstrapPreset) -> Result<Self> {
+        let top = params.max_level();
+        let mut all = req.clone().relin().conjugate();
+        all.rotations_up_to
+            .extend(preset.config.rotation_levels(params)?);
+        let bytes = |r: &KeyRequest| -> usize {
+            let relin = usize::from(r.relin) * SwitchingKey::byte_size_at(params, top);
+            let galois: usize = r
+                .galois_levels(params)
+                .values()
+                .map(|&l| SwitchingKey::byte_size_at(params, l))
+                .sum();
+            2 * (relin + galois)
+        };
+        Ok(ServerKeys {
+            galois_keys: all.galois_levels(params).len(),
+            all_bytes: bytes(&all),
+            model_bytes: bytes(req),
+        })
+    }
+}
+
 /// One block's levels in the plan.
 #[derive(Clone, Debug, Serialize)]
 pub struct BlockLevels {
@@ -128,19 +164,7 @@ where
         }
     }
     let req = key_request(m);
-    let top = params.max_level();
-    let mut all = req.clone().relin().conjugate();
-    all.rotations_up_to
-        .extend(preset.config.rotation_levels(&params)?);
-    let bytes = |r: &KeyRequest| -> usize {
-        let relin = usize::from(r.relin) * SwitchingKey::byte_size_at(&params, top);
-        let galois: usize = r
-            .galois_levels(&params)
-            .values()
-            .map(|&l| SwitchingKey::byte_size_at(&params, l))
-            .sum();
-        2 * (relin + galois)
-    };
+    let keys = ServerKeys::new(&params, &req, preset)?;
     let distinct: std::collections::BTreeSet<i64> = req
         .rotations
         .iter()
@@ -188,8 +212,8 @@ where
         rotations,
         rotation_keys: distinct.len(),
         diagonals,
-        key_bytes: bytes(&all),
-        model_key_bytes: bytes(&req),
+        key_bytes: keys.all_bytes,
+        model_key_bytes: keys.model_bytes,
         input_level: plan.input_level,
         output_level: plan.output_level(),
         levels,
