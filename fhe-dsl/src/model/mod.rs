@@ -10,11 +10,17 @@
 //!   injected ([`NoiseModel`]): per-layer error budgets in seconds;
 //! - [`check_ranges`], [`check_input_range`], [`check_declared_range`]: every value
 //!   against its level's headroom and each bootstrap's input range;
-//! - [`key_request`], [`rotations`]: exactly the keys the pass needs, per level.
+//! - [`key_request`], [`rotations`]: exactly the keys the pass needs, per level;
+//! - [`cost()`]: every backend call the encrypted pass makes, per step, without running it
+//!   (checked call for call by [`CountingBackend`]).
 
+pub mod cost;
+pub mod counting;
 mod layers;
 mod twin;
 
+pub use cost::{cost, Cost, Counts, StepCost};
+pub use counting::CountingBackend;
 pub use layers::PlanLayer;
 pub use twin::{errors_between, trace, NoiseModel, TraceStep};
 
@@ -34,7 +40,7 @@ pub trait Model {
 }
 
 /// The layer a step applies; generated models hold every layer their plan names.
-pub(crate) fn layer_of<'m, M: Model + ?Sized>(m: &'m M, l: usize) -> Result<&'m dyn PlanLayer> {
+pub(crate) fn layer_of<M: Model + ?Sized>(m: &M, l: usize) -> Result<&dyn PlanLayer> {
     m.layer(l).ok_or_else(|| {
         Error::InvalidInput(format!(
             "{}: the plan names layer {l}, the model has none",
