@@ -97,11 +97,12 @@ fn assert_matches(name: &str, got: &(Vec<Counts>, Counts), want: &fhe_dsl::model
 #[test]
 fn cost_interpreter_counts_every_backend_call_of_a_conv_net() {
     let l1 = Layout::multiplexed(1, 8, 8, 1).unwrap();
-    let l4 = Layout::multiplexed(4, 8, 8, 1).unwrap();
-    let terms = (0..4).flat_map(|co| (0..4).map(move |ci| (co, l4.slot(ci, 0, 0), 0.1)));
+    // 16 channels of 4×4 in the gap-2 multiplexed layout (period 256)
+    let l4 = Layout::multiplexed(16, 4, 4, 2).unwrap();
+    let terms = (0..4).flat_map(|co| (0..16).map(move |ci| (co, l4.slot(ci, 0, 0), 0.05)));
     let model = CostNet {
-        conv1: Conv::new(l1, l4, 3, 1, 1, wave(36, 0.7), vec![0.0, 0.1, 0.0, -0.1]).unwrap(),
-        conv2: Conv::new(l4, l4, 3, 1, 1, wave(144, 0.3), vec![0.0; 4]).unwrap(),
+        conv1: Conv::new(l1, l4, 3, 2, 1, wave(16 * 9, 0.7), wave(16, 0.9)).unwrap(),
+        conv2: Conv::new(l4, l4, 3, 1, 1, wave(16 * 16 * 9, 0.3), vec![0.0; 16]).unwrap(),
         pool: SpatialSum::new(l4).unwrap(),
         head: Linear::new(
             PackedLinear::from_terms(256, 4, 256, terms).unwrap(),
@@ -142,6 +143,11 @@ fn cost_interpreter_counts_every_backend_call_of_a_conv_net() {
         "conv1 over Q·P:\n{c1}"
     );
     assert!(c1.get("rotate_extended", 5 + 1) > 0, "{c1}");
+    // and conv2 (many diagonals per baby step, at level 3) brings its babies down: every
+    // diagonal encoded over Q_3 only, each baby rotation divided by P right away
+    let c2 = &want.steps[2].counts;
+    assert!(c2.get("rotate_extended", 3 + 1) > 0, "{c2}");
+    assert_eq!(c2.get("upload", 3 + 1 + 2), 0, "conv2 brought down:\n{c2}");
 }
 
 #[test]

@@ -39,8 +39,11 @@
 //! - The formulas mirror the code of `typed::ops`, `nn::PackedLinear::apply`,
 //!   `circuits::linear` (double-hoisted BSGS, with its babies-down choice) and
 //!   `ckks::Evaluator` as they stand; the test `tests/tests/cost_model.rs` checks them
-//!   against a counting backend call for call, so a change there that is not mirrored
-//!   here fails it.
+//!   against a counting backend call for call (both the double-hoisted and the
+//!   babies-down schedules of a convolution among them), so a change there that is not
+//!   mirrored here fails it. A `Dense` layer is priced by scanning its `N × N` weights
+//!   for non-zero diagonals (`O(N²)`, as the layer itself does); every other step is
+//!   priced from its schedule alone.
 
 use super::{layer_of, Model};
 use crate::circuits::LinearTransform;

@@ -27,6 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// `mul_add_terms` its number of terms to `"mul_add_terms.terms"`. `name`,
 /// `synchronize` and `primes` are not counted.
 ///
+/// Every method of [`Backend`] is overridden here; a method added to the trait later must
+/// be added too, or its default composition would run on the wrapper and count its parts.
+///
 /// Clones share the counter. [`reset`](Self::reset) before the work to measure (after
 /// key upload and encryption, say), [`counts`](Self::counts) after.
 #[derive(Clone, Debug, Default)]

@@ -15,7 +15,7 @@ pub trait PlanLayer {
     /// Plaintexts (diagonals or constants) one application multiplies by.
     fn diagonals(&self) -> usize;
     /// Adds the backend calls one encrypted application at `level` makes
-    /// ([`cost`](super::cost)).
+    /// ([`cost()`](super::cost())).
     fn cost(&self, params: &Params, level: usize, counts: &mut Counts);
 }
 

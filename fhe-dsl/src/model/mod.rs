@@ -1,6 +1,6 @@
 //! Interpreters of a model's plan.
 //!
-//! `model!` compiles a model into one [`Plan`](crate::plan::Plan) (levels, automatic
+//! `model!` compiles a model into one [`Plan`] (levels, automatic
 //! bootstraps, every step) and implements [`Model`] for it: the plan plus its layers by
 //! index. The typed forward pass the macro generates is the encrypted interpreter (any
 //! backend); the functions here are the others, each walking the same steps:
@@ -90,7 +90,7 @@ pub fn forward_plain<M: Model + ?Sized>(m: &M, x: &[f64]) -> Vec<f64> {
     twin::plain_walk(m, x, |_, _, _| Ok(())).expect("generated models hold every layer")
 }
 
-/// [`Model::forward_plain`]-style twin with every value checked against `limits` (see
+/// [`forward_plain`]-style twin with every value checked against `limits` (see
 /// the generated `check_ranges`).
 pub fn check_ranges<M: Model + ?Sized>(
     m: &M,
