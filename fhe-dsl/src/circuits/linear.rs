@@ -269,6 +269,19 @@ impl LinearTransform {
         self.diags.len() * p > 2 * rotated * (limbs + p)
     }
 
+    /// The baby-step / giant-step schedule [`apply_streaming`](Self::apply_streaming)
+    /// runs: the baby-step size `g` and, per giant step, the baby step of each of its
+    /// diagonals (for the cost interpreter, [`crate::model::cost`]).
+    pub(crate) fn schedule(&self) -> (usize, BTreeMap<i64, Vec<i64>>) {
+        let g = self.baby_step();
+        let mut plan: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for &d in self.diags.keys() {
+            let (j, i) = self.split(d, g);
+            plan.entry(j).or_default().push(i);
+        }
+        (g, plan)
+    }
+
     pub(crate) fn check_level<B: Backend>(&self, ckks: &Ckks<B>, level: usize) -> Result<()> {
         let params = ckks.params();
         if level == 0 || level > params.max_level() {

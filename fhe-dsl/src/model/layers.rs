@@ -1,5 +1,7 @@
 //! What the plan interpreters need from a layer, for every layer `model!` accepts.
 
+use super::cost::{self, Counts, Cx};
+use crate::ckks::Params;
 use crate::typed::{Bounds, Conv, Dense, Diagonal, IntervalLayer, Linear, Poly, SpatialSum};
 
 /// A layer as the plan interpreters see it (object-safe: no backend).
@@ -12,6 +14,9 @@ pub trait PlanLayer {
     fn rotations(&self) -> Vec<i64>;
     /// Plaintexts (diagonals or constants) one application multiplies by.
     fn diagonals(&self) -> usize;
+    /// Adds the backend calls one encrypted application at `level` makes
+    /// ([`cost()`](super::cost())).
+    fn cost(&self, params: &Params, level: usize, counts: &mut Counts);
 }
 
 impl<const N: usize> PlanLayer for Dense<N> {
@@ -26,6 +31,10 @@ impl<const N: usize> PlanLayer for Dense<N> {
     }
     fn diagonals(&self) -> usize {
         N
+    }
+    fn cost(&self, params: &Params, level: usize, counts: &mut Counts) {
+        let (w, b) = self.parts();
+        cost::dense(Cx(params), counts, level, w, b);
     }
 }
 
@@ -42,6 +51,9 @@ impl<const N: usize> PlanLayer for Diagonal<N> {
     fn diagonals(&self) -> usize {
         1
     }
+    fn cost(&self, params: &Params, level: usize, counts: &mut Counts) {
+        cost::diagonal(Cx(params), counts, level, self.parts().1);
+    }
 }
 
 impl<const N: usize> PlanLayer for Conv<N> {
@@ -56,6 +68,9 @@ impl<const N: usize> PlanLayer for Conv<N> {
     }
     fn diagonals(&self) -> usize {
         self.packed().diagonals()
+    }
+    fn cost(&self, params: &Params, level: usize, counts: &mut Counts) {
+        cost::packed(Cx(params), counts, level, self.packed(), self.bias_slots());
     }
 }
 
@@ -72,6 +87,9 @@ impl<const N: usize> PlanLayer for Linear<N> {
     fn diagonals(&self) -> usize {
         Linear::diagonals(self)
     }
+    fn cost(&self, params: &Params, level: usize, counts: &mut Counts) {
+        cost::packed(Cx(params), counts, level, self.map(), self.bias());
+    }
 }
 
 impl<const N: usize> PlanLayer for SpatialSum<N> {
@@ -87,6 +105,10 @@ impl<const N: usize> PlanLayer for SpatialSum<N> {
     fn diagonals(&self) -> usize {
         0
     }
+    fn cost(&self, params: &Params, level: usize, counts: &mut Counts) {
+        let steps = crate::nn::spatial_sum_steps(self.layout());
+        cost::rotate_and_add(Cx(params), counts, level, &steps);
+    }
 }
 
 impl<const K: usize> PlanLayer for Poly<K> {
@@ -101,5 +123,8 @@ impl<const K: usize> PlanLayer for Poly<K> {
     }
     fn diagonals(&self) -> usize {
         0
+    }
+    fn cost(&self, params: &Params, level: usize, counts: &mut Counts) {
+        cost::poly(Cx(params), counts, level, self.coeffs(), K);
     }
 }

@@ -10,11 +10,17 @@
 //!   injected ([`NoiseModel`]): per-layer error budgets in seconds;
 //! - [`check_ranges`], [`check_input_range`], [`check_declared_range`]: every value
 //!   against its level's headroom and each bootstrap's input range;
-//! - [`key_request`], [`rotations`]: exactly the keys the pass needs, per level.
+//! - [`key_request`], [`rotations`]: exactly the keys the pass needs, per level;
+//! - [`cost()`]: every backend call the encrypted pass makes, per step, without running it
+//!   (checked call for call by [`CountingBackend`]).
 
+pub mod cost;
+pub mod counting;
 mod layers;
 mod twin;
 
+pub use cost::{cost, Cost, Counts, StepCost};
+pub use counting::CountingBackend;
 pub use layers::PlanLayer;
 pub use twin::{errors_between, trace, NoiseModel, TraceStep};
 

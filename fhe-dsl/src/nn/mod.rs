@@ -225,7 +225,7 @@ impl PackedLinear {
 
     /// Steps of the rotate-and-add that fills the output copies (empty unless the output
     /// period is smaller than the input's).
-    fn replicate_steps(&self) -> Vec<i64> {
+    pub(crate) fn replicate_steps(&self) -> Vec<i64> {
         let mut steps = Vec::new();
         let mut p = self.out_period;
         while self.replicate && p < self.in_period {

@@ -258,6 +258,11 @@ impl<const N: usize> Conv<N> {
         &self.bias
     }
 
+    /// The bias at every output slot (what the encrypted layer adds).
+    pub(crate) fn bias_slots(&self) -> &[f64] {
+        &self.bias_slots
+    }
+
     /// The compiled slot-vector map (diagonals, rotations, the cleartext twin).
     ///
     /// ```

@@ -1,0 +1,312 @@
+//! [`CountingBackend`]: any backend, with every call counted by primitive and limb count.
+
+use super::cost::Counts;
+use crate::backend::{Backend, KeyDigits};
+use crate::ring::{RingContext, RnsPoly};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A [`Backend`] that delegates every method to `B` and counts the calls it receives,
+/// keyed by method name and limb count ([`Counts`]): the independent check of the cost
+/// interpreter ([`cost()`](super::cost())), and a trace for device models.
+///
+/// **Convention**: coarse methods (`rescale`, `key_switch`, `relinearize_rescale`,
+/// `hoisted_rotations`, …) are delegated to `B`'s own implementation — its fused kernel
+/// or its default composition — and count once, as themselves: the finer calls a default
+/// composition makes run on `B`, not on this wrapper, so they are not counted. Counts are
+/// therefore taken at the trait boundary the evaluator and circuits call, the same for
+/// every `B`.
+///
+/// The limb count is that of the operand the method works on: the destination for
+/// element-wise methods, transforms and `automorphism_ntt` (its input); the input for
+/// `rescale`, `div_round_by_tail` (before the division), `decompose_mod_up`,
+/// `key_switch`, `base_convert`; `d2` for `relinearize_rescale`; `c1` for
+/// `hoisted_rotations`; `c0` for `rotate_extended`; the digits (over `Q_l ∪ P`) for
+/// `key_switch_inner`; `acc0` for `mul_add_terms`; the target primes for `zero`,
+/// `select`, `keep_limbs` and `mod_raise`; both operands together for `concat`.
+/// `hoisted_rotations` also adds its number of keys to `"hoisted_rotations.keys"`, and
+/// `mul_add_terms` its number of terms to `"mul_add_terms.terms"`. `name`,
+/// `synchronize` and `primes` are not counted.
+///
+/// Every method of [`Backend`] is overridden here; a method added to the trait later must
+/// be added too, or its default composition would run on the wrapper and count its parts.
+///
+/// Clones share the counter. [`reset`](Self::reset) before the work to measure (after
+/// key upload and encryption, say), [`counts`](Self::counts) after.
+#[derive(Clone, Debug, Default)]
+pub struct CountingBackend<B> {
+    inner: B,
+    counts: Arc<Mutex<Counts>>,
+}
+
+impl<B: Backend> CountingBackend<B> {
+    /// Wraps `inner`, with nothing counted.
+    pub fn new(inner: B) -> Self {
+        CountingBackend {
+            inner,
+            counts: Arc::default(),
+        }
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    /// A snapshot of the counts so far.
+    pub fn counts(&self) -> Counts {
+        self.lock().clone()
+    }
+
+    /// Forgets every count.
+    pub fn reset(&self) {
+        *self.lock() = Counts::new();
+    }
+
+    /// The counts so far, resetting them.
+    pub fn take(&self) -> Counts {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        // a panic while counting leaves a valid map
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count(&self, op: &'static str, limbs: usize) {
+        self.lock().add(op, limbs, 1);
+    }
+
+    fn limbs(&self, p: &B::Poly) -> usize {
+        self.inner.primes(p).len()
+    }
+}
+
+impl<B: Backend> Backend for CountingBackend<B> {
+    type Poly = B::Poly;
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn synchronize(&self) -> crate::Result<()> {
+        self.inner.synchronize()
+    }
+
+    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> crate::Result<Self::Poly> {
+        self.count("upload", p.primes.len());
+        self.inner.upload(ctx, p)
+    }
+
+    fn download(&self, ctx: &RingContext, p: &Self::Poly) -> crate::Result<RnsPoly> {
+        self.count("download", self.limbs(p));
+        self.inner.download(ctx, p)
+    }
+
+    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> Self::Poly {
+        self.count("zero", primes.len());
+        self.inner.zero(ctx, primes)
+    }
+
+    fn primes<'a>(&self, p: &'a Self::Poly) -> &'a [usize] {
+        self.inner.primes(p)
+    }
+
+    fn select(&self, ctx: &RingContext, a: &Self::Poly, primes: &[usize]) -> Self::Poly {
+        self.count("select", primes.len());
+        self.inner.select(ctx, a, primes)
+    }
+
+    fn concat(&self, ctx: &RingContext, a: &Self::Poly, b: &Self::Poly) -> Self::Poly {
+        self.count("concat", self.limbs(a) + self.limbs(b));
+        self.inner.concat(ctx, a, b)
+    }
+
+    fn keep_limbs(&self, ctx: &RingContext, a: &mut Self::Poly, primes: &[usize]) {
+        self.count("keep_limbs", primes.len());
+        self.inner.keep_limbs(ctx, a, primes)
+    }
+
+    fn ntt(&self, ctx: &RingContext, a: &mut Self::Poly) {
+        self.count("ntt", self.limbs(a));
+        self.inner.ntt(ctx, a)
+    }
+
+    fn intt(&self, ctx: &RingContext, a: &mut Self::Poly) {
+        self.count("intt", self.limbs(a));
+        self.inner.intt(ctx, a)
+    }
+
+    fn add_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly) {
+        self.count("add_assign", self.limbs(a));
+        self.inner.add_assign(ctx, a, b)
+    }
+
+    fn sub_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly) {
+        self.count("sub_assign", self.limbs(a));
+        self.inner.sub_assign(ctx, a, b)
+    }
+
+    fn neg_assign(&self, ctx: &RingContext, a: &mut Self::Poly) {
+        self.count("neg_assign", self.limbs(a));
+        self.inner.neg_assign(ctx, a)
+    }
+
+    fn mul_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly) {
+        self.count("mul_assign", self.limbs(a));
+        self.inner.mul_assign(ctx, a, b)
+    }
+
+    fn mul_add_assign(
+        &self,
+        ctx: &RingContext,
+        acc: &mut Self::Poly,
+        a: &Self::Poly,
+        b: &Self::Poly,
+    ) {
+        self.count("mul_add_assign", self.limbs(acc));
+        self.inner.mul_add_assign(ctx, acc, a, b)
+    }
+
+    fn mul_add_terms(
+        &self,
+        ctx: &RingContext,
+        acc0: &mut Self::Poly,
+        acc1: &mut Self::Poly,
+        terms: &[(&Self::Poly, &Self::Poly, &Self::Poly)],
+    ) {
+        let l = self.limbs(acc0);
+        {
+            let mut c = self.lock();
+            c.add("mul_add_terms", l, 1);
+            c.add("mul_add_terms.terms", l, terms.len() as u64);
+        }
+        self.inner.mul_add_terms(ctx, acc0, acc1, terms)
+    }
+
+    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]) {
+        self.count("mul_scalar_assign", self.limbs(a));
+        self.inner.mul_scalar_assign(ctx, a, s)
+    }
+
+    fn mul_scalar_add_assign(
+        &self,
+        ctx: &RingContext,
+        acc: &mut Self::Poly,
+        a: &Self::Poly,
+        s: &[u64],
+    ) {
+        self.count("mul_scalar_add_assign", self.limbs(acc));
+        self.inner.mul_scalar_add_assign(ctx, acc, a, s)
+    }
+
+    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]) {
+        self.count("add_scalar_assign", self.limbs(a));
+        self.inner.add_scalar_assign(ctx, a, s)
+    }
+
+    fn automorphism_ntt(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        galois: usize,
+        out: &mut Self::Poly,
+    ) {
+        self.count("automorphism_ntt", self.limbs(a));
+        self.inner.automorphism_ntt(ctx, a, galois, out)
+    }
+
+    fn base_convert(&self, ctx: &RingContext, a: &Self::Poly, to: &[usize]) -> Self::Poly {
+        self.count("base_convert", self.limbs(a));
+        self.inner.base_convert(ctx, a, to)
+    }
+
+    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut Self::Poly, tail: usize) {
+        self.count("div_round_by_tail", self.limbs(a));
+        self.inner.div_round_by_tail(ctx, a, tail)
+    }
+
+    fn rescale(&self, ctx: &RingContext, a: &mut Self::Poly, drop: usize) {
+        self.count("rescale", self.limbs(a));
+        self.inner.rescale(ctx, a, drop)
+    }
+
+    fn decompose_mod_up(&self, ctx: &RingContext, a: &Self::Poly, alpha: usize) -> Vec<Self::Poly> {
+        self.count("decompose_mod_up", self.limbs(a));
+        self.inner.decompose_mod_up(ctx, a, alpha)
+    }
+
+    fn key_switch_inner(
+        &self,
+        ctx: &RingContext,
+        digits: &[Self::Poly],
+        key: &KeyDigits<Self::Poly>,
+        galois: Option<usize>,
+    ) -> (Self::Poly, Self::Poly) {
+        self.count(
+            "key_switch_inner",
+            digits.first().map_or(0, |d| self.limbs(d)),
+        );
+        self.inner.key_switch_inner(ctx, digits, key, galois)
+    }
+
+    fn key_switch(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        key: &KeyDigits<Self::Poly>,
+        alpha: usize,
+        galois: Option<usize>,
+    ) -> (Self::Poly, Self::Poly) {
+        self.count("key_switch", self.limbs(a));
+        self.inner.key_switch(ctx, a, key, alpha, galois)
+    }
+
+    fn relinearize_rescale(
+        &self,
+        ctx: &RingContext,
+        d0: &Self::Poly,
+        d1: &Self::Poly,
+        d2: &Self::Poly,
+        key: &KeyDigits<Self::Poly>,
+        alpha: usize,
+        drop: usize,
+    ) -> (Self::Poly, Self::Poly) {
+        self.count("relinearize_rescale", self.limbs(d2));
+        self.inner
+            .relinearize_rescale(ctx, d0, d1, d2, key, alpha, drop)
+    }
+
+    fn mod_raise(&self, ctx: &RingContext, a: &Self::Poly, to: &[usize]) -> Self::Poly {
+        self.count("mod_raise", to.len());
+        self.inner.mod_raise(ctx, a, to)
+    }
+
+    fn rotate_extended(
+        &self,
+        ctx: &RingContext,
+        c0: &Self::Poly,
+        digits: &[Self::Poly],
+        key: &KeyDigits<Self::Poly>,
+        galois: usize,
+    ) -> (Self::Poly, Self::Poly) {
+        self.count("rotate_extended", self.limbs(c0));
+        self.inner.rotate_extended(ctx, c0, digits, key, galois)
+    }
+
+    fn hoisted_rotations(
+        &self,
+        ctx: &RingContext,
+        c0: &Self::Poly,
+        c1: &Self::Poly,
+        keys: &[(usize, &KeyDigits<Self::Poly>)],
+        alpha: usize,
+    ) -> Vec<(Self::Poly, Self::Poly)> {
+        let l = self.limbs(c1);
+        {
+            let mut c = self.lock();
+            c.add("hoisted_rotations", l, 1);
+            c.add("hoisted_rotations.keys", l, keys.len() as u64);
+        }
+        self.inner.hoisted_rotations(ctx, c0, c1, keys, alpha)
+    }
+}
