@@ -9,7 +9,7 @@ use super::weights::{Act, BlockWeights, ResNetWeights};
 use anyhow::Result;
 use fhe_dsl::circuits::BootstrapPreset;
 use fhe_dsl::ckks::{KeyRequest, Params, SwitchingKey};
-use fhe_dsl::model::{key_request, Model};
+use fhe_dsl::model::{cost, key_request, Counts, Model};
 use fhe_dsl::plan::Op;
 use ndarray::{Array1, Array2, Array4};
 use rand::{Rng, SeedableRng};
@@ -134,6 +134,9 @@ pub struct PlanReport {
     pub output_level: usize,
     /// Levels per block.
     pub levels: Vec<BlockLevels>,
+    /// Every backend call of one encrypted inference, by primitive and limb count
+    /// (`fhe_dsl::model::cost`: bootstraps counted as one `bootstrap` each).
+    pub primitives: Counts,
 }
 
 /// Plans ResNet-(6N+2) at `preset` (full-slot, `S` slots).
@@ -198,6 +201,7 @@ where
             });
         }
     }
+    let primitives = cost(m, &params)?.total;
     Ok(PlanReport {
         model: name.to_string(),
         params: preset.name.to_string(),
@@ -217,6 +221,7 @@ where
         input_level: plan.input_level,
         output_level: plan.output_level(),
         levels,
+        primitives,
     })
 }
 
@@ -271,6 +276,14 @@ impl PlanReport {
             self.key_bytes as f64 / 1e9,
             self.model_key_bytes as f64 / 1e9
         );
+        let mut by_op: std::collections::BTreeMap<&str, u64> = Default::default();
+        for ((op, _), n) in self.primitives.iter() {
+            *by_op.entry(op).or_insert(0) += n;
+        }
+        let _ = writeln!(s, "backend calls per inference (all limb counts):");
+        for (op, n) in by_op {
+            let _ = writeln!(s, "  {op:<24} {n:>9}");
+        }
         let _ = writeln!(s, "\n{:<10} {:>6} {:>7}", "block", "input", "output");
         for b in &self.levels {
             let _ = writeln!(
