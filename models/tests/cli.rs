@@ -414,3 +414,31 @@ fn infer_bad_input_gives_errors() {
         assert!(!e.contains("panicked"), "{e}");
     }
 }
+
+/// `fhe plan`: one JSON object per model with the fields scripts read, the ResNet-20
+/// plan (two bootstraps, 1076 rotations) and its primitive counts.
+#[test]
+fn plan_json_reports_each_model() {
+    let out = fhe(&["plan", "--model", "resnet20", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    for k in ["model", "bootstraps", "rotations", "key_bytes", "levels", "primitives"] {
+        assert!(v.get(k).is_some(), "missing {k} in {v}");
+    }
+    assert_eq!(v["model"], "resnet20");
+    assert_eq!(v["bootstraps"], 2);
+    assert_eq!(v["levels"].as_array().unwrap().len(), 9);
+    let prims = v["primitives"].as_array().unwrap();
+    let calls = |op: &str| -> u64 {
+        prims
+            .iter()
+            .filter(|p| p["op"] == op)
+            .map(|p| p["calls"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(calls("bootstrap"), 2);
+    // every rotation is one key switch: hoisted or extended
+    assert!(calls("rotate_extended") + calls("hoisted_rotations.keys") >= 1000);
+    let out = fhe(&["plan", "--model", "resnet21"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
