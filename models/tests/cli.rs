@@ -422,7 +422,14 @@ fn plan_json_reports_each_model() {
     let out = fhe(&["plan", "--model", "resnet20", "--format", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
-    for k in ["model", "bootstraps", "rotations", "key_bytes", "levels", "primitives"] {
+    for k in [
+        "model",
+        "bootstraps",
+        "rotations",
+        "key_bytes",
+        "levels",
+        "primitives",
+    ] {
         assert!(v.get(k).is_some(), "missing {k} in {v}");
     }
     assert_eq!(v["model"], "resnet20");
