@@ -288,20 +288,14 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
     let layers: Vec<(String, f64)> = serde_json::from_value(v["layer_errors"].clone()).unwrap();
     assert_eq!(layers.len(), 60);
     assert_eq!(layers.last().unwrap().0, "logits");
-    let table: Vec<String> = v["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap().to_string())
-        .collect();
-    assert!(
-        table.contains(&"layer2.0.shortcut".to_string()),
-        "{table:?}"
+    // the automatic bootstrap redefines the block output it refreshes
+    let names: Vec<&str> = layers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "layer2.1.y").count(),
+        2,
+        "{names:?}"
     );
-    assert!(
-        table.contains(&"layer2.1.y (bootstrap (automatic))".to_string()),
-        "{table:?}"
-    );
+    assert!(names.contains(&"layer2.0.p"), "{names:?}");
     for (name, e) in &layers {
         assert!(e.is_finite() && *e < 1e-4, "{name}: {e}");
     }
