@@ -83,9 +83,28 @@ pub enum Error {
     /// Malformed bytes.
     #[error("malformed data: {0}")]
     Malformed(String),
-    /// A device (GPU, accelerator) reported a failure.
-    #[error("device error: {0}")]
-    Device(String),
+    /// A backend could not carry out an operation: the device ran out of memory, its
+    /// driver failed, there is no device, or the operands do not fit the operation. Every
+    /// [`Backend`](crate::backend::Backend) operation that touches polynomial data returns
+    /// this rather than panicking; see [`DeviceErrorKind`] for what each kind means and
+    /// what to do about it.
+    ///
+    /// ```
+    /// use fhe_dsl::{DeviceErrorKind, Error};
+    /// let e = Error::device("gpu", "key_switch_inner", DeviceErrorKind::OutOfMemory);
+    /// assert!(e.to_string().starts_with("gpu backend: `key_switch_inner` failed: out of device memory"));
+    /// assert_eq!(e.at_step("y", "conv1").device_kind(), Some(&DeviceErrorKind::OutOfMemory));
+    /// ```
+    #[error("{backend} backend: `{op}` failed: {kind}")]
+    Device {
+        /// the backend's [`name`](crate::backend::Backend::name) ("cpu", "gpu", ...)
+        backend: &'static str,
+        /// the operation that failed (a `Backend` method, or the backend's own step
+        /// within one, e.g. "alloc", "upload tables")
+        op: &'static str,
+        /// what went wrong
+        kind: DeviceErrorKind,
+    },
     /// A value of a model's forward pass leaves the range its level or the next
     /// bootstrap can hold (found by the cleartext twin, before anything is encrypted).
     #[error(
@@ -145,6 +164,54 @@ impl Error {
         match self {
             Error::AtStep { source, .. } => source.root(),
             e => e,
+        }
+    }
+}
+
+/// Why a backend operation failed ([`Error::Device`]).
+///
+/// The kinds are what a caller can act on differently: retry with less live data
+/// (`OutOfMemory`), pick another backend (`NoDevice`), fix the program (`InvalidInput`),
+/// or report the fault (`Driver`; after most driver faults the device context is unusable
+/// and later operations on the same backend fail too).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DeviceErrorKind {
+    /// The device has no memory left for the operation's buffers. Nothing was written to
+    /// the operation's outputs that a caller could mistake for a result; the backend stays
+    /// usable once memory is freed.
+    #[error(
+        "out of device memory (drop ciphertexts, plaintexts or keys that are no longer \
+         needed, evaluate fewer values at once, or use a device with more memory)"
+    )]
+    OutOfMemory,
+    /// There is no device to run on (no driver, no device with that ordinal, the device
+    /// was lost); the text says which.
+    #[error("no device: {0}")]
+    NoDevice(String),
+    /// The device driver reported a fault (a failed launch or copy, an illegal address);
+    /// the text is the driver's error code and description.
+    #[error("driver error: {0}")]
+    Driver(String),
+    /// The operands do not fit the operation (different ring degrees, a prime the
+    /// operand lacks, a scalar list of the wrong length): a bug in the caller, reported
+    /// instead of a read past a buffer.
+    #[error("invalid operands: {0}")]
+    InvalidInput(String),
+}
+
+impl Error {
+    /// An [`Error::Device`] for `op` on `backend`.
+    pub fn device(backend: &'static str, op: &'static str, kind: DeviceErrorKind) -> Error {
+        Error::Device { backend, op, kind }
+    }
+
+    /// The [`DeviceErrorKind`] of a backend failure, under any [`Error::AtStep`]
+    /// wrappers; `None` for every other error.
+    pub fn device_kind(&self) -> Option<&DeviceErrorKind> {
+        match self.root() {
+            Error::Device { kind, .. } => Some(kind),
+            _ => None,
         }
     }
 }

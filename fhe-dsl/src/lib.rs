@@ -44,6 +44,6 @@ pub mod ring;
 pub mod tensor;
 pub mod typed;
 
-pub use error::{Error, Result};
+pub use error::{DeviceErrorKind, Error, Result};
 /// The plan IR `model!` compiles models into (the `fhe-plan` crate).
 pub use fhe_plan as plan;
