@@ -68,7 +68,7 @@ fn main() -> fhe_dsl::Result<()> {
     let ckks = Ckks::new(params, CpuBackend::new());
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk)?;
     let keys =
         BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &model.key_request())?;
     let x: EncVector<CpuBackend, 2048, 3> =

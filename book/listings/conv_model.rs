@@ -71,7 +71,7 @@ fn run<B: Backend>(backend: B) -> fhe_dsl::Result<f64> {
     );
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let keys = kg.evaluation_keys(&sk, &model.key_request());
+    let keys = kg.evaluation_keys(&sk, &model.key_request())?;
     // a 16×16 test pattern (a ring), packed with the first conv's input layout
     let pixels: Vec<f64> = (0..256)
         .map(|i| {
@@ -85,7 +85,7 @@ fn run<B: Backend>(backend: B) -> fhe_dsl::Result<f64> {
         .collect();
     let packed = image.pack(&pixels, ConvBlock::SLOTS)?;
     let x: EncVector<B, 256, 5> =
-        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &packed)?;
+        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)?), &packed)?;
 
     // server
     let y: EncVector<B, 256, 1> = model.forward(&ckks.evaluator(&keys)?, x)?;

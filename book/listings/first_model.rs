@@ -87,8 +87,8 @@ fn run<B: Backend>(backend: B) -> fhe_dsl::Result<f64> {
     let ckks = Ckks::new(params, backend);
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
-    let keys = kg.evaluation_keys(&sk, &model.key_request());
+    let pk = kg.public_key(&sk)?;
+    let keys = kg.evaluation_keys(&sk, &model.key_request())?;
     let input = [0.3, -0.1, 0.8, 0.5, -0.6, 0.2, 0.0, -0.4];
     let x: EncVector<B, 8, 5> = EncVector::encrypt(&ckks, &ckks.encryptor(&pk), &input)?;
 

@@ -69,8 +69,8 @@ fn main() -> fhe_dsl::Result<()> {
     let ckks = Ckks::new(params, ReferenceBackend);
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin()))?;
-    let enc = ckks.encryptor(&kg.public_key(&sk));
+    let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin())?)?;
+    let enc = ckks.encryptor(&kg.public_key(&sk)?);
     let dec = ckks.decryptor(&sk);
 
     let x = Ct::<ReferenceBackend, 3>::encrypt(&ckks, &enc, &[0.5])?;

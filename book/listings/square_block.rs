@@ -91,11 +91,11 @@ fn run<B: Backend>(backend: B) -> fhe_dsl::Result<f64> {
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
     // the squares need the relinearisation key: `key_request` asks for it
-    let keys = kg.evaluation_keys(&sk, &model.key_request());
+    let keys = kg.evaluation_keys(&sk, &model.key_request())?;
     let pixels: Vec<f64> = (0..64).map(|i| ((i % 8) as f64 / 8.0) * 0.9).collect();
     let packed = image.pack(&pixels, SquareBlock::SLOTS)?;
     let x: EncVector<B, 128, 5> =
-        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &packed)?;
+        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)?), &packed)?;
     // server, with a report per step
     let mut steps = Vec::new();
     let y: EncVector<B, 128, 0> = model.forward_observed(

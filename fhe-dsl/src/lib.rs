@@ -17,8 +17,8 @@
 //! let ckks = Ckks::new(params, ReferenceBackend);
 //! let mut kg = ckks.key_generator();
 //! let sk = kg.secret_key();
-//! let pk = kg.public_key(&sk);
-//! let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations([1]));
+//! let pk = kg.public_key(&sk)?;
+//! let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations([1]))?;
 //! let eval = ckks.evaluator(&evk)?;
 //!
 //! let x: Vec<f64> = (0..8).map(|i| i as f64 / 8.0).collect();

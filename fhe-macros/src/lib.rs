@@ -110,8 +110,8 @@ fn expand(m: parse::Model) -> proc_macro2::TokenStream {
 /// let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, ReferenceBackend);
 /// let mut kg = ckks.key_generator();
 /// let sk = kg.secret_key();
-/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &model.key_request()))?;
-/// let enc = ckks.encryptor(&kg.public_key(&sk));
+/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &model.key_request())?)?;
+/// let enc = ckks.encryptor(&kg.public_key(&sk)?);
 /// let input = [0.1, 0.2, 0.3, 0.4];
 /// let x = EncVector::encrypt(&ckks, &enc, &input)?;
 /// let y: EncVector<ReferenceBackend, 4, 1> = model.forward(&ev, x)?;
@@ -295,9 +295,9 @@ fn expand(m: parse::Model) -> proc_macro2::TokenStream {
 /// let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, ReferenceBackend);
 /// let mut kg = ckks.key_generator();
 /// let sk = kg.secret_key();
-/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &model.key_request()))?;
+/// let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &model.key_request())?)?;
 /// let input = lin.pack(&(0..16).map(|i| i as f64 / 16.0).collect::<Vec<_>>(), 64)?;
-/// let x = EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &input)?;
+/// let x = EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)?), &input)?;
 /// let y: EncVector<ReferenceBackend, 64, 0> = model.forward(&ev, x)?;
 /// let got = y.decrypt(&ckks.decryptor(&sk))?;
 /// for (g, w) in got.iter().zip(model.forward_plain(&input)) {

@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sk = kg.secret_key();
     let t = Instant::now();
     let req = KeyRequest::new().rotations_up_to(m.rotations(), level);
-    let evk = kg.evaluation_keys(&sk, &req);
+    let evk = kg.evaluation_keys(&sk, &req)?;
     let eval = ckks.evaluator_from(evk)?;
     println!("keys: {:.2} s", t.elapsed().as_secs_f64());
     let x: Vec<f64> = (0..slots)

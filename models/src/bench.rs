@@ -127,8 +127,8 @@ pub fn run<B: Backend>(
     ));
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
-    let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations(1..=8));
+    let pk = kg.public_key(&sk)?;
+    let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations(1..=8))?;
     let eval = ckks.evaluator(&evk)?;
     let enc = ckks.encryptor(&pk);
     let dec = ckks.decryptor(&sk);
@@ -170,8 +170,7 @@ pub fn run<B: Backend>(
         let sync = || be.synchronize().map_err(anyhow::Error::from);
         let (median_us, min_us) = match op {
             "ntt" => time_runs(runs, sync, || {
-                be.ntt(&ctx, &mut ntt_poly);
-                Ok(())
+                be.ntt(&ctx, &mut ntt_poly).map_err(Into::into)
             })?,
             "encrypt_pk" => time_runs(runs, sync, || {
                 enc.encrypt(&px).map(drop).map_err(Into::into)
@@ -262,7 +261,7 @@ pub fn bench_bootstrap<B: Backend>(
     let t = Instant::now();
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk)?;
     let keys =
         BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &KeyRequest::new())?;
     let keygen_ms = t.elapsed().as_secs_f64() * 1e3;

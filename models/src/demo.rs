@@ -308,11 +308,11 @@ pub fn run<B: Backend>(
     let (sk, pk, evk) = timed(&mut timings, "keygen (client)", || {
         let mut kg = ckks.key_generator();
         let sk = kg.secret_key();
-        let pk = kg.public_key(&sk);
+        let pk = kg.public_key(&sk)?;
         let req = KeyRequest::new()
             .relin()
             .rotations(rotation_steps.iter().copied());
-        let evk = kg.evaluation_keys(&sk, &req);
+        let evk = kg.evaluation_keys(&sk, &req)?;
         Ok((sk, pk, evk))
     })?;
 

@@ -406,7 +406,7 @@ fn run_on<B: Backend, const S: usize>(
         None => ckks.key_generator(),
     };
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk)?;
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg.preset.config, &req)?;
     let keygen_s = t.elapsed().as_secs_f64();
     let key_bytes = keys.evk.byte_size();

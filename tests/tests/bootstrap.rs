@@ -30,7 +30,7 @@ fn fixture(preset: BootstrapPreset, secure: bool, log_slots: Option<u32>) -> Fix
     let ckks = Ckks::new(params, CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 2024);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg, &KeyRequest::new()).unwrap();
     let bs = Bootstrapper::new(&ckks, cfg, &keys).unwrap();
     Fixture { ckks, sk, pk, bs }
@@ -136,12 +136,13 @@ fn range_check_names_the_range() {
     let ckks = Ckks::new(params, CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 5);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &KeyRequest::new())
         .unwrap();
     let bs = Bootstrapper::new(&ckks, preset.config.clone(), &keys)
         .unwrap()
-        .with_range_check(&sk);
+        .with_range_check(&sk)
+        .unwrap();
     let n = preset.config.slots();
     // in range: fine
     let ok = ckks
@@ -233,7 +234,7 @@ fn streamed_transforms_match_precomputed() {
     let ckks = Ckks::new(params, CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 2024);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let cfg = preset.config.clone();
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg, &KeyRequest::new()).unwrap();
     let stored = Bootstrapper::new(&ckks, cfg.clone(), &keys).unwrap();

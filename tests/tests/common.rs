@@ -59,8 +59,8 @@ impl<B: Backend> Setup<B> {
         let ckks = Ckks::new(params, backend);
         let mut kg = KeyGenerator::from_seed(&ckks, 42);
         let sk = kg.secret_key();
-        let pk = kg.public_key(&sk);
-        let evk = kg.evaluation_keys(&sk, req);
+        let pk = kg.public_key(&sk).unwrap();
+        let evk = kg.evaluation_keys(&sk, req).unwrap();
         Setup { ckks, sk, pk, evk }
     }
 

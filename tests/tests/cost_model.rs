@@ -115,11 +115,11 @@ fn cost_interpreter_counts_every_backend_call_of_a_conv_net() {
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
     let ev = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &model.key_request()))
+        .evaluator(&kg.evaluation_keys(&sk, &model.key_request()).unwrap())
         .unwrap();
     let input = l1.pack(&wave(64, 0.1), 256).unwrap();
     let x: EncVector<_, 256, 5> =
-        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &input).unwrap();
+        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk).unwrap()), &input).unwrap();
     let mut y = None;
     let got = observe(&be, |obs| {
         y = Some(model.forward_observed(&ev, x, &mut &mut *obs).unwrap());
@@ -168,11 +168,11 @@ fn cost_interpreter_counts_every_backend_call_of_an_mlp() {
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
     let ev = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &model.key_request()))
+        .evaluator(&kg.evaluation_keys(&sk, &model.key_request()).unwrap())
         .unwrap();
     let input = wave(n, 0.2);
     let x: EncVector<_, 16, 5> =
-        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &input).unwrap();
+        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk).unwrap()), &input).unwrap();
     let mut y = None;
     let got = observe(&be, |obs| {
         y = Some(model.forward_observed(&ev, x, &mut &mut *obs).unwrap());

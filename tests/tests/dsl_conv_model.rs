@@ -262,7 +262,7 @@ fn conv_model_on_a_fashion_image_matches_plaintext_on_cpu_with_real_bootstrappin
     let ckks = Ckks::new(params, CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 5);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     // bootstrapping's keys plus exactly the model's own
     let keys =
         BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &m.key_request()).unwrap();
@@ -292,7 +292,7 @@ fn same_source_runs_on_the_reference_backend_with_exactly_its_keys() {
     let ckks = Ckks::new(params, ReferenceBackend);
     let mut kg = KeyGenerator::from_seed(&ckks, 6);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let bt = DecryptReencryptTestDouble {
         ckks: ckks.clone(),
         sk: sk.clone(),
@@ -309,7 +309,8 @@ fn same_source_runs_on_the_reference_backend_with_exactly_its_keys() {
                 &KeyRequest::new()
                     .relin()
                     .rotations(ConvResNet::ROTATIONS.iter().copied()),
-            ),
+            )
+            .unwrap(),
         )
         .unwrap();
     let e = encrypted_forward(&m, &ckks, (&pk, &sk), &without, &bt, &packed).unwrap_err();
@@ -322,7 +323,7 @@ fn same_source_runs_on_the_reference_backend_with_exactly_its_keys() {
     assert!(matches!(e.root(), fhe_dsl::Error::MissingKey(_)), "{e:?}");
 
     let ev = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &m.key_request()))
+        .evaluator(&kg.evaluation_keys(&sk, &m.key_request()).unwrap())
         .unwrap();
     let got = encrypted_forward(&m, &ckks, (&pk, &sk), &ev, &bt, &packed).unwrap();
     let err = max_err(&got, &m.forward_plain(&packed));

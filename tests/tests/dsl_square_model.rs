@@ -210,9 +210,9 @@ fn square_network_encrypted_matches_twin_and_twin_matches_direct() {
     let ckks = Ckks::new(params, CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 11);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let ev = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &n.model.key_request()))
+        .evaluator(&kg.evaluation_keys(&sk, &n.model.key_request()).unwrap())
         .unwrap();
     let bt = DecryptReencryptTestDouble {
         ckks: ckks.clone(),
@@ -252,7 +252,8 @@ fn square_network_encrypted_matches_twin_and_twin_matches_direct() {
                 &fhe_dsl::ckks::KeyRequest::new()
                     .relin()
                     .rotations(SquareNet::ROTATIONS.iter().copied()),
-            ),
+            )
+            .unwrap(),
         )
         .unwrap();
     let e = n.model.forward(&bare, &bt, x).unwrap_err();

@@ -47,9 +47,13 @@ fn fixture() -> Fixture {
     let ckks = Ckks::new(params(), CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 11);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
-    let low = kg.evaluation_keys(&sk, &KeyRequest::new().rotations_up_to(STEPS, KEY_LEVEL));
-    let full = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(STEPS));
+    let pk = kg.public_key(&sk).unwrap();
+    let low = kg
+        .evaluation_keys(&sk, &KeyRequest::new().rotations_up_to(STEPS, KEY_LEVEL))
+        .unwrap();
+    let full = kg
+        .evaluation_keys(&sk, &KeyRequest::new().rotations(STEPS))
+        .unwrap();
     let eval = ckks.evaluator(&low).unwrap();
     let full_eval = ckks.evaluator(&full).unwrap();
     Fixture {
@@ -219,7 +223,7 @@ fn restricted_keys_are_smaller_by_the_limb_ratio() {
         .rotations_up_to([1, 2], KEY_LEVEL)
         .rotations_up_to([2], 0)
         .rotations([7]);
-    let evk = kg.evaluation_keys(&sk, &req);
+    let evk = kg.evaluation_keys(&sk, &req).unwrap();
     let g = |k| galois_element(k, p.log_n());
     assert_eq!(evk.galois.len(), 3);
     assert_eq!(evk.galois[&g(1)].level(&p), KEY_LEVEL);
@@ -262,7 +266,7 @@ fn bootstrap_with_restricted_slot_to_coeff_keys() {
     let ckks = Ckks::new(p.clone(), CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 2024);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg, &KeyRequest::new()).unwrap();
     let levels = cfg.rotation_levels(&p).unwrap();
     let top = p.max_level();

@@ -76,9 +76,10 @@ fn encrypted_error(m: &Head) -> f64 {
     let mut kg = KeyGenerator::from_seed(&ckks, 20);
     let sk = kg.secret_key();
     let ev = ckks
-        .evaluator(&kg.evaluation_keys(&sk, &m.key_request()))
+        .evaluator(&kg.evaluation_keys(&sk, &m.key_request()).unwrap())
         .unwrap();
-    let x = EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &INPUT).unwrap();
+    let x =
+        EncVector::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk).unwrap()), &INPUT).unwrap();
     let y: EncVector<CpuBackend, 8, 0> = m.forward(&ev, x).unwrap();
     let got = y.decrypt(&ckks.decryptor(&sk)).unwrap();
     got.iter()
@@ -230,9 +231,12 @@ fn check_params_refuses_levels_the_parameters_cannot_give_before_key_generation(
     let ckks = Ckks::new(small, CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 1);
     let sk = kg.secret_key();
-    let e =
-        EncVector::<CpuBackend, 8, 7>::encrypt(&ckks, &ckks.encryptor(&kg.public_key(&sk)), &[1.0])
-            .unwrap_err();
+    let e = EncVector::<CpuBackend, 8, 7>::encrypt(
+        &ckks,
+        &ckks.encryptor(&kg.public_key(&sk).unwrap()),
+        &[1.0],
+    )
+    .unwrap_err();
     assert!(
         e.to_string().starts_with(
             "invalid input: cannot encrypt at level 7: these parameters offer levels 0..=5"

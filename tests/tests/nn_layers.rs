@@ -56,13 +56,18 @@ fn average_pooling_matches_a_direct_computation() {
     assert!(max_err(&twin, &direct) < 1e-12);
     let mut kg = KeyGenerator::from_seed(&ckks, 18);
     let sk = kg.secret_key();
-    let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(pool.rotations()));
+    let evk = kg
+        .evaluation_keys(&sk, &KeyRequest::new().rotations(pool.rotations()))
+        .unwrap();
     let eval = ckks.evaluator(&evk).unwrap();
     let top = ckks.params().max_level();
     let pt = ckks
         .encode_real(&packed, top, ckks.params().default_scale())
         .unwrap();
-    let ct = ckks.encryptor(&kg.public_key(&sk)).encrypt(&pt).unwrap();
+    let ct = ckks
+        .encryptor(&kg.public_key(&sk).unwrap())
+        .encrypt(&pt)
+        .unwrap();
     let y = pool
         .apply(&eval, &ct, ckks.params().rescale_divisor(top))
         .unwrap();
@@ -104,8 +109,10 @@ fn convolutions_square_and_pooling_match_cleartext() {
     steps.extend(spatial_sum_steps(&l8g));
     let mut kg = KeyGenerator::from_seed(&ckks, 8);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
-    let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations(steps));
+    let pk = kg.public_key(&sk).unwrap();
+    let evk = kg
+        .evaluation_keys(&sk, &KeyRequest::new().relin().rotations(steps))
+        .unwrap();
     let eval = ckks.evaluator(&evk).unwrap();
     let dec = ckks.decryptor(&sk);
     let top = ckks.params().max_level();

@@ -23,7 +23,7 @@ fn modulo(x: &BigInt, m: &BigInt) -> BigInt {
 
 fn coeff_form(b: &CpuBackend, ctx: &RingContext, p: &RnsPoly) -> RnsPoly {
     let mut d = b.upload(ctx, p.clone()).expect("upload");
-    b.intt(ctx, &mut d);
+    b.intt(ctx, &mut d).unwrap();
     b.download(ctx, &d).expect("download")
 }
 
@@ -38,7 +38,7 @@ proptest! {
         let q: Vec<usize> = (0..=level).collect();
         let d = random_poly(ctx, &q, seed);
         let dc = coeff_form(&b, ctx, &d);
-        let digits = b.decompose_mod_up(ctx, &b.upload(ctx, d.clone()).expect("upload"), params.alpha());
+        let digits = b.decompose_mod_up(ctx, &b.upload(ctx, d.clone()).expect("upload"), params.alpha()).unwrap();
         prop_assert_eq!(digits.len(), (level + 1).div_ceil(params.alpha()));
         for (j, dig) in digits.iter().enumerate() {
             let dig = coeff_form(&b, ctx, &b.download(ctx, dig).expect("download"));
@@ -66,7 +66,7 @@ proptest! {
         let x = random_poly(ctx, &primes, seed); // read as NTT form
         let xc = coeff_form(&b, ctx, &x);
         let mut y = b.upload(ctx, x.clone()).expect("upload");
-        b.div_round_by_tail(ctx, &mut y, tail);
+        b.div_round_by_tail(ctx, &mut y, tail).unwrap();
         let yc = coeff_form(&b, ctx, &b.download(ctx, &y).expect("download"));
         let t = BigInt::from(ctx.product(&primes[8 - tail..]));
         let keep = BigInt::from(ctx.product(&primes[..8 - tail]));

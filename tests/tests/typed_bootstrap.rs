@@ -17,7 +17,7 @@ fn typed_ciphertext_bootstraps_with_the_real_bootstrapper() {
     let ckks = Ckks::new(params.clone(), CpuBackend::new());
     let mut kg = KeyGenerator::from_seed(&ckks, 7);
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &KeyRequest::new())
         .unwrap();
     let bs = Bootstrapper::new(&ckks, preset.config.clone(), &keys).unwrap();

@@ -98,7 +98,7 @@ fn client<B: Backend>(backend: B) -> Client<B> {
     let ckks = Ckks::new(params(), backend);
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     Client { ckks, sk, pk }
 }
 
@@ -120,7 +120,8 @@ fn tiny_resnet<B: Backend>(backend: B) -> f64 {
     let keys = c
         .ckks
         .key_generator()
-        .evaluation_keys(&c.sk, &model.key_request());
+        .evaluation_keys(&c.sk, &model.key_request())
+        .unwrap();
     let ev = c.ckks.evaluator(&keys).unwrap();
     let input = [0.3, -0.1, 0.8, 0.5, -0.6, 0.2, 0.0, -0.4];
     let x = EncVector::encrypt(&c.ckks, &c.ckks.encryptor(&c.pk), &input).unwrap();
@@ -189,7 +190,8 @@ fn auto_bootstrapped_model_matches_plaintext() {
     let keys = c
         .ckks
         .key_generator()
-        .evaluation_keys(&c.sk, &model.key_request());
+        .evaluation_keys(&c.sk, &model.key_request())
+        .unwrap();
     let ev = c.ckks.evaluator(&keys).unwrap();
     let input = [0.5, -0.3, 0.2, 0.9, -0.7, 0.1, 0.4, -0.2];
     let x: EncVector<CpuBackend, 8, 3> =
@@ -206,7 +208,8 @@ fn dyn_ct_reports_runtime_level_errors_and_reenters_types() {
     let keys = c
         .ckks
         .key_generator()
-        .evaluation_keys(&c.sk, &fhe_dsl::ckks::KeyRequest::new().relin());
+        .evaluation_keys(&c.sk, &fhe_dsl::ckks::KeyRequest::new().relin())
+        .unwrap();
     let ev = c.ckks.evaluator(&keys).unwrap();
     let enc = c.ckks.encryptor(&c.pk);
     // data-dependent depth: square until below a threshold the server cannot see

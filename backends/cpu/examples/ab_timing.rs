@@ -74,35 +74,39 @@ fn main() {
     let mut z = x.clone();
     if want("mul_assign") {
         ab("mul_assign 24 limbs", reps, words, || {
-            be.mul_assign(&ctx, &mut z, &y)
+            be.mul_assign(&ctx, &mut z, &y).unwrap()
         });
     }
     if want("mul_add_assign") {
         ab("mul_add_assign", reps, words, || {
-            be.mul_add_assign(&ctx, &mut z, &x, &y)
+            be.mul_add_assign(&ctx, &mut z, &x, &y).unwrap()
         });
     }
     if want("ntt") {
-        ab("ntt 24 limbs", reps, words, || be.ntt(&ctx, &mut z));
-        ab("intt 24 limbs", reps, words, || be.intt(&ctx, &mut z));
+        ab("ntt 24 limbs", reps, words, || {
+            be.ntt(&ctx, &mut z).unwrap()
+        });
+        ab("intt 24 limbs", reps, words, || {
+            be.intt(&ctx, &mut z).unwrap()
+        });
     }
     if want("base_convert") {
         // 6 P limbs (57-bit, split into halves) -> 24 Q limbs: ModDown's conversion
         let pp: Vec<usize> = ctx.p_indices().collect();
         let xp = random_poly(&ctx, &pp, 4);
         ab("base_convert P->Q", reps, words, || {
-            std::hint::black_box(be.base_convert(&ctx, &xp, &q));
+            std::hint::black_box(be.base_convert(&ctx, &xp, &q).unwrap());
         });
         let xq = random_poly(&ctx, &q[1..7], 5);
         let to: Vec<usize> = q[7..].to_vec();
         ab("base_convert 6Q->17Q", reps, (17 * ctx.n()) as f64, || {
-            std::hint::black_box(be.base_convert(&ctx, &xq, &to));
+            std::hint::black_box(be.base_convert(&ctx, &xq, &to).unwrap());
         });
     }
     if want("rescale_poly") {
         ab("rescale 1 poly", reps, words, || {
             let mut t = x.clone();
-            be.rescale(&ctx, &mut t, 1);
+            be.rescale(&ctx, &mut t, 1).unwrap();
             std::hint::black_box(t);
         });
     }
@@ -120,9 +124,11 @@ fn main() {
     let ck = Ckks::new(params.clone(), be);
     let mut kg = ck.key_generator();
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let steps: Vec<i64> = (1..=8).collect();
-    let ek = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations(1..=8));
+    let ek = kg
+        .evaluation_keys(&sk, &KeyRequest::new().relin().rotations(1..=8))
+        .unwrap();
     let ev = ck.evaluator(&ek).unwrap();
     let vals: Vec<f64> = (0..params.max_slots())
         .map(|i| (i % 7) as f64 / 7.0)

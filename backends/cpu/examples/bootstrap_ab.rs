@@ -55,7 +55,7 @@ fn main() {
     let ckks = Ckks::new(params.clone(), CpuBackend::new());
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
+    let pk = kg.public_key(&sk).unwrap();
     let keys = BootstrappingKeys::generate(&mut kg, &ckks, &sk, &preset.config, &KeyRequest::new())
         .expect("keys");
     let bs = Bootstrapper::new(&ckks, preset.config.clone(), &keys).expect("bootstrapper");

@@ -27,49 +27,71 @@ impl Backend for Composed {
     fn download(&self, c: &RingContext, p: &RnsPoly) -> fhe_dsl::Result<RnsPoly> {
         self.0.download(c, p)
     }
-    fn zero(&self, c: &RingContext, primes: &[usize]) -> RnsPoly {
+    fn zero(&self, c: &RingContext, primes: &[usize]) -> fhe_dsl::Result<RnsPoly> {
         self.0.zero(c, primes)
     }
     fn primes<'a>(&self, p: &'a RnsPoly) -> &'a [usize] {
         &p.primes
     }
-    fn select(&self, c: &RingContext, a: &RnsPoly, primes: &[usize]) -> RnsPoly {
+    fn select(&self, c: &RingContext, a: &RnsPoly, primes: &[usize]) -> fhe_dsl::Result<RnsPoly> {
         self.0.select(c, a, primes)
     }
-    fn concat(&self, c: &RingContext, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
+    fn concat(&self, c: &RingContext, a: &RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<RnsPoly> {
         self.0.concat(c, a, b)
     }
-    fn ntt(&self, c: &RingContext, a: &mut RnsPoly) {
+    fn ntt(&self, c: &RingContext, a: &mut RnsPoly) -> fhe_dsl::Result<()> {
         self.0.ntt(c, a)
     }
-    fn intt(&self, c: &RingContext, a: &mut RnsPoly) {
+    fn intt(&self, c: &RingContext, a: &mut RnsPoly) -> fhe_dsl::Result<()> {
         self.0.intt(c, a)
     }
-    fn add_assign(&self, c: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+    fn add_assign(&self, c: &RingContext, a: &mut RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<()> {
         self.0.add_assign(c, a, b)
     }
-    fn sub_assign(&self, c: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+    fn sub_assign(&self, c: &RingContext, a: &mut RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<()> {
         self.0.sub_assign(c, a, b)
     }
-    fn neg_assign(&self, c: &RingContext, a: &mut RnsPoly) {
+    fn neg_assign(&self, c: &RingContext, a: &mut RnsPoly) -> fhe_dsl::Result<()> {
         self.0.neg_assign(c, a)
     }
-    fn mul_assign(&self, c: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
+    fn mul_assign(&self, c: &RingContext, a: &mut RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<()> {
         self.0.mul_assign(c, a, b)
     }
-    fn mul_add_assign(&self, c: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
+    fn mul_add_assign(
+        &self,
+        c: &RingContext,
+        acc: &mut RnsPoly,
+        a: &RnsPoly,
+        b: &RnsPoly,
+    ) -> fhe_dsl::Result<()> {
         self.0.mul_add_assign(c, acc, a, b)
     }
-    fn mul_scalar_assign(&self, c: &RingContext, a: &mut RnsPoly, s: &[u64]) {
+    fn mul_scalar_assign(
+        &self,
+        c: &RingContext,
+        a: &mut RnsPoly,
+        s: &[u64],
+    ) -> fhe_dsl::Result<()> {
         self.0.mul_scalar_assign(c, a, s)
     }
-    fn add_scalar_assign(&self, c: &RingContext, a: &mut RnsPoly, s: &[u64]) {
+    fn add_scalar_assign(
+        &self,
+        c: &RingContext,
+        a: &mut RnsPoly,
+        s: &[u64],
+    ) -> fhe_dsl::Result<()> {
         self.0.add_scalar_assign(c, a, s)
     }
-    fn automorphism_ntt(&self, c: &RingContext, a: &RnsPoly, g: usize, out: &mut RnsPoly) {
+    fn automorphism_ntt(
+        &self,
+        c: &RingContext,
+        a: &RnsPoly,
+        g: usize,
+        out: &mut RnsPoly,
+    ) -> fhe_dsl::Result<()> {
         self.0.automorphism_ntt(c, a, g, out)
     }
-    fn base_convert(&self, c: &RingContext, a: &RnsPoly, to: &[usize]) -> RnsPoly {
+    fn base_convert(&self, c: &RingContext, a: &RnsPoly, to: &[usize]) -> fhe_dsl::Result<RnsPoly> {
         self.0.base_convert(c, a, to)
     }
 }
@@ -139,18 +161,18 @@ fn main() {
     let mut y = x.clone();
     row(
         "NTT (24 limbs)",
-        median_ms(reps, || be.ntt(&ctx, &mut y)),
+        median_ms(reps, || be.ntt(&ctx, &mut y).unwrap()),
         None,
     );
     row(
         "INTT (24 limbs)",
-        median_ms(reps, || be.intt(&ctx, &mut y)),
+        median_ms(reps, || be.intt(&ctx, &mut y).unwrap()),
         None,
     );
     let mut one = random_poly(&ctx, &[0], 2);
     row(
         "NTT (1 limb, 1 thread)",
-        median_ms(reps, || be.ntt(&ctx, &mut one)),
+        median_ms(reps, || be.ntt(&ctx, &mut one).unwrap()),
         None,
     );
     let from: Vec<usize> = q[..alpha].to_vec();
@@ -159,23 +181,23 @@ fn main() {
     row(
         "base_convert 6 -> 24",
         median_ms(reps, || {
-            std::hint::black_box(be.base_convert(&ctx, &xs, &to));
+            std::hint::black_box(be.base_convert(&ctx, &xs, &to).unwrap());
         }),
         None,
     );
     let mut z = x.clone();
     row(
         "mul_assign (24 limbs)",
-        median_ms(reps, || be.mul_assign(&ctx, &mut z, &x)),
+        median_ms(reps, || be.mul_assign(&ctx, &mut z, &x).unwrap()),
         None,
     );
     row(
         "decompose_mod_up (level 23)",
         median_ms(reps, || {
-            std::hint::black_box(be.decompose_mod_up(&ctx, &x, alpha));
+            std::hint::black_box(be.decompose_mod_up(&ctx, &x, alpha).unwrap());
         }),
         Some(median_ms(reps, || {
-            std::hint::black_box(co.decompose_mod_up(&ctx, &x, alpha));
+            std::hint::black_box(co.decompose_mod_up(&ctx, &x, alpha).unwrap());
         })),
     );
     let rs = |b: &dyn Fn(&mut RnsPoly)| {
@@ -187,8 +209,8 @@ fn main() {
     };
     row(
         "rescale 1 poly (24 -> 23 limbs)",
-        rs(&|t| be.rescale(&ctx, t, 1)),
-        Some(rs(&|t| co.rescale(&ctx, t, 1))),
+        rs(&|t| be.rescale(&ctx, t, 1).unwrap()),
+        Some(rs(&|t| co.rescale(&ctx, t, 1).unwrap())),
     );
 
     // key switching with real keys
@@ -197,7 +219,9 @@ fn main() {
     let mut kg = KeyGenerator::from_seed(&ck, 1);
     let sk = kg.secret_key();
     let steps = [1i64, 2, 3, 4];
-    let ek = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations(steps));
+    let ek = kg
+        .evaluation_keys(&sk, &KeyRequest::new().relin().rotations(steps))
+        .unwrap();
     let (ev, evc) = (ck.evaluator(&ek).unwrap(), cc.evaluator(&ek).unwrap());
     let vals: Vec<f64> = (0..params.max_slots())
         .map(|i| (i % 7) as f64 / 7.0)

@@ -47,7 +47,8 @@ pub fn set_fused_enabled(on: bool) {
 
 use cache::{auto_map, ntts};
 use fhe_dsl::backend::{
-    mul_add_terms_composed, mul_scalar_add_composed, relinearize_rescale_composed,
+    check_degree, check_digits, check_scalars, check_tail, invalid, mul_add_terms_composed,
+    mul_scalar_add_composed, operand_positions, relinearize_rescale_composed,
     rotate_extended_composed, Backend, KeyDigits,
 };
 use fhe_dsl::ring::{concat_words, RingContext, RnsPoly};
@@ -70,8 +71,6 @@ impl CpuBackend {
     }
 }
 
-use fhe_dsl::ring::limb_positions as positions;
-
 /// Largest bit size among `primes`.
 fn max_bits(ctx: &RingContext, primes: &[usize]) -> u32 {
     primes
@@ -81,29 +80,39 @@ fn max_bits(ctx: &RingContext, primes: &[usize]) -> u32 {
         .unwrap_or(1)
 }
 
+const NAME: &str = "cpu";
+
+/// Checks that `b` can be a source operand of `op` on `a` (same degree, every prime of
+/// `a` present) and returns the position in `b` of each of `a`'s primes.
+fn operand(op: &'static str, a: &RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<Vec<usize>> {
+    check_degree(NAME, op, a.n, b.n)?;
+    operand_positions(NAME, op, &a.primes, &b.primes)
+}
+
 /// `a = f(a, b)` word-wise over `a`'s primes.
 fn zip_with(
     ctx: &RingContext,
+    op: &'static str,
     a: &mut RnsPoly,
     b: &RnsPoly,
     f: impl Fn(arith::Mod, &mut [u64], &[u64]) + Sync + Send,
-) {
-    assert_eq!(a.n, b.n, "ring degrees differ");
+) -> fhe_dsl::Result<()> {
+    let pos = operand(op, a, b)?;
     let n = a.n;
-    let pos = positions(&a.primes, &b.primes);
     let nt = ntts(ctx);
     let RnsPoly { primes, data, .. } = a;
     par_words(data, n, |limb, off, chunk| {
         let src = &b.data[pos[limb] * n + off..][..chunk.len()];
         f(nt[primes[limb]].m, chunk, src)
     });
+    Ok(())
 }
 
 impl Backend for CpuBackend {
     type Poly = RnsPoly;
 
     fn name(&self) -> &'static str {
-        "cpu"
+        NAME
     }
 
     fn upload(&self, ctx: &RingContext, p: RnsPoly) -> fhe_dsl::Result<RnsPoly> {
@@ -115,73 +124,95 @@ impl Backend for CpuBackend {
         Ok(p.clone())
     }
 
-    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> RnsPoly {
-        RnsPoly::zero(ctx.n(), primes)
+    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> fhe_dsl::Result<RnsPoly> {
+        Ok(RnsPoly::zero(ctx.n(), primes))
     }
 
     fn primes<'a>(&self, p: &'a RnsPoly) -> &'a [usize] {
         &p.primes
     }
 
-    fn select(&self, _ctx: &RingContext, a: &RnsPoly, primes: &[usize]) -> RnsPoly {
-        a.select(primes)
+    fn select(
+        &self,
+        _ctx: &RingContext,
+        a: &RnsPoly,
+        primes: &[usize],
+    ) -> fhe_dsl::Result<RnsPoly> {
+        operand_positions(NAME, "select", primes, &a.primes)?;
+        Ok(a.select(primes))
     }
 
-    fn concat(&self, _ctx: &RingContext, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
-        a.concat(b)
+    fn concat(&self, _ctx: &RingContext, a: &RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<RnsPoly> {
+        check_degree(NAME, "concat", a.n, b.n)?;
+        Ok(a.concat(b))
     }
 
-    fn keep_limbs(&self, _ctx: &RingContext, a: &mut RnsPoly, primes: &[usize]) {
+    fn keep_limbs(
+        &self,
+        _ctx: &RingContext,
+        a: &mut RnsPoly,
+        primes: &[usize],
+    ) -> fhe_dsl::Result<()> {
         if fused_enabled() && a.primes.starts_with(primes) {
             a.data.truncate(primes.len() * a.n);
             a.primes.truncate(primes.len());
         } else {
+            operand_positions(NAME, "keep_limbs", primes, &a.primes)?;
             *a = a.select(primes);
         }
+        Ok(())
     }
 
-    fn ntt(&self, ctx: &RingContext, a: &mut RnsPoly) {
+    fn ntt(&self, ctx: &RingContext, a: &mut RnsPoly) -> fhe_dsl::Result<()> {
         let nt = ntts(ctx);
         let RnsPoly { primes, data, n } = a;
         par_limbs(data, *n, |i, l| nt[primes[i]].forward(l));
+        Ok(())
     }
 
-    fn intt(&self, ctx: &RingContext, a: &mut RnsPoly) {
+    fn intt(&self, ctx: &RingContext, a: &mut RnsPoly) -> fhe_dsl::Result<()> {
         let nt = ntts(ctx);
         let RnsPoly { primes, data, n } = a;
         par_limbs(data, *n, |i, l| nt[primes[i]].inverse(l));
+        Ok(())
     }
 
-    fn add_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
-        zip_with(ctx, a, b, |m, x, y| {
+    fn add_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<()> {
+        zip_with(ctx, "add_assign", a, b, |m, x, y| {
             x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.add(*x, y))
-        });
+        })
     }
 
-    fn sub_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
-        zip_with(ctx, a, b, |m, x, y| {
+    fn sub_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<()> {
+        zip_with(ctx, "sub_assign", a, b, |m, x, y| {
             x.iter_mut().zip(y).for_each(|(x, &y)| *x = m.sub(*x, y))
-        });
+        })
     }
 
-    fn neg_assign(&self, ctx: &RingContext, a: &mut RnsPoly) {
+    fn neg_assign(&self, ctx: &RingContext, a: &mut RnsPoly) -> fhe_dsl::Result<()> {
         let nt = ntts(ctx);
         let RnsPoly { primes, data, n } = a;
         par_words(data, *n, |i, _, x| {
             let m = nt[primes[i]].m;
             x.iter_mut().for_each(|x| *x = m.neg(*x));
         });
+        Ok(())
     }
 
-    fn mul_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) {
-        zip_with(ctx, a, b, simd::mul_assign);
+    fn mul_assign(&self, ctx: &RingContext, a: &mut RnsPoly, b: &RnsPoly) -> fhe_dsl::Result<()> {
+        zip_with(ctx, "mul_assign", a, b, simd::mul_assign)
     }
 
-    fn mul_add_assign(&self, ctx: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
-        assert!(acc.n == a.n && acc.n == b.n, "ring degrees differ");
+    fn mul_add_assign(
+        &self,
+        ctx: &RingContext,
+        acc: &mut RnsPoly,
+        a: &RnsPoly,
+        b: &RnsPoly,
+    ) -> fhe_dsl::Result<()> {
+        let pa = operand("mul_add_assign", acc, a)?;
+        let pb = operand("mul_add_assign", acc, b)?;
         let n = acc.n;
-        let pa = positions(&acc.primes, &a.primes);
-        let pb = positions(&acc.primes, &b.primes);
         let nt = ntts(ctx);
         let RnsPoly { primes, data, .. } = acc;
         par_words(data, n, |limb, off, x| {
@@ -190,6 +221,7 @@ impl Backend for CpuBackend {
             let sb = &b.data[pb[limb] * n + off..][..x.len()];
             simd::mul_add_assign(m, x, sa, sb);
         });
+        Ok(())
     }
 
     fn mul_add_terms(
@@ -198,25 +230,36 @@ impl Backend for CpuBackend {
         acc0: &mut RnsPoly,
         acc1: &mut RnsPoly,
         terms: &[(&RnsPoly, &RnsPoly, &RnsPoly)],
-    ) {
+    ) -> fhe_dsl::Result<()> {
         if terms.is_empty() {
-            return;
+            return Ok(());
         }
         if !fused_enabled() {
             return mul_add_terms_composed(self, ctx, acc0, acc1, terms);
         }
-        assert!(
-            acc0.primes == acc1.primes && acc0.n == acc1.n,
-            "accumulators differ"
-        );
+        const OP: &str = "mul_add_terms";
+        if acc0.primes != acc1.primes {
+            return Err(invalid(
+                NAME,
+                OP,
+                format!(
+                    "accumulators over different primes: {:?} and {:?}",
+                    acc0.primes, acc1.primes
+                ),
+            ));
+        }
+        check_degree(NAME, OP, acc0.n, acc1.n)?;
         let n = acc0.n;
-        assert!(terms.iter().all(|t| t.0.n == n && t.1.n == n && t.2.n == n));
         let pos: Vec<[Vec<usize>; 3]> = terms
             .iter()
-            .map(|(w, a, b)| {
-                [&w.primes, &a.primes, &b.primes].map(|src| positions(&acc0.primes, src))
+            .map(|&(w, a, b)| {
+                Ok([
+                    operand(OP, acc0, w)?,
+                    operand(OP, acc0, a)?,
+                    operand(OP, acc0, b)?,
+                ])
             })
-            .collect();
+            .collect::<fhe_dsl::Result<_>>()?;
         let primes = &acc0.primes;
         // one lazy sum per word over all terms (the key-switching inner-product kernel
         // with the plaintexts as digits), added onto the accumulators
@@ -242,9 +285,16 @@ impl Backend for CpuBackend {
                 .collect();
             inner_row(ctx.modulus(primes[limb]), &w, &a, &b, None, true, x, y);
         });
+        Ok(())
     }
 
-    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut RnsPoly, s: &[u64]) {
+    fn mul_scalar_assign(
+        &self,
+        ctx: &RingContext,
+        a: &mut RnsPoly,
+        s: &[u64],
+    ) -> fhe_dsl::Result<()> {
+        check_scalars(NAME, "mul_scalar_assign", s.len(), a.primes.len())?;
         let nt = ntts(ctx);
         let RnsPoly { primes, data, n } = a;
         let ws: Vec<(u64, u64)> = primes
@@ -252,24 +302,30 @@ impl Backend for CpuBackend {
             .zip(s)
             .map(|(&p, &w)| (w, nt[p].m.shoup(w)))
             .collect();
-        assert_eq!(ws.len(), primes.len(), "one scalar per limb");
         par_words(data, *n, |i, _, x| {
             let m = nt[primes[i]].m;
             let (w, wsh) = ws[i];
             x.iter_mut().for_each(|x| *x = m.mul_shoup(*x, w, wsh));
         });
+        Ok(())
     }
 
-    fn mul_scalar_add_assign(&self, ctx: &RingContext, acc: &mut RnsPoly, a: &RnsPoly, s: &[u64]) {
+    fn mul_scalar_add_assign(
+        &self,
+        ctx: &RingContext,
+        acc: &mut RnsPoly,
+        a: &RnsPoly,
+        s: &[u64],
+    ) -> fhe_dsl::Result<()> {
         if !fused_enabled() {
             return mul_scalar_add_composed(self, ctx, acc, a, s);
         }
-        assert_eq!(acc.n, a.n, "ring degrees differ");
+        const OP: &str = "mul_scalar_add_assign";
+        let pos = operand(OP, acc, a)?;
+        check_scalars(NAME, OP, s.len(), acc.primes.len())?;
         let n = acc.n;
-        let pos = positions(&acc.primes, &a.primes);
         let nt = ntts(ctx);
         let RnsPoly { primes, data, .. } = acc;
-        assert!(s.len() >= primes.len(), "one scalar per limb");
         let ws: Vec<(u64, u64)> = primes
             .iter()
             .zip(s)
@@ -283,20 +339,40 @@ impl Backend for CpuBackend {
                 .zip(src)
                 .for_each(|(x, &y)| *x = m.add(*x, m.mul_shoup(y, w, wsh)));
         });
+        Ok(())
     }
 
-    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut RnsPoly, s: &[u64]) {
+    fn add_scalar_assign(
+        &self,
+        ctx: &RingContext,
+        a: &mut RnsPoly,
+        s: &[u64],
+    ) -> fhe_dsl::Result<()> {
+        check_scalars(NAME, "add_scalar_assign", s.len(), a.primes.len())?;
         let nt = ntts(ctx);
         let RnsPoly { primes, data, n } = a;
-        assert!(s.len() >= primes.len(), "one scalar per limb");
         par_words(data, *n, |i, _, x| {
             let m = nt[primes[i]].m;
             let c = s[i];
             x.iter_mut().for_each(|x| *x = m.add(*x, c));
         });
+        Ok(())
     }
 
-    fn automorphism_ntt(&self, ctx: &RingContext, a: &RnsPoly, galois: usize, out: &mut RnsPoly) {
+    fn automorphism_ntt(
+        &self,
+        ctx: &RingContext,
+        a: &RnsPoly,
+        galois: usize,
+        out: &mut RnsPoly,
+    ) -> fhe_dsl::Result<()> {
+        if galois.is_multiple_of(2) {
+            return Err(invalid(
+                NAME,
+                "automorphism_ntt",
+                format!("Galois element {galois} is even"),
+            ));
+        }
         let n = a.n;
         let map = auto_map(n.trailing_zeros(), galois);
         if out.primes != a.primes {
@@ -311,9 +387,15 @@ impl Backend for CpuBackend {
                 *o = src[j as usize];
             }
         });
+        Ok(())
     }
 
-    fn base_convert(&self, ctx: &RingContext, a: &RnsPoly, to: &[usize]) -> RnsPoly {
+    fn base_convert(
+        &self,
+        ctx: &RingContext,
+        a: &RnsPoly,
+        to: &[usize],
+    ) -> fhe_dsl::Result<RnsPoly> {
         let n = a.n;
         let t = ctx.base_conv(&a.primes, to);
         let nt = ntts(ctx);
@@ -337,12 +419,17 @@ impl Backend for CpuBackend {
                 l,
             )
         });
-        out
+        Ok(out)
     }
 
-    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut RnsPoly, tail: usize) {
+    fn div_round_by_tail(
+        &self,
+        ctx: &RingContext,
+        a: &mut RnsPoly,
+        tail: usize,
+    ) -> fhe_dsl::Result<()> {
         let total = a.primes.len();
-        assert!(tail >= 1 && tail < total, "tail {tail} of {total} limbs");
+        check_tail(NAME, "div_round_by_tail", tail, total)?;
         let n = a.n;
         let l = total - tail;
         let nt = ntts(ctx);
@@ -391,16 +478,22 @@ impl Backend for CpuBackend {
         }
         a.data.truncate(l * n);
         a.primes.truncate(l);
+        Ok(())
     }
 
-    fn decompose_mod_up(&self, ctx: &RingContext, a: &RnsPoly, alpha: usize) -> Vec<RnsPoly> {
+    fn decompose_mod_up(
+        &self,
+        ctx: &RingContext,
+        a: &RnsPoly,
+        alpha: usize,
+    ) -> fhe_dsl::Result<Vec<RnsPoly>> {
         let d = Decomp::new(ctx, &a.primes, alpha);
         let y = d.prepare(a);
         let n = d.n;
         let mut outs: Vec<RnsPoly> = (0..d.digits()).map(|_| RnsPoly::zero(n, &d.qp)).collect();
         if fused_enabled() && n >= MODUP_BLOCK {
             d.mod_up_blocked(a, &y, &mut outs);
-            return outs;
+            return Ok(outs);
         }
         let tasks: Vec<(usize, usize, &mut [u64])> = outs
             .iter_mut()
@@ -418,7 +511,7 @@ impl Backend for CpuBackend {
                 l.copy_from_slice(src);
             }
         });
-        outs
+        Ok(outs)
     }
 
     fn key_switch_inner(
@@ -427,8 +520,9 @@ impl Backend for CpuBackend {
         digits: &[RnsPoly],
         key: &KeyDigits<RnsPoly>,
         galois: Option<usize>,
-    ) -> (RnsPoly, RnsPoly) {
-        raised_inner(ctx, digits, key, galois, None)
+    ) -> fhe_dsl::Result<(RnsPoly, RnsPoly)> {
+        check_digits(NAME, "key_switch_inner", digits.len(), key.len())?;
+        Ok(raised_inner(ctx, digits, key, galois, None))
     }
 
     fn rotate_extended(
@@ -438,11 +532,12 @@ impl Backend for CpuBackend {
         digits: &[RnsPoly],
         key: &KeyDigits<RnsPoly>,
         galois: usize,
-    ) -> (RnsPoly, RnsPoly) {
+    ) -> fhe_dsl::Result<(RnsPoly, RnsPoly)> {
         if !fused_enabled() {
             return rotate_extended_composed(self, ctx, c0, digits, key, galois);
         }
-        raised_inner(ctx, digits, key, Some(galois), Some(c0))
+        check_digits(NAME, "rotate_extended", digits.len(), key.len())?;
+        Ok(raised_inner(ctx, digits, key, Some(galois), Some(c0)))
     }
 
     fn key_switch(
@@ -452,13 +547,15 @@ impl Backend for CpuBackend {
         key: &KeyDigits<RnsPoly>,
         alpha: usize,
         galois: Option<usize>,
-    ) -> (RnsPoly, RnsPoly) {
+    ) -> fhe_dsl::Result<(RnsPoly, RnsPoly)> {
         let d = Decomp::new(ctx, &a.primes, alpha);
+        check_digits(NAME, "key_switch", d.digits(), key.len())?;
         let y = d.prepare(a);
         let src = Digits::OnTheFly { d: &d, a, y: &y };
-        self.key_switch_fused(ctx, &src, &d.qp, &[(galois, key)], None, None)
+        Ok(self
+            .key_switch_fused(ctx, &src, &d.qp, &[(galois, key)], None, None)
             .pop()
-            .expect("one key")
+            .expect("one key"))
     }
 
     fn relinearize_rescale(
@@ -470,20 +567,23 @@ impl Backend for CpuBackend {
         key: &KeyDigits<RnsPoly>,
         alpha: usize,
         drop: usize,
-    ) -> (RnsPoly, RnsPoly) {
+    ) -> fhe_dsl::Result<(RnsPoly, RnsPoly)> {
         if !fused_enabled() {
             return relinearize_rescale_composed(self, ctx, d0, d1, d2, key, alpha, drop);
         }
+        check_tail(NAME, "relinearize_rescale", drop, d2.primes.len())?;
         let d = Decomp::new(ctx, &d2.primes, alpha);
+        check_digits(NAME, "relinearize_rescale", d.digits(), key.len())?;
         let y = d.prepare(d2);
         let src = Digits::OnTheFly {
             d: &d,
             a: d2,
             y: &y,
         };
-        self.key_switch_fused(ctx, &src, &d.qp, &[(None, key)], None, Some((d0, d1, drop)))
+        Ok(self
+            .key_switch_fused(ctx, &src, &d.qp, &[(None, key)], None, Some((d0, d1, drop)))
             .pop()
-            .expect("one key")
+            .expect("one key"))
     }
 
     fn hoisted_rotations(
@@ -493,8 +593,11 @@ impl Backend for CpuBackend {
         c1: &RnsPoly,
         keys: &[(usize, &KeyDigits<RnsPoly>)],
         alpha: usize,
-    ) -> Vec<(RnsPoly, RnsPoly)> {
+    ) -> fhe_dsl::Result<Vec<(RnsPoly, RnsPoly)>> {
         let d = Decomp::new(ctx, &c1.primes, alpha);
+        for &(_, key) in keys {
+            check_digits(NAME, "hoisted_rotations", d.digits(), key.len())?;
+        }
         let ks: Vec<(Option<usize>, &KeyDigits<RnsPoly>)> =
             keys.iter().map(|&(g, k)| (Some(g), k)).collect();
         // the digits are formed once per output limb (on the fly, never materialised)
@@ -505,6 +608,6 @@ impl Backend for CpuBackend {
             a: c1,
             y: &y,
         };
-        self.key_switch_fused(ctx, &src, &d.qp, &ks, Some(c0), None)
+        Ok(self.key_switch_fused(ctx, &src, &d.qp, &ks, Some(c0), None))
     }
 }

@@ -490,7 +490,7 @@ fn finish<B: Backend>(
         None => {
             // the zero map
             let mut z = x.clone();
-            super::mul_integer_raw(eval, &mut z, 0.0);
+            super::mul_integer_raw(eval, &mut z, 0.0)?;
             z.scale *= pt_scale;
             z
         }
@@ -544,12 +544,15 @@ fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
         let r = match eval.rotation_key(i, x.level)? {
             None => None,
             Some((g, key)) => {
-                let d = digits.get_or_insert_with(|| be.decompose_mod_up(ctx, c1, alpha));
-                let (mut u0, mut u1) = be.rotate_extended(ctx, c0, d, key, g);
+                let d = match &mut digits {
+                    Some(d) => d,
+                    None => digits.insert(be.decompose_mod_up(ctx, c1, alpha)?),
+                };
+                let (mut u0, mut u1) = be.rotate_extended(ctx, c0, d, key, g)?;
                 if babies_down {
                     // ModDown now: exactly the single rotation, over Q_l
-                    be.div_round_by_tail(ctx, &mut u0, k);
-                    be.div_round_by_tail(ctx, &mut u1, k);
+                    be.div_round_by_tail(ctx, &mut u0, k)?;
+                    be.div_round_by_tail(ctx, &mut u1, k)?;
                 }
                 Some((u0, u1))
             }
@@ -557,15 +560,15 @@ fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
         rot.insert(i, r);
     }
     drop(digits);
-    let mut acc0 = be.zero(ctx, &q_primes);
-    let mut acc1 = be.zero(ctx, &q_primes);
+    let mut acc0 = be.zero(ctx, &q_primes)?;
+    let mut acc1 = be.zero(ctx, &q_primes)?;
     let mut acc_ext: Option<ExtCt<B>> = None;
     for group in groups {
         let (j, terms) = group?;
         // Σ_i pt ⊙ rot_i(x): (d0, d1) over Q_l (baby 0) plus (e0, e1) over Q_l·P, each
         // as one fused multiply-accumulate over its terms
-        let mut d0 = be.zero(ctx, &q_primes);
-        let mut d1 = be.zero(ctx, &q_primes);
+        let mut d0 = be.zero(ctx, &q_primes)?;
+        let mut d1 = be.zero(ctx, &q_primes)?;
         let (mut over_q, mut over_qp) = (Vec::new(), Vec::new());
         for (i, pt) in &terms {
             let pt = &pt.borrow().poly;
@@ -575,45 +578,48 @@ fn double_hoisted<B: Backend, P: std::borrow::Borrow<Plaintext<B>>>(
                 Some((u0, u1)) => over_qp.push((pt, u0, u1)),
             }
         }
-        be.mul_add_terms(ctx, &mut d0, &mut d1, &over_q);
-        let ext = over_qp.first().map(|&(_, u0, _)| {
-            let qp = be.primes(u0);
-            let (mut e0, mut e1) = (be.zero(ctx, qp), be.zero(ctx, qp));
-            be.mul_add_terms(ctx, &mut e0, &mut e1, &over_qp);
-            (e0, e1)
-        });
+        be.mul_add_terms(ctx, &mut d0, &mut d1, &over_q)?;
+        let ext = match over_qp.first() {
+            Some(&(_, u0, _)) => {
+                let qp = be.primes(u0);
+                let (mut e0, mut e1) = (be.zero(ctx, qp)?, be.zero(ctx, qp)?);
+                be.mul_add_terms(ctx, &mut e0, &mut e1, &over_qp)?;
+                Some((e0, e1))
+            }
+            None => None,
+        };
         drop((over_q, over_qp));
         drop(terms);
         if let Some((mut e0, mut e1)) = ext {
-            be.div_round_by_tail(ctx, &mut e0, k);
-            be.div_round_by_tail(ctx, &mut e1, k);
-            be.add_assign(ctx, &mut d0, &e0);
-            be.add_assign(ctx, &mut d1, &e1);
+            be.div_round_by_tail(ctx, &mut e0, k)?;
+            be.div_round_by_tail(ctx, &mut e1, k)?;
+            be.add_assign(ctx, &mut d0, &e0)?;
+            be.add_assign(ctx, &mut d1, &e1)?;
         }
         // giant step: rotation by G, its inner product kept over Q_l·P
         match eval.rotation_key(j, x.level)? {
             None => {
-                be.add_assign(ctx, &mut acc0, &d0);
-                be.add_assign(ctx, &mut acc1, &d1);
+                be.add_assign(ctx, &mut acc0, &d0)?;
+                be.add_assign(ctx, &mut acc1, &d1)?;
             }
             Some((g, key)) => {
-                let dig = be.decompose_mod_up(ctx, &d1, alpha);
-                let (v0, v1) = be.rotate_extended(ctx, &d0, &dig, key, g);
+                let dig = be.decompose_mod_up(ctx, &d1, alpha)?;
+                let (v0, v1) = be.rotate_extended(ctx, &d0, &dig, key, g)?;
                 match &mut acc_ext {
                     None => acc_ext = Some((v0, v1)),
                     Some((a0, a1)) => {
-                        be.add_assign(ctx, a0, &v0);
-                        be.add_assign(ctx, a1, &v1);
+                        be.add_assign(ctx, a0, &v0)?;
+                        be.add_assign(ctx, a1, &v1)?;
                     }
                 }
             }
         }
     }
     if let Some((mut a0, mut a1)) = acc_ext {
-        be.div_round_by_tail(ctx, &mut a0, k);
-        be.div_round_by_tail(ctx, &mut a1, k);
-        be.add_assign(ctx, &mut acc0, &a0);
-        be.add_assign(ctx, &mut acc1, &a1);
+        be.div_round_by_tail(ctx, &mut a0, k)?;
+        be.div_round_by_tail(ctx, &mut a1, k)?;
+        be.add_assign(ctx, &mut acc0, &a0)?;
+        be.add_assign(ctx, &mut acc1, &a1)?;
     }
     Ok(Some(Ciphertext {
         parts: vec![acc0, acc1],
@@ -678,7 +684,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
         let mut kg = KeyGenerator::from_seed(&ckks, 3);
         let sk = kg.secret_key();
-        let pk = kg.public_key(&sk);
+        let pk = kg.public_key(&sk).unwrap();
         for n in [ckks.params().max_slots(), 32] {
             // dense matrix and a banded one
             let dense: Vec<Vec<Complex64>> = (0..n).map(|_| rand_vec(&mut rng, n)).collect();
@@ -691,7 +697,9 @@ mod tests {
                     .scaled(Complex64::new(1.0 / n as f64, 0.0)),
                 band,
             ] {
-                let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(lt.rotations()));
+                let evk = kg
+                    .evaluation_keys(&sk, &KeyRequest::new().rotations(lt.rotations()))
+                    .unwrap();
                 let eval = ckks.evaluator(&evk).unwrap();
                 let v = rand_vec(&mut rng, n);
                 let top = ckks.params().max_level();
@@ -738,11 +746,16 @@ mod tests {
         }
         let mut kg = KeyGenerator::from_seed(&ckks, 10);
         let sk = kg.secret_key();
-        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(short.rotations()));
+        let evk = kg
+            .evaluation_keys(&sk, &KeyRequest::new().rotations(short.rotations()))
+            .unwrap();
         let eval = ckks.evaluator(&evk).unwrap();
         let top = ckks.params().max_level();
         let pt = ckks.encode(&v, top, ckks.params().default_scale()).unwrap();
-        let ct = ckks.encryptor(&kg.public_key(&sk)).encrypt(&pt).unwrap();
+        let ct = ckks
+            .encryptor(&kg.public_key(&sk).unwrap())
+            .encrypt(&pt)
+            .unwrap();
         let q = ckks.params().rescale_divisor(top);
         let a = short.apply_streaming(&eval, &ct, q).unwrap();
         let b = full.apply_streaming(&eval, &ct, q).unwrap();
@@ -756,7 +769,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let mut kg = KeyGenerator::from_seed(&ckks, 6);
         let sk = kg.secret_key();
-        let pk = kg.public_key(&sk);
+        let pk = kg.public_key(&sk).unwrap();
         let n = ckks.params().max_slots();
         // a convolution-like band: offsets on both sides of 0
         let offs = [-33i64, -32, -31, -1, 0, 1, 31, 32, 33, 128, -128];
@@ -766,7 +779,9 @@ mod tests {
         let steps = lt.rotations();
         // signed split: small negative offsets are negative steps, not n − 33
         assert!(steps.iter().all(|s| s.abs() <= 128), "{steps:?}");
-        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(steps));
+        let evk = kg
+            .evaluation_keys(&sk, &KeyRequest::new().rotations(steps))
+            .unwrap();
         let eval = ckks.evaluator(&evk).unwrap();
         let v = rand_vec(&mut rng, n);
         let top = ckks.params().max_level();
@@ -790,7 +805,9 @@ mod tests {
             .unwrap()
             .with_signed_steps();
         assert!(dense.babies_down(ckks.params(), top, dense.baby_step()));
-        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().rotations(dense.rotations()));
+        let evk = kg
+            .evaluation_keys(&sk, &KeyRequest::new().rotations(dense.rotations()))
+            .unwrap();
         let eval = ckks.evaluator(&evk).unwrap();
         let streamed = dense.apply_streaming(&eval, &ct, q).unwrap();
         let got = ckks.decryptor(&sk).decrypt_complex(&streamed).unwrap();

@@ -30,12 +30,17 @@ fn integer_residues<B: Backend>(eval: &Evaluator<B>, level: usize, k: f64) -> Ve
 /// Multiplies every part of `ct` by the integer held (already rounded) in `k`, which
 /// may be large or negative. The scale is left untouched: the caller accounts for the
 /// factor in its scale bookkeeping.
-pub(crate) fn mul_integer_raw<B: Backend>(eval: &Evaluator<B>, ct: &mut Ciphertext<B>, k: f64) {
+pub(crate) fn mul_integer_raw<B: Backend>(
+    eval: &Evaluator<B>,
+    ct: &mut Ciphertext<B>,
+    k: f64,
+) -> crate::Result<()> {
     let ctx = eval.ckks().params().ring();
     let r = integer_residues(eval, ct.level, k);
     for p in &mut ct.parts {
-        eval.ckks().backend().mul_scalar_assign(ctx, p, &r);
+        eval.ckks().backend().mul_scalar_assign(ctx, p, &r)?;
     }
+    Ok(())
 }
 
 /// `acc += k · ct` part by part over `acc`'s level (`ct` at that level or above, same
@@ -56,19 +61,23 @@ pub(crate) fn mul_integer_add_raw<B: Backend>(
     let ctx = eval.ckks().params().ring();
     let r = integer_residues(eval, acc.level, k);
     for (a, p) in acc.parts.iter_mut().zip(&ct.parts) {
-        eval.ckks().backend().mul_scalar_add_assign(ctx, a, p, &r);
+        eval.ckks().backend().mul_scalar_add_assign(ctx, a, p, &r)?;
     }
     Ok(())
 }
 
 /// Adds the integer held in `k` (already rounded) to the message polynomial of `ct`
 /// (a constant in every slot of `k / scale`).
-pub(crate) fn add_integer_raw<B: Backend>(eval: &Evaluator<B>, ct: &mut Ciphertext<B>, k: f64) {
+pub(crate) fn add_integer_raw<B: Backend>(
+    eval: &Evaluator<B>,
+    ct: &mut Ciphertext<B>,
+    k: f64,
+) -> crate::Result<()> {
     let ctx = eval.ckks().params().ring();
     let r = integer_residues(eval, ct.level, k);
     eval.ckks()
         .backend()
-        .add_scalar_assign(ctx, &mut ct.parts[0], &r);
+        .add_scalar_assign(ctx, &mut ct.parts[0], &r)
 }
 
 /// Drops `ct` to `level` (no-op when already there).
@@ -88,7 +97,7 @@ pub(crate) fn drop_to<B: Backend>(
         .parts
         .iter()
         .map(|p| be.select(params.ring(), p, &primes))
-        .collect();
+        .collect::<crate::Result<_>>()?;
     Ok(Ciphertext {
         parts,
         level,

@@ -235,10 +235,10 @@ pub fn evaluate_chebyshev<B: Backend>(
     let beta = -(poly.a + poly.b) / (poly.b - poly.a);
     let q = eval.ckks().params().rescale_divisor(ct.level);
     let mut y = ct.clone();
-    mul_integer_raw(eval, &mut y, (alpha * q).round());
+    mul_integer_raw(eval, &mut y, (alpha * q).round())?;
     y.scale *= q;
     let k = (beta * y.scale).round();
-    add_integer_raw(eval, &mut y, k);
+    add_integer_raw(eval, &mut y, k)?;
     eval.rescale_assign(&mut y)?;
     evaluate_chebyshev_unit(eval, &y, &poly.coeffs, target)
 }
@@ -264,7 +264,7 @@ pub fn evaluate_chebyshev_unit<B: Backend>(
     if coeffs.iter().all(|&c| c == 0.0) {
         // the zero polynomial: an encryption of 0 at the input's level, no level spent
         let mut zero = ct.clone();
-        mul_integer_raw(eval, &mut zero, 0.0);
+        mul_integer_raw(eval, &mut zero, 0.0)?;
         zero.scale = target_scale;
         return Ok(zero);
     }
@@ -291,7 +291,7 @@ pub fn evaluate_chebyshev_unit<B: Backend>(
         // every term rounded to zero at this scale: the value is 0
         None => {
             let mut zero = drop_to(eval, ct, out_level)?;
-            mul_integer_raw(eval, &mut zero, 0.0);
+            mul_integer_raw(eval, &mut zero, 0.0)?;
             zero.scale = target_scale;
             return Ok(zero);
         }
@@ -346,14 +346,14 @@ impl<B: Backend> PowerBasis<B> {
         let tb = drop_to(eval, tb, lv)?;
         // relinearised together with the rescale below, after the subtraction
         let mut prod = eval.mul_new(&ta, &tb)?;
-        mul_integer_raw(eval, &mut prod, 2.0);
+        mul_integer_raw(eval, &mut prod, 2.0)?;
         let s = prod.scale;
         if c == 0 {
-            add_integer_raw(eval, &mut prod, -s.round());
+            add_integer_raw(eval, &mut prod, -s.round())?;
         } else {
             let mut tc = drop_to(eval, &self.t[&c], lv)?;
             let k = (s / tc.scale).round();
-            mul_integer_raw(eval, &mut tc, k);
+            mul_integer_raw(eval, &mut tc, k)?;
             tc.scale = s;
             eval.sub_assign(&mut prod, &tc)?;
         }
@@ -436,7 +436,7 @@ impl<B: Backend> Recursion<'_, B> {
                 Some(a) => mul_integer_add_raw(self.eval, a, t, k)?,
                 None => {
                     let mut term = drop_to(self.eval, t, out + 1)?;
-                    mul_integer_raw(self.eval, &mut term, k);
+                    mul_integer_raw(self.eval, &mut term, k)?;
                     term.scale = s_prime;
                     acc = Some(term);
                 }
@@ -451,13 +451,13 @@ impl<B: Backend> Recursion<'_, B> {
                 return Ok(None);
             }
             let mut t = drop_to(self.eval, &self.basis.t[&1], out + 1)?;
-            mul_integer_raw(self.eval, &mut t, 0.0);
+            mul_integer_raw(self.eval, &mut t, 0.0)?;
             t.scale = s_prime;
             acc = Some(t);
         }
         let mut acc = acc.expect("set above");
         if c0 != 0.0 {
-            add_integer_raw(self.eval, &mut acc, (c0 * s_prime).round());
+            add_integer_raw(self.eval, &mut acc, (c0 * s_prime).round())?;
         }
         Ok(Some(acc))
     }
@@ -539,8 +539,8 @@ mod tests {
         let ckks = Ckks::new(params(), ReferenceBackend);
         let mut kg = KeyGenerator::from_seed(&ckks, 7);
         let sk = kg.secret_key();
-        let pk = kg.public_key(&sk);
-        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin());
+        let pk = kg.public_key(&sk).unwrap();
+        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin()).unwrap();
         let eval = ckks.evaluator(&evk).unwrap();
         let n = ckks.params().max_slots();
         let xs: Vec<f64> = (0..n)

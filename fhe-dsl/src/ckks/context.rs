@@ -253,7 +253,7 @@ impl<B: Backend> Ckks<B> {
             }
         }
         let mut d = self.backend.upload(ctx, p)?;
-        self.backend.ntt(ctx, &mut d);
+        self.backend.ntt(ctx, &mut d)?;
         Ok(d)
     }
 
@@ -380,7 +380,7 @@ impl<B: Backend> Ckks<B> {
         }
         let be = &self.backend;
         let mut d = be.upload(ctx, p)?;
-        be.ntt(ctx, &mut d);
+        be.ntt(ctx, &mut d)?;
         Ok(Plaintext {
             poly: d,
             level,
@@ -395,8 +395,8 @@ impl<B: Backend> Ckks<B> {
         let primes: Vec<usize> = (0..k).collect();
         let be = &self.backend;
         let ctx = self.params.ring();
-        let mut m = be.select(ctx, &pt.poly, &primes);
-        be.intt(ctx, &mut m);
+        let mut m = be.select(ctx, &pt.poly, &primes)?;
+        be.intt(ctx, &mut m)?;
         Ok(self.poly_to_values(&be.download(ctx, &m)?, pt.scale, pt.slots))
     }
 
@@ -530,9 +530,9 @@ impl<B: Backend> Encryptor<B> {
                 let v = ckks.small_to_ntt(&v, &primes)?;
                 let mut c0 = ckks.small_to_ntt(&e0, &primes)?;
                 let mut c1 = ckks.small_to_ntt(&e1, &primes)?;
-                be.mul_add_assign(ctx, &mut c0, &v, b);
-                be.mul_add_assign(ctx, &mut c1, &v, a);
-                be.add_assign(ctx, &mut c0, &pt.poly);
+                be.mul_add_assign(ctx, &mut c0, &v, b)?;
+                be.mul_add_assign(ctx, &mut c1, &v, a)?;
+                be.add_assign(ctx, &mut c0, &pt.poly)?;
                 vec![c0, c1]
             }
             EncKey::Secret { s } => {
@@ -542,9 +542,9 @@ impl<B: Backend> Encryptor<B> {
                 let c1 = ckks.uniform(&seed, 0, &primes)?;
                 let mut c0 = ckks.small_to_ntt(&e, &primes)?;
                 let mut as_ = c1.clone();
-                be.mul_assign(ctx, &mut as_, s);
-                be.sub_assign(ctx, &mut c0, &as_);
-                be.add_assign(ctx, &mut c0, &pt.poly);
+                be.mul_assign(ctx, &mut as_, s)?;
+                be.sub_assign(ctx, &mut c0, &as_)?;
+                be.add_assign(ctx, &mut c0, &pt.poly)?;
                 vec![c0, c1]
             }
         };
@@ -564,27 +564,20 @@ pub struct Decryptor<B: Backend> {
     s: Result<B::Poly>,
 }
 
-/// Unwraps a backend result for a polynomial this crate generated itself (always well
-/// formed), in the key-generation API, which has no error channel: only a device fault
-/// (e.g. out of memory) can fail it.
-pub(crate) fn generated<T>(r: Result<T>) -> T {
-    r.unwrap_or_else(|e| panic!("device fault while generating keys: {e}"))
-}
-
 impl<B: Backend> Decryptor<B> {
     /// Decrypts to a plaintext over the first `limbs` primes (all when `None`).
     fn decrypt_limbs(&self, ct: &Ciphertext<B>, k: usize) -> Result<RnsPoly> {
         let be = self.ckks.backend();
         let ctx = self.ckks.params().ring();
         let primes: Vec<usize> = (0..k).collect();
-        let mut acc = be.select(ctx, &ct.parts[ct.parts.len() - 1], &primes);
+        let mut acc = be.select(ctx, &ct.parts[ct.parts.len() - 1], &primes)?;
         let s = self.s.as_ref().map_err(Clone::clone)?;
         // Horner in s: ((c_d)·s + c_{d-1})·s + ... + c_0
         for part in ct.parts.iter().rev().skip(1) {
-            be.mul_assign(ctx, &mut acc, s);
-            be.add_assign(ctx, &mut acc, part);
+            be.mul_assign(ctx, &mut acc, s)?;
+            be.add_assign(ctx, &mut acc, part)?;
         }
-        be.intt(ctx, &mut acc);
+        be.intt(ctx, &mut acc)?;
         be.download(ctx, &acc)
     }
 
@@ -596,7 +589,7 @@ impl<B: Backend> Decryptor<B> {
             ctx,
             self.decrypt_limbs(ct, self.ckks.params().limbs_at(ct.level))?,
         )?;
-        be.ntt(ctx, &mut poly);
+        be.ntt(ctx, &mut poly)?;
         Ok(Plaintext {
             poly,
             level: ct.level,

@@ -202,9 +202,9 @@ impl<B: Backend> Evaluator<B> {
             digits,
             self.ckks.params().alpha(),
             None,
-        );
+        )?;
         let mut c0 = ct.parts[0].clone();
-        self.be().add_assign(self.ctx(), &mut c0, &u0);
+        self.be().add_assign(self.ctx(), &mut c0, &u0)?;
         Ok(Ciphertext {
             parts: vec![c0, u1],
             level: ct.level,
@@ -273,8 +273,7 @@ impl<B: Backend> Evaluator<B> {
     /// `a += b`.
     pub fn add_assign(&self, a: &mut Ciphertext<B>, b: &Ciphertext<B>) -> Result<()> {
         Self::check_same("add", (a.level, a.scale), (b.level, b.scale))?;
-        self.combine(a, b, false);
-        Ok(())
+        self.combine(a, b, false)
     }
 
     /// `a - b`.
@@ -287,41 +286,42 @@ impl<B: Backend> Evaluator<B> {
     /// `a -= b`.
     pub fn sub_assign(&self, a: &mut Ciphertext<B>, b: &Ciphertext<B>) -> Result<()> {
         Self::check_same("sub", (a.level, a.scale), (b.level, b.scale))?;
-        self.combine(a, b, true);
-        Ok(())
+        self.combine(a, b, true)
     }
 
-    fn combine(&self, a: &mut Ciphertext<B>, b: &Ciphertext<B>, sub: bool) {
+    fn combine(&self, a: &mut Ciphertext<B>, b: &Ciphertext<B>, sub: bool) -> Result<()> {
         let (be, ctx) = (self.be(), self.ctx());
         for (i, bp) in b.parts.iter().enumerate() {
             if i < a.parts.len() {
                 if sub {
-                    be.sub_assign(ctx, &mut a.parts[i], bp);
+                    be.sub_assign(ctx, &mut a.parts[i], bp)?;
                 } else {
-                    be.add_assign(ctx, &mut a.parts[i], bp);
+                    be.add_assign(ctx, &mut a.parts[i], bp)?;
                 }
             } else {
                 let mut p = bp.clone();
                 if sub {
-                    be.neg_assign(ctx, &mut p);
+                    be.neg_assign(ctx, &mut p)?;
                 }
                 a.parts.push(p);
             }
         }
+        Ok(())
     }
 
     /// `a = -a`.
-    pub fn neg_assign(&self, a: &mut Ciphertext<B>) {
+    pub fn neg_assign(&self, a: &mut Ciphertext<B>) -> Result<()> {
         for p in &mut a.parts {
-            self.be().neg_assign(self.ctx(), p);
+            self.be().neg_assign(self.ctx(), p)?;
         }
+        Ok(())
     }
 
     /// `-a`.
-    pub fn neg_new(&self, a: &Ciphertext<B>) -> Ciphertext<B> {
+    pub fn neg_new(&self, a: &Ciphertext<B>) -> Result<Ciphertext<B>> {
         let mut out = a.clone();
-        self.neg_assign(&mut out);
-        out
+        self.neg_assign(&mut out)?;
+        Ok(out)
     }
 
     fn check_plain(op: &'static str, ct: &Ciphertext<B>, pt: &Plaintext<B>) -> Result<()> {
@@ -345,7 +345,8 @@ impl<B: Backend> Evaluator<B> {
                 right: pt.scale,
             });
         }
-        self.be().add_assign(self.ctx(), &mut ct.parts[0], &pt.poly);
+        self.be()
+            .add_assign(self.ctx(), &mut ct.parts[0], &pt.poly)?;
         Ok(())
     }
 
@@ -360,7 +361,7 @@ impl<B: Backend> Evaluator<B> {
     pub fn mul_plain_assign(&self, ct: &mut Ciphertext<B>, pt: &Plaintext<B>) -> Result<()> {
         Self::check_plain("mul_plain", ct, pt)?;
         for p in &mut ct.parts {
-            self.be().mul_assign(self.ctx(), p, &pt.poly);
+            self.be().mul_assign(self.ctx(), p, &pt.poly)?;
         }
         ct.scale *= pt.scale;
         Ok(())
@@ -387,7 +388,7 @@ impl<B: Backend> Evaluator<B> {
         }
         let r = self.const_residues(ct.level, c * ct.scale);
         self.be()
-            .add_scalar_assign(self.ctx(), &mut ct.parts[0], &r);
+            .add_scalar_assign(self.ctx(), &mut ct.parts[0], &r)?;
         Ok(())
     }
 
@@ -405,7 +406,7 @@ impl<B: Backend> Evaluator<B> {
         };
         let r = self.const_residues(ct.level, c * s);
         for p in &mut ct.parts {
-            self.be().mul_scalar_assign(self.ctx(), p, &r);
+            self.be().mul_scalar_assign(self.ctx(), p, &r)?;
         }
         ct.scale *= s;
         Ok(())
@@ -427,20 +428,21 @@ impl<B: Backend> Evaluator<B> {
         }
         let r = self.const_residues(ct.level, c * const_scale);
         for p in &mut ct.parts {
-            self.be().mul_scalar_assign(self.ctx(), p, &r);
+            self.be().mul_scalar_assign(self.ctx(), p, &r)?;
         }
         ct.scale *= const_scale;
         Ok(())
     }
 
     /// `ct *= k` for an integer: exact, scale unchanged.
-    pub fn mul_int_assign(&self, ct: &mut Ciphertext<B>, k: i64) {
+    pub fn mul_int_assign(&self, ct: &mut Ciphertext<B>, k: i64) -> Result<()> {
         let r: Vec<u64> = (0..self.ckks.params().limbs_at(ct.level))
             .map(|i| self.ctx().modulus(i).reduce_i64(k))
             .collect();
         for p in &mut ct.parts {
-            self.be().mul_scalar_assign(self.ctx(), p, &r);
+            self.be().mul_scalar_assign(self.ctx(), p, &r)?;
         }
+        Ok(())
     }
 
     // ---- multiplication ---------------------------------------------------------------
@@ -458,12 +460,12 @@ impl<B: Backend> Evaluator<B> {
         }
         let (be, ctx) = (self.be(), self.ctx());
         let mut d0 = a.parts[0].clone();
-        be.mul_assign(ctx, &mut d0, &b.parts[0]);
+        be.mul_assign(ctx, &mut d0, &b.parts[0])?;
         let mut d1 = a.parts[0].clone();
-        be.mul_assign(ctx, &mut d1, &b.parts[1]);
-        be.mul_add_assign(ctx, &mut d1, &a.parts[1], &b.parts[0]);
+        be.mul_assign(ctx, &mut d1, &b.parts[1])?;
+        be.mul_add_assign(ctx, &mut d1, &a.parts[1], &b.parts[0])?;
         let mut d2 = a.parts[1].clone();
-        be.mul_assign(ctx, &mut d2, &b.parts[1]);
+        be.mul_assign(ctx, &mut d2, &b.parts[1])?;
         Ok(Ciphertext {
             parts: vec![d0, d1, d2],
             level: a.level,
@@ -496,9 +498,9 @@ impl<B: Backend> Evaluator<B> {
         let d2 = ct.parts.pop().expect("3 parts");
         let (u0, u1) =
             self.be()
-                .key_switch(self.ctx(), &d2, digits, self.ckks.params().alpha(), None);
-        self.be().add_assign(self.ctx(), &mut ct.parts[0], &u0);
-        self.be().add_assign(self.ctx(), &mut ct.parts[1], &u1);
+                .key_switch(self.ctx(), &d2, digits, self.ckks.params().alpha(), None)?;
+        self.be().add_assign(self.ctx(), &mut ct.parts[0], &u0)?;
+        self.be().add_assign(self.ctx(), &mut ct.parts[1], &u1)?;
         Ok(())
     }
 
@@ -535,7 +537,7 @@ impl<B: Backend> Evaluator<B> {
             digits,
             params.alpha(),
             drop,
-        );
+        )?;
         ct.parts = vec![c0, c1];
         ct.scale /= params.rescale_divisor(ct.level);
         ct.level -= 1;
@@ -574,7 +576,7 @@ impl<B: Backend> Evaluator<B> {
         let params = self.ckks.params();
         let drop = params.primes_dropped_at(ct.level);
         for p in &mut ct.parts {
-            self.be().rescale(self.ctx(), p, drop);
+            self.be().rescale(self.ctx(), p, drop)?;
         }
         ct.scale /= params.rescale_divisor(ct.level);
         ct.level -= 1;
@@ -600,7 +602,7 @@ impl<B: Backend> Evaluator<B> {
         let new = ct.level - levels;
         let primes = self.ckks.params().q_primes_at(new);
         for p in &mut ct.parts {
-            self.be().keep_limbs(self.ctx(), p, &primes);
+            self.be().keep_limbs(self.ctx(), p, &primes)?;
         }
         ct.level = new;
         Ok(())
@@ -688,7 +690,7 @@ impl<B: Backend> Evaluator<B> {
                 &ct.parts[1],
                 keys,
                 self.ckks.params().alpha(),
-            )
+            )?
         }
         .into_iter();
         Ok(gs

@@ -9,9 +9,10 @@
 //! so it is structurally the prefix of the full-level key: rotation keys that are only
 //! used after bootstrapping cost a fraction of a full one.
 
-use super::context::{generated, Ckks};
+use super::context::Ckks;
 use super::params::{Params, SecretDist};
 use crate::backend::Backend;
+use crate::error::Result;
 use crate::math::sampling;
 use crate::ring::RnsPoly;
 use rand::RngCore;
@@ -223,29 +224,34 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
         SecretKey { coeffs }
     }
 
-    /// The public key for `sk`.
-    pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
+    /// The public key for `sk`. Errors only when the backend fails
+    /// ([`Error::Device`](crate::Error::Device), e.g. out of memory).
+    pub fn public_key(&mut self, sk: &SecretKey) -> Result<PublicKey> {
         let (be, ctx) = (self.ckks.backend(), self.params().ring().clone());
         let q = self.params().q_primes_at(self.params().max_level());
         let seed = sampling::fresh_seed(&mut self.rng);
-        let a = generated(self.ckks.uniform(&seed, u64::MAX, &q));
-        let s = generated(self.ckks.small_to_ntt(&sk.coeffs, &q));
-        let mut b = generated(
-            self.ckks
-                .small_to_ntt(&sampling::gaussian(&mut self.rng, ctx.n()), &q),
-        );
+        let a = self.ckks.uniform(&seed, u64::MAX, &q)?;
+        let s = self.ckks.small_to_ntt(&sk.coeffs, &q)?;
+        let mut b = self
+            .ckks
+            .small_to_ntt(&sampling::gaussian(&mut self.rng, ctx.n()), &q)?;
         let mut as_ = a;
-        be.mul_assign(&ctx, &mut as_, &s);
-        be.sub_assign(&ctx, &mut b, &as_);
-        PublicKey {
+        be.mul_assign(&ctx, &mut as_, &s)?;
+        be.sub_assign(&ctx, &mut b, &as_)?;
+        Ok(PublicKey {
             seed,
-            b: generated(be.download(&ctx, &b)),
-        }
+            b: be.download(&ctx, &b)?,
+        })
     }
 
     /// A switching key at `level` from `s_prime` to `sk` (both NTT form over primes
     /// containing Q_level·P): over Q_level·P with one digit per `alpha` of its Q primes.
-    fn switching_key(&mut self, sk_qp: &B::Poly, s_prime: &B::Poly, level: usize) -> SwitchingKey {
+    fn switching_key(
+        &mut self,
+        sk_qp: &B::Poly,
+        s_prime: &B::Poly,
+        level: usize,
+    ) -> Result<SwitchingKey> {
         let params = self.params().clone();
         let (be, ctx) = (self.ckks.backend(), params.ring().clone());
         let qp = self.ckks.qp_primes(level);
@@ -267,19 +273,18 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
             .chunks(params.alpha())
             .enumerate()
         {
-            let mut a = generated(self.ckks.uniform(&seed, j as u64, &qp));
-            be.mul_assign(&ctx, &mut a, sk_qp);
-            let mut bj = generated(
-                self.ckks
-                    .small_to_ntt(&sampling::gaussian(&mut self.rng, ctx.n()), &qp),
-            );
-            be.sub_assign(&ctx, &mut bj, &a);
+            let mut a = self.ckks.uniform(&seed, j as u64, &qp)?;
+            be.mul_assign(&ctx, &mut a, sk_qp)?;
+            let mut bj = self
+                .ckks
+                .small_to_ntt(&sampling::gaussian(&mut self.rng, ctx.n()), &qp)?;
+            be.sub_assign(&ctx, &mut bj, &a)?;
             // + P·s' on this digit's limbs only (the RNS gadget is 1 there, 0 elsewhere)
-            let mut gadget = be.select(&ctx, s_prime, digit);
+            let mut gadget = be.select(&ctx, s_prime, digit)?;
             let scal: Vec<u64> = digit.iter().map(|&i| p_mod[i]).collect();
-            be.mul_scalar_assign(&ctx, &mut gadget, &scal);
-            let mut host = generated(be.download(&ctx, &bj));
-            let g = generated(be.download(&ctx, &gadget));
+            be.mul_scalar_assign(&ctx, &mut gadget, &scal)?;
+            let mut host = be.download(&ctx, &bj)?;
+            let g = be.download(&ctx, &gadget)?;
             for (pos, &i) in digit.iter().enumerate() {
                 let m = ctx.modulus(i);
                 let dst = host.position(i).expect("digit prime in QP");
@@ -293,35 +298,36 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
             }
             b.push(host);
         }
-        SwitchingKey {
+        Ok(SwitchingKey {
             seed,
             b,
             level: Some(level),
-        }
+        })
     }
 
     /// Evaluation keys for a request. Each Galois key is generated at the level
     /// [`KeyRequest::galois_levels`] gives it (over `Q_l·P`, `ceil(limbs_at(l)/alpha)`
-    /// digits); the relinearisation key at the full level.
-    pub fn evaluation_keys(&mut self, sk: &SecretKey, req: &KeyRequest) -> EvaluationKeys {
+    /// digits); the relinearisation key at the full level. Errors only when the backend
+    /// fails ([`Error::Device`](crate::Error::Device), e.g. out of memory).
+    pub fn evaluation_keys(&mut self, sk: &SecretKey, req: &KeyRequest) -> Result<EvaluationKeys> {
         let params = self.params().clone();
         let (be, ctx) = (self.ckks.backend(), params.ring().clone());
         let max = params.max_level();
         let qp = self.ckks.qp_primes(max);
-        let s = generated(self.ckks.small_to_ntt(&sk.coeffs, &qp));
+        let s = self.ckks.small_to_ntt(&sk.coeffs, &qp)?;
         let mut out = EvaluationKeys::default();
         if req.relin {
             let mut s2 = s.clone();
-            be.mul_assign(&ctx, &mut s2, &s);
-            out.relin = Some(self.switching_key(&s, &s2, max));
+            be.mul_assign(&ctx, &mut s2, &s)?;
+            out.relin = Some(self.switching_key(&s, &s2, max)?);
         }
         for (g, level) in req.galois_levels(&params) {
-            let mut sg = be.zero(&ctx, &qp);
-            be.automorphism_ntt(&ctx, &s, g, &mut sg);
-            let k = self.switching_key(&s, &sg, level);
+            let mut sg = be.zero(&ctx, &qp)?;
+            be.automorphism_ntt(&ctx, &s, g, &mut sg)?;
+            let k = self.switching_key(&s, &sg, level)?;
             out.galois.insert(g, k);
         }
-        out
+        Ok(out)
     }
 
     /// A secret key with exactly `hamming_weight` nonzero ternary coefficients, whatever
@@ -337,11 +343,15 @@ impl<'a, B: Backend> KeyGenerator<'a, B> {
     /// A switching key from `from` to `to` over the full Q·P: a ciphertext decrypting
     /// under `from` is switched to one decrypting under `to` (both secrets of this
     /// parameter set's ring). The key is an RLWE sample under `to`, so `to` must be a
-    /// secret the full modulus is secure for.
-    pub fn switching_key_between(&mut self, from: &SecretKey, to: &SecretKey) -> SwitchingKey {
+    /// secret the full modulus is secure for. Errors only when the backend fails.
+    pub fn switching_key_between(
+        &mut self,
+        from: &SecretKey,
+        to: &SecretKey,
+    ) -> Result<SwitchingKey> {
         let qp = self.ckks.qp_primes(self.params().max_level());
-        let s_to = generated(self.ckks.small_to_ntt(&to.coeffs, &qp));
-        let s_from = generated(self.ckks.small_to_ntt(&from.coeffs, &qp));
+        let s_to = self.ckks.small_to_ntt(&to.coeffs, &qp)?;
+        let s_from = self.ckks.small_to_ntt(&from.coeffs, &qp)?;
         self.switching_key(&s_to, &s_from, self.params().max_level())
     }
 
@@ -378,7 +388,7 @@ mod tests {
         let mut kg = KeyGenerator::from_seed(&ckks, 1);
         let sk = kg.secret_key();
         let req = KeyRequest::new().rotations([1]).rotations_up_to([2], 1);
-        let evk = kg.evaluation_keys(&sk, &req);
+        let evk = kg.evaluation_keys(&sk, &req).unwrap();
         let json = serde_json::to_value(&evk).unwrap();
         let back: EvaluationKeys = serde_json::from_value(json.clone()).unwrap();
         let g2 = galois_element(2, 10);

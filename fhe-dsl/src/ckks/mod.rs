@@ -10,7 +10,6 @@ mod params;
 
 pub use cache::PlaintextCacheStats;
 pub(crate) use cache::PtKey;
-pub(crate) use context::generated;
 pub use context::{Ciphertext, Ckks, Decryptor, Encryptor, Plaintext};
 pub use evaluator::{DeviceSwitchingKey, Evaluator};
 pub use keys::{

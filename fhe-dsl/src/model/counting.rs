@@ -102,7 +102,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         self.inner.download(ctx, p)
     }
 
-    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> Self::Poly {
+    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> crate::Result<Self::Poly> {
         self.count("zero", primes.len());
         self.inner.zero(ctx, primes)
     }
@@ -111,47 +111,77 @@ impl<B: Backend> Backend for CountingBackend<B> {
         self.inner.primes(p)
     }
 
-    fn select(&self, ctx: &RingContext, a: &Self::Poly, primes: &[usize]) -> Self::Poly {
+    fn select(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        primes: &[usize],
+    ) -> crate::Result<Self::Poly> {
         self.count("select", primes.len());
         self.inner.select(ctx, a, primes)
     }
 
-    fn concat(&self, ctx: &RingContext, a: &Self::Poly, b: &Self::Poly) -> Self::Poly {
+    fn concat(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        b: &Self::Poly,
+    ) -> crate::Result<Self::Poly> {
         self.count("concat", self.limbs(a) + self.limbs(b));
         self.inner.concat(ctx, a, b)
     }
 
-    fn keep_limbs(&self, ctx: &RingContext, a: &mut Self::Poly, primes: &[usize]) {
+    fn keep_limbs(
+        &self,
+        ctx: &RingContext,
+        a: &mut Self::Poly,
+        primes: &[usize],
+    ) -> crate::Result<()> {
         self.count("keep_limbs", primes.len());
         self.inner.keep_limbs(ctx, a, primes)
     }
 
-    fn ntt(&self, ctx: &RingContext, a: &mut Self::Poly) {
+    fn ntt(&self, ctx: &RingContext, a: &mut Self::Poly) -> crate::Result<()> {
         self.count("ntt", self.limbs(a));
         self.inner.ntt(ctx, a)
     }
 
-    fn intt(&self, ctx: &RingContext, a: &mut Self::Poly) {
+    fn intt(&self, ctx: &RingContext, a: &mut Self::Poly) -> crate::Result<()> {
         self.count("intt", self.limbs(a));
         self.inner.intt(ctx, a)
     }
 
-    fn add_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly) {
+    fn add_assign(
+        &self,
+        ctx: &RingContext,
+        a: &mut Self::Poly,
+        b: &Self::Poly,
+    ) -> crate::Result<()> {
         self.count("add_assign", self.limbs(a));
         self.inner.add_assign(ctx, a, b)
     }
 
-    fn sub_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly) {
+    fn sub_assign(
+        &self,
+        ctx: &RingContext,
+        a: &mut Self::Poly,
+        b: &Self::Poly,
+    ) -> crate::Result<()> {
         self.count("sub_assign", self.limbs(a));
         self.inner.sub_assign(ctx, a, b)
     }
 
-    fn neg_assign(&self, ctx: &RingContext, a: &mut Self::Poly) {
+    fn neg_assign(&self, ctx: &RingContext, a: &mut Self::Poly) -> crate::Result<()> {
         self.count("neg_assign", self.limbs(a));
         self.inner.neg_assign(ctx, a)
     }
 
-    fn mul_assign(&self, ctx: &RingContext, a: &mut Self::Poly, b: &Self::Poly) {
+    fn mul_assign(
+        &self,
+        ctx: &RingContext,
+        a: &mut Self::Poly,
+        b: &Self::Poly,
+    ) -> crate::Result<()> {
         self.count("mul_assign", self.limbs(a));
         self.inner.mul_assign(ctx, a, b)
     }
@@ -162,7 +192,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         acc: &mut Self::Poly,
         a: &Self::Poly,
         b: &Self::Poly,
-    ) {
+    ) -> crate::Result<()> {
         self.count("mul_add_assign", self.limbs(acc));
         self.inner.mul_add_assign(ctx, acc, a, b)
     }
@@ -173,7 +203,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         acc0: &mut Self::Poly,
         acc1: &mut Self::Poly,
         terms: &[(&Self::Poly, &Self::Poly, &Self::Poly)],
-    ) {
+    ) -> crate::Result<()> {
         let l = self.limbs(acc0);
         {
             let mut c = self.lock();
@@ -183,7 +213,12 @@ impl<B: Backend> Backend for CountingBackend<B> {
         self.inner.mul_add_terms(ctx, acc0, acc1, terms)
     }
 
-    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]) {
+    fn mul_scalar_assign(
+        &self,
+        ctx: &RingContext,
+        a: &mut Self::Poly,
+        s: &[u64],
+    ) -> crate::Result<()> {
         self.count("mul_scalar_assign", self.limbs(a));
         self.inner.mul_scalar_assign(ctx, a, s)
     }
@@ -194,12 +229,17 @@ impl<B: Backend> Backend for CountingBackend<B> {
         acc: &mut Self::Poly,
         a: &Self::Poly,
         s: &[u64],
-    ) {
+    ) -> crate::Result<()> {
         self.count("mul_scalar_add_assign", self.limbs(acc));
         self.inner.mul_scalar_add_assign(ctx, acc, a, s)
     }
 
-    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut Self::Poly, s: &[u64]) {
+    fn add_scalar_assign(
+        &self,
+        ctx: &RingContext,
+        a: &mut Self::Poly,
+        s: &[u64],
+    ) -> crate::Result<()> {
         self.count("add_scalar_assign", self.limbs(a));
         self.inner.add_scalar_assign(ctx, a, s)
     }
@@ -210,27 +250,42 @@ impl<B: Backend> Backend for CountingBackend<B> {
         a: &Self::Poly,
         galois: usize,
         out: &mut Self::Poly,
-    ) {
+    ) -> crate::Result<()> {
         self.count("automorphism_ntt", self.limbs(a));
         self.inner.automorphism_ntt(ctx, a, galois, out)
     }
 
-    fn base_convert(&self, ctx: &RingContext, a: &Self::Poly, to: &[usize]) -> Self::Poly {
+    fn base_convert(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        to: &[usize],
+    ) -> crate::Result<Self::Poly> {
         self.count("base_convert", self.limbs(a));
         self.inner.base_convert(ctx, a, to)
     }
 
-    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut Self::Poly, tail: usize) {
+    fn div_round_by_tail(
+        &self,
+        ctx: &RingContext,
+        a: &mut Self::Poly,
+        tail: usize,
+    ) -> crate::Result<()> {
         self.count("div_round_by_tail", self.limbs(a));
         self.inner.div_round_by_tail(ctx, a, tail)
     }
 
-    fn rescale(&self, ctx: &RingContext, a: &mut Self::Poly, drop: usize) {
+    fn rescale(&self, ctx: &RingContext, a: &mut Self::Poly, drop: usize) -> crate::Result<()> {
         self.count("rescale", self.limbs(a));
         self.inner.rescale(ctx, a, drop)
     }
 
-    fn decompose_mod_up(&self, ctx: &RingContext, a: &Self::Poly, alpha: usize) -> Vec<Self::Poly> {
+    fn decompose_mod_up(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        alpha: usize,
+    ) -> crate::Result<Vec<Self::Poly>> {
         self.count("decompose_mod_up", self.limbs(a));
         self.inner.decompose_mod_up(ctx, a, alpha)
     }
@@ -241,7 +296,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         digits: &[Self::Poly],
         key: &KeyDigits<Self::Poly>,
         galois: Option<usize>,
-    ) -> (Self::Poly, Self::Poly) {
+    ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count(
             "key_switch_inner",
             digits.first().map_or(0, |d| self.limbs(d)),
@@ -256,7 +311,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         key: &KeyDigits<Self::Poly>,
         alpha: usize,
         galois: Option<usize>,
-    ) -> (Self::Poly, Self::Poly) {
+    ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count("key_switch", self.limbs(a));
         self.inner.key_switch(ctx, a, key, alpha, galois)
     }
@@ -270,13 +325,18 @@ impl<B: Backend> Backend for CountingBackend<B> {
         key: &KeyDigits<Self::Poly>,
         alpha: usize,
         drop: usize,
-    ) -> (Self::Poly, Self::Poly) {
+    ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count("relinearize_rescale", self.limbs(d2));
         self.inner
             .relinearize_rescale(ctx, d0, d1, d2, key, alpha, drop)
     }
 
-    fn mod_raise(&self, ctx: &RingContext, a: &Self::Poly, to: &[usize]) -> Self::Poly {
+    fn mod_raise(
+        &self,
+        ctx: &RingContext,
+        a: &Self::Poly,
+        to: &[usize],
+    ) -> crate::Result<Self::Poly> {
         self.count("mod_raise", to.len());
         self.inner.mod_raise(ctx, a, to)
     }
@@ -288,7 +348,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         digits: &[Self::Poly],
         key: &KeyDigits<Self::Poly>,
         galois: usize,
-    ) -> (Self::Poly, Self::Poly) {
+    ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count("rotate_extended", self.limbs(c0));
         self.inner.rotate_extended(ctx, c0, digits, key, galois)
     }
@@ -300,7 +360,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         c1: &Self::Poly,
         keys: &[(usize, &KeyDigits<Self::Poly>)],
         alpha: usize,
-    ) -> Vec<(Self::Poly, Self::Poly)> {
+    ) -> crate::Result<Vec<(Self::Poly, Self::Poly)>> {
         let l = self.limbs(c1);
         {
             let mut c = self.lock();

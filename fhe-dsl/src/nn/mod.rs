@@ -567,7 +567,7 @@ mod tests {
         let ckks = Ckks::new(params, ReferenceBackend);
         let mut kg = KeyGenerator::from_seed(&ckks, 11);
         let sk = kg.secret_key();
-        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin());
+        let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin()).unwrap();
         let eval = ckks.evaluator(&evk).unwrap();
         let act = PolyActivation::relu(-4.0, 4.0, 15).unwrap();
         assert!(act.levels() <= ckks.params().max_level());

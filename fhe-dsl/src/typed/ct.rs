@@ -126,8 +126,8 @@ impl ScaleState for Owed {
 /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, ReferenceBackend);
 /// # let mut kg = ckks.key_generator();
 /// # let sk = kg.secret_key();
-/// # let pk = kg.public_key(&sk);
-/// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin()))?;
+/// # let pk = kg.public_key(&sk)?;
+/// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin())?)?;
 /// # let (enc, dec) = (ckks.encryptor(&pk), ckks.decryptor(&sk));
 /// let x: Ct<ReferenceBackend, 5> = Ct::encrypt(&ckks, &enc, &[0.5, -0.25])?;
 /// let sq: Ct<ReferenceBackend, 5, Owed> = x.mul(&x, &ev)?;
@@ -209,7 +209,7 @@ impl<B: Backend, const L: usize, S: ScaleState> Ct<B, L, S> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let enc = ckks.encryptor(&kg.public_key(&sk));
+    /// # let enc = ckks.encryptor(&kg.public_key(&sk)?);
     /// let raw = enc.encrypt(&ckks.encode_real(&[1.0], 3, ckks.params().default_scale())?)?;
     /// assert!(Ct::<B, 3>::try_from_ciphertext(raw.clone()).is_ok());
     /// let err = Ct::<B, 4>::try_from_ciphertext(raw).unwrap_err();
@@ -297,7 +297,7 @@ impl<B: Backend, const L: usize, S: ScaleState> Ct<B, L, S> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// let x = fhe_dsl::typed::Ct::<B, 2>::encrypt(&ckks, &enc, &[0.75])?;
     /// assert!((x.decrypt(&dec)?[0] - 0.75).abs() < 1e-6);
     /// # Ok(()) }
@@ -316,8 +316,8 @@ impl<B: Backend, const L: usize, S: ScaleState> Ct<B, L, S> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new()))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new())?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// use fhe_dsl::typed::Ct;
     /// let a = Ct::<B, 3>::encrypt(&ckks, &enc, &[0.5])?;
     /// let b = Ct::<B, 3>::encrypt(&ckks, &enc, &[0.25])?;
@@ -340,8 +340,8 @@ impl<B: Backend, const L: usize, S: ScaleState> Ct<B, L, S> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new()))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new())?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// use fhe_dsl::typed::Ct;
     /// let a = Ct::<B, 3>::encrypt(&ckks, &enc, &[0.5])?;
     /// let b = Ct::<B, 3>::encrypt(&ckks, &enc, &[0.25])?;
@@ -364,8 +364,8 @@ impl<B: Backend, const L: usize, S: ScaleState> Ct<B, L, S> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new()))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new())?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// let a = fhe_dsl::typed::Ct::<B, 1>::encrypt(&ckks, &enc, &[0.5])?;
     /// assert!((a.add_const(2.0, &ev)?.decrypt(&dec)?[0] - 2.5).abs() < 1e-6);
     /// # Ok(()) }
@@ -385,8 +385,8 @@ impl<B: Backend, const L: usize, S: ScaleState> Ct<B, L, S> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().rotations([1])))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().rotations([1]))?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// let a = fhe_dsl::typed::Ct::<B, 2>::encrypt(&ckks, &enc, &[1.0, 2.0, 3.0, 4.0])?;
     /// let r = a.rotate(1, &ev)?.decrypt(&dec)?;
     /// assert!((r[0] - 2.0).abs() < 1e-5 && (r[3] - 1.0).abs() < 1e-5);
@@ -406,8 +406,8 @@ impl<B: Backend, const L: usize, S: ScaleState> Ct<B, L, S> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new()))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new())?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// use fhe_dsl::typed::Ct;
     /// let hi = Ct::<B, 4>::encrypt(&ckks, &enc, &[0.5])?;
     /// let lo = Ct::<B, 2>::encrypt(&ckks, &enc, &[0.25])?;
@@ -436,7 +436,7 @@ impl<B: Backend, const L: usize> Ct<B, L, Fresh> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let enc = ckks.encryptor(&kg.public_key(&sk));
+    /// # let enc = ckks.encryptor(&kg.public_key(&sk)?);
     /// let x = fhe_dsl::typed::Ct::<B, 5>::encrypt(&ckks, &enc, &[1.0, 2.0])?;
     /// assert_eq!(x.ciphertext().level(), 5);
     /// // a level the parameters do not have is an error, not a panic
@@ -469,8 +469,8 @@ impl<B: Backend, const L: usize> Ct<B, L, Fresh> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin()))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin())?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// use fhe_dsl::typed::{Ct, Owed};
     /// let a = Ct::<B, 1>::encrypt(&ckks, &enc, &[0.5])?;
     /// let p: Ct<B, 1, Owed> = a.mul(&a, &ev)?;
@@ -502,8 +502,8 @@ impl<B: Backend, const L: usize> Ct<B, L, Fresh> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new()))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new())?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// let a = fhe_dsl::typed::Ct::<B, 2>::encrypt(&ckks, &enc, &[0.5])?;
     /// let b = a.mul_const(-3.0, &ev)?.rescale(&ev)?;
     /// assert!((b.decrypt(&dec)?[0] + 1.5).abs() < 1e-6);
@@ -530,8 +530,8 @@ impl<B: Backend, const L: usize> Ct<B, L, Fresh> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new()))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new())?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// let a = fhe_dsl::typed::Ct::<B, 2>::encrypt(&ckks, &enc, &[0.5, 1.0])?;
     /// let b = a.mul_plain(&[2.0, -1.0], &ev)?.rescale(&ev)?.decrypt(&dec)?;
     /// assert!((b[0] - 1.0).abs() < 1e-6 && (b[1] + 1.0).abs() < 1e-6);
@@ -558,7 +558,7 @@ impl<B: Backend, const L: usize> Ct<B, L, Fresh> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// // TEST DOUBLE ONLY: decrypts and re-encrypts, so it holds the secret key. A real
     /// // server uses a bootstrapper from `fhe_dsl::circuits`.
     /// struct DecryptReencryptTestDouble<'a> {
@@ -607,8 +607,8 @@ impl<B: Backend, const L: usize> Ct<B, L, Owed> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin()))?;
-    /// # let enc = ckks.encryptor(&kg.public_key(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin())?)?;
+    /// # let enc = ckks.encryptor(&kg.public_key(&sk)?);
     /// use fhe_dsl::typed::Ct;
     /// let a = Ct::<B, 3>::encrypt(&ckks, &enc, &[0.5])?;
     /// let b: Ct<B, 2> = a.mul(&a, &ev)?.rescale(&ev)?;

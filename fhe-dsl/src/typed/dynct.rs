@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
 /// # let mut kg = ckks.key_generator();
 /// # let sk = kg.secret_key();
-/// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin()))?;
-/// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+/// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin())?)?;
+/// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
 /// let rounds = 3; // known only at run time
 /// let mut x: DynCt<B> = Ct::<B, 5>::encrypt(&ckks, &enc, &[0.9])?.into_dyn();
 /// for _ in 0..rounds {
@@ -59,7 +59,7 @@ impl<B: Backend> DynCt<B> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let enc = ckks.encryptor(&kg.public_key(&sk));
+    /// # let enc = ckks.encryptor(&kg.public_key(&sk)?);
     /// let raw = enc.encrypt(&ckks.encode_real(&[1.0], 4, ckks.params().default_scale())?)?;
     /// let d = fhe_dsl::typed::DynCt::new(raw, false);
     /// assert_eq!((d.level(), d.owes_rescale()), (4, false));
@@ -139,8 +139,8 @@ impl<B: Backend> DynCt<B> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new()))?;
-    /// # let enc = ckks.encryptor(&kg.public_key(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new())?)?;
+    /// # let enc = ckks.encryptor(&kg.public_key(&sk)?);
     /// use fhe_dsl::typed::Ct;
     /// let a = Ct::<B, 3>::encrypt(&ckks, &enc, &[0.5])?.into_dyn();
     /// let b = Ct::<B, 2>::encrypt(&ckks, &enc, &[0.5])?.into_dyn();

@@ -22,8 +22,8 @@
 //! # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
 //! # let mut kg = ckks.key_generator();
 //! # let sk = kg.secret_key();
-//! # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin()))?;
-//! # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+//! # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin())?)?;
+//! # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
 //! let x: EncVector<B, 4, 4> = EncVector::encrypt(&ckks, &enc, &[0.1, 0.2, 0.3, 0.4])?;
 //! let skip = Diagonal::<4>::new(vec![0.5; 4], vec![0.0; 4])?;
 //! let main = Diagonal::<4>::new(vec![1.0, 2.0, 1.0, 2.0], vec![0.1; 4])?;

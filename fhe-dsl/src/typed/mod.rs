@@ -53,8 +53,8 @@
 //! # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
 //! # let mut kg = ckks.key_generator();
 //! # let sk = kg.secret_key();
-//! # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin()))?;
-//! # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+//! # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().relin())?)?;
+//! # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
 //! let x = Ct::<B, 2>::encrypt(&ckks, &enc, &[0.5])?;
 //! let x2: Ct<B, 2, Owed> = x.mul(&x, &ev)?;              // owes a rescale
 //! let x2: Ct<B, 1> = x2.rescale(&ev)?;                   // level 2 → 1

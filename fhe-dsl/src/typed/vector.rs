@@ -23,9 +23,9 @@ use crate::error::{Error, Result};
 /// # let mut kg = ckks.key_generator();
 /// # let sk = kg.secret_key();
 /// let keys = kg.evaluation_keys(&sk, &fhe_dsl::ckks::KeyRequest::new().relin()
-///     .rotations(Dense::<4>::rotations()));
+///     .rotations(Dense::<4>::rotations()))?;
 /// # let ev = ckks.evaluator(&keys)?;
-/// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+/// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
 /// let w = Dense::<4>::new(vec![0.5; 16], vec![0.0; 4])?;
 /// let sq = Poly::<2>::new(vec![0.0, 0.0, 1.0])?; // x², 2 levels
 /// let x: EncVector<B, 4, 5> = EncVector::encrypt(&ckks, &enc, &[0.1, 0.2, 0.3, 0.4])?;
@@ -87,7 +87,7 @@ impl<B: Backend, const N: usize, const L: usize, S: ScaleState> EncVector<B, N, 
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let enc = ckks.encryptor(&kg.public_key(&sk));
+    /// # let enc = ckks.encryptor(&kg.public_key(&sk)?);
     /// use fhe_dsl::typed::{Ct, EncVector};
     /// let ct = Ct::<B, 3>::encrypt(&ckks, &enc, &[1.0, 2.0, 3.0, 4.0])?;
     /// let v = EncVector::<B, 4, 3>::try_from_ct(ct.clone())?;
@@ -159,7 +159,7 @@ impl<B: Backend, const N: usize, const L: usize, S: ScaleState> EncVector<B, N, 
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// let v = fhe_dsl::typed::EncVector::<B, 2, 1>::encrypt(&ckks, &enc, &[0.5, -0.5])?;
     /// assert_eq!(v.decrypt(&dec)?.len(), 2);
     /// # Ok(()) }
@@ -179,8 +179,8 @@ impl<B: Backend, const N: usize, const L: usize, S: ScaleState> EncVector<B, N, 
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new()))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new())?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// use fhe_dsl::typed::EncVector;
     /// let a = EncVector::<B, 2, 3>::encrypt(&ckks, &enc, &[0.5, 1.0])?;
     /// let s = a.add(&a, &ev)?.decrypt(&dec)?;
@@ -206,8 +206,8 @@ impl<B: Backend, const N: usize, const L: usize, S: ScaleState> EncVector<B, N, 
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().rotations([-1])))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &KeyRequest::new().rotations([-1]))?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// let a = fhe_dsl::typed::EncVector::<B, 4, 1>::encrypt(&ckks, &enc, &[1.0, 2.0, 3.0, 4.0])?;
     /// let r = a.rotate(-1, &ev)?.decrypt(&dec)?;
     /// assert!((r[0] - 4.0).abs() < 1e-5);
@@ -228,8 +228,8 @@ impl<B: Backend, const N: usize, const L: usize, S: ScaleState> EncVector<B, N, 
     /// # let sk = kg.secret_key();
     /// use fhe_dsl::typed::EncVector;
     /// let req = fhe_dsl::ckks::KeyRequest::new().rotations(EncVector::<B, 4, 1>::sum_rotations());
-    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &req))?;
-    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)), ckks.decryptor(&sk));
+    /// # let ev = ckks.evaluator(&kg.evaluation_keys(&sk, &req)?)?;
+    /// # let (enc, dec) = (ckks.encryptor(&kg.public_key(&sk)?), ckks.decryptor(&sk));
     /// let a = EncVector::<B, 4, 1>::encrypt(&ckks, &enc, &[1.0, 2.0, 3.0, 4.0])?;
     /// assert!((a.sum(&ev)?.decrypt(&dec)?[2] - 10.0).abs() < 1e-5);
     /// # Ok(()) }
@@ -277,7 +277,7 @@ impl<B: Backend, const N: usize, const L: usize> EncVector<B, N, L, Fresh> {
     /// # let ckks = Ckks::new(Params::new_insecure_for_tests(ParamsLiteral::test_small())?, B);
     /// # let mut kg = ckks.key_generator();
     /// # let sk = kg.secret_key();
-    /// # let enc = ckks.encryptor(&kg.public_key(&sk));
+    /// # let enc = ckks.encryptor(&kg.public_key(&sk)?);
     /// use fhe_dsl::typed::EncVector;
     /// assert!(EncVector::<B, 4, 2>::encrypt(&ckks, &enc, &[1.0, 2.0]).is_ok());
     /// assert!(EncVector::<B, 3, 2>::encrypt(&ckks, &enc, &[1.0]).is_err()); // not a power of two

@@ -69,8 +69,8 @@ fn main() -> fhe_dsl::Result<()> {
     let ckks = Ckks::new(params, CpuBackend::new());
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let pk = kg.public_key(&sk);
-    let eval_keys = kg.evaluation_keys(&sk, &model.key_request());
+    let pk = kg.public_key(&sk)?;
+    let eval_keys = kg.evaluation_keys(&sk, &model.key_request())?;
     let x: EncVector<CpuBackend, 16, 4> = EncVector::encrypt(&ckks, &ckks.encryptor(&pk), &input)?;
 
     // server: evaluation keys and the ciphertext; the weights are its own, in the clear

@@ -153,7 +153,7 @@ impl<B: Backend> Bootstrapper<B> {
             mono.limb_mut(i)[params.n() / 2] = 1;
         }
         let mut monomial_i = be.upload(ctx, mono)?;
-        be.ntt(ctx, &mut monomial_i);
+        be.ntt(ctx, &mut monomial_i)?;
         Ok(Bootstrapper {
             ckks: ckks.clone(),
             eval,
@@ -176,11 +176,9 @@ impl<B: Backend> Bootstrapper<B> {
     /// with `sk` and returns an error naming the fitted range when `|I| > K` or the
     /// message is too large for the sine approximation. Slow (one decryption); for
     /// debugging and simulation runs, never in production (it holds the secret key).
-    pub fn with_range_check(mut self, sk: &SecretKey) -> Self {
-        self.check = Some(crate::ckks::generated(
-            self.ckks.small_to_ntt(&sk.coeffs, &[0, 1]),
-        ));
-        self
+    pub fn with_range_check(mut self, sk: &SecretKey) -> Result<Self> {
+        self.check = Some(self.ckks.small_to_ntt(&sk.coeffs, &[0, 1])?);
+        Ok(self)
     }
 
     /// The evaluator holding the bootstrapping keys (and any extra keys requested).
@@ -241,14 +239,14 @@ impl<B: Backend> Bootstrapper<B> {
             }
         }
         b.scale = a.scale;
-        self.mul_by_i(&mut b);
+        self.mul_by_i(&mut b)?;
         let z = self.bootstrap(&self.eval.add_new(&a, &b)?)?;
         let zc = self.eval.conjugate_new(&z)?;
         let mut re = self.eval.add_new(&z, &zc)?;
         re.scale *= 2.0;
         let mut im = self.eval.sub_new(&z, &zc)?;
-        self.mul_by_i(&mut im);
-        self.eval.neg_assign(&mut im);
+        self.mul_by_i(&mut im)?;
+        self.eval.neg_assign(&mut im)?;
         im.scale *= 2.0;
         Ok((re, im))
     }
@@ -289,8 +287,8 @@ impl<B: Backend> Bootstrapper<B> {
         } else {
             let re = self.eval.add_new(&x, &conj)?;
             let mut im = self.eval.sub_new(&x, &conj)?;
-            self.mul_by_i(&mut im);
-            self.eval.neg_assign(&mut im);
+            self.mul_by_i(&mut im)?;
+            self.eval.neg_assign(&mut im)?;
             vec![re, im]
         };
         self.ckks.backend().synchronize()?;
@@ -318,7 +316,7 @@ impl<B: Backend> Bootstrapper<B> {
         // SlotToCoeff
         let mut y = if modded.len() == 2 {
             let mut im = modded.pop().expect("two halves");
-            self.mul_by_i(&mut im);
+            self.mul_by_i(&mut im)?;
             let mut re = modded.pop().expect("two halves");
             self.eval.add_assign(&mut re, &im)?;
             re
@@ -387,7 +385,7 @@ impl<B: Backend> Bootstrapper<B> {
             let mut p = self.eval.mul_new(&c, &c)?;
             // raw s²c² − s²/2: the value 2c² − 1 at scale s²/2, or on the last step
             // (2c² − 1)/(2π) at scale π s²
-            add_integer_raw(&self.eval, &mut p, -(s * s / 2.0).round());
+            add_integer_raw(&self.eval, &mut p, -(s * s / 2.0).round())?;
             p.scale = if i + 1 == r { pi * s * s } else { s * s / 2.0 };
             self.eval.relinearize_rescale_assign(&mut p)?;
             c = p;
@@ -401,11 +399,12 @@ impl<B: Backend> Bootstrapper<B> {
         s * self.scale_up(s)
     }
 
-    fn mul_by_i(&self, ct: &mut Ciphertext<B>) {
+    fn mul_by_i(&self, ct: &mut Ciphertext<B>) -> Result<()> {
         let ctx = self.ckks.params().ring();
         for p in &mut ct.parts {
-            self.ckks.backend().mul_assign(ctx, p, &self.monomial_i);
+            self.ckks.backend().mul_assign(ctx, p, &self.monomial_i)?;
         }
+        Ok(())
     }
 
     /// Scale-up, encapsulation, ModRaise, switch back, trace; optional range check.
@@ -419,28 +418,28 @@ impl<B: Backend> Bootstrapper<B> {
         }
         let k = self.scale_up(c.scale);
         if k > 1.0 {
-            mul_integer_raw(&self.eval, &mut c, k);
+            mul_integer_raw(&self.eval, &mut c, k)?;
         }
         // dense → sparse at level 0, key modulo q0·p
         let pa = ctx.p_indices().start;
         let c1 = &c.parts[1];
         let mut coeff = c1.clone();
-        be.intt(ctx, &mut coeff);
-        let mut raised = be.base_convert(ctx, &coeff, &[pa]);
-        be.ntt(ctx, &mut raised);
-        let full = be.concat(ctx, c1, &raised);
+        be.intt(ctx, &mut coeff)?;
+        let mut raised = be.base_convert(ctx, &coeff, &[pa])?;
+        be.ntt(ctx, &mut raised)?;
+        let full = be.concat(ctx, c1, &raised)?;
         let mut u0 = full.clone();
-        be.mul_assign(ctx, &mut u0, &self.to_sparse.0);
+        be.mul_assign(ctx, &mut u0, &self.to_sparse.0)?;
         let mut u1 = full;
-        be.mul_assign(ctx, &mut u1, &self.to_sparse.1);
-        be.div_round_by_tail(ctx, &mut u0, 1);
-        be.div_round_by_tail(ctx, &mut u1, 1);
-        be.add_assign(ctx, &mut u0, &c.parts[0]);
+        be.mul_assign(ctx, &mut u1, &self.to_sparse.1)?;
+        be.div_round_by_tail(ctx, &mut u0, 1)?;
+        be.div_round_by_tail(ctx, &mut u1, 1)?;
+        be.add_assign(ctx, &mut u0, &c.parts[0])?;
         // ModRaise
         let top = params.max_level();
         let q = params.q_primes_at(top);
-        let r0 = be.mod_raise(ctx, &u0, &q);
-        let r1 = be.mod_raise(ctx, &u1, &q);
+        let r0 = be.mod_raise(ctx, &u0, &q)?;
+        let r1 = be.mod_raise(ctx, &u1, &q)?;
         let sparse_ct = Ciphertext {
             parts: vec![r0, r1],
             level: top,
@@ -464,10 +463,10 @@ impl<B: Backend> Bootstrapper<B> {
         let params = self.ckks.params();
         let (be, ctx) = (self.ckks.backend(), params.ring());
         let primes = [0usize, 1];
-        let mut acc = be.select(ctx, &x.parts[1], &primes);
-        be.mul_assign(ctx, &mut acc, s);
-        be.add_assign(ctx, &mut acc, &x.parts[0]);
-        be.intt(ctx, &mut acc);
+        let mut acc = be.select(ctx, &x.parts[1], &primes)?;
+        be.mul_assign(ctx, &mut acc, s)?;
+        be.add_assign(ctx, &mut acc, &x.parts[0])?;
+        be.intt(ctx, &mut acc)?;
         let host = be.download(ctx, &acc)?;
         let q0 = params.q()[0] as f64;
         let (mut max_i, mut max_frac) = (0.0f64, 0.0f64);
@@ -524,12 +523,13 @@ mod tests {
         let ckks = Ckks::new(params.clone(), ReferenceBackend);
         let mut kg = KeyGenerator::from_seed(&ckks, 11);
         let sk = kg.secret_key();
-        let pk = kg.public_key(&sk);
+        let pk = kg.public_key(&sk).unwrap();
         let keys =
             BootstrappingKeys::generate(&mut kg, &ckks, &sk, &cfg, &KeyRequest::new()).unwrap();
         let bs = Bootstrapper::new(&ckks, cfg.clone(), &keys)
             .unwrap()
-            .with_range_check(&sk);
+            .with_range_check(&sk)
+            .unwrap();
         let n = cfg.slots();
         let v: Vec<Complex64> = (0..n)
             .map(|i| {

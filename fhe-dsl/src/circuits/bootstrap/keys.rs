@@ -52,9 +52,9 @@ impl BootstrappingKeys {
         let params = ckks.params();
         let mut req = extra.clone().relin().conjugate();
         req.rotations_up_to.extend(config.rotation_levels(params)?);
-        let evk = kg.evaluation_keys(sk, &req);
+        let evk = kg.evaluation_keys(sk, &req)?;
         let sparse = kg.sparse_secret_key(config.sparse_hamming_weight);
-        let from_sparse = kg.switching_key_between(&sparse, sk);
+        let from_sparse = kg.switching_key_between(&sparse, sk)?;
         // dense → sparse modulo q0·p
         let (be, ctx) = (ckks.backend(), params.ring());
         let pa = ctx.p_indices().start;
@@ -64,13 +64,13 @@ impl BootstrappingKeys {
         let e = sampling::gaussian(kg.rng(), params.n());
         let mut b = ckks.small_to_ntt(&e, &primes)?;
         let mut as_ = a;
-        be.mul_assign(ctx, &mut as_, &ckks.small_to_ntt(&sparse.coeffs, &primes)?);
-        be.sub_assign(ctx, &mut b, &as_);
+        be.mul_assign(ctx, &mut as_, &ckks.small_to_ntt(&sparse.coeffs, &primes)?)?;
+        be.sub_assign(ctx, &mut b, &as_)?;
         let mut s0 = ckks.small_to_ntt(&sk.coeffs, &[0])?;
         let q0 = ctx.modulus(0);
-        be.mul_scalar_assign(ctx, &mut s0, &[q0.reduce(ctx.modulus(pa).value())]);
-        let gadget = be.concat(ctx, &s0, &be.zero(ctx, &[pa]));
-        be.add_assign(ctx, &mut b, &gadget);
+        be.mul_scalar_assign(ctx, &mut s0, &[q0.reduce(ctx.modulus(pa).value())])?;
+        let gadget = be.concat(ctx, &s0, &be.zero(ctx, &[pa])?)?;
+        be.add_assign(ctx, &mut b, &gadget)?;
         Ok(BootstrappingKeys {
             evk,
             to_sparse: EncapsulationKey {
