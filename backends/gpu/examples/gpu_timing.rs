@@ -81,17 +81,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut x = gpu.upload(&ctx, random_poly(&ctx, &q, 1))?;
     emit(
         &format!("ntt_{}limbs", q.len()),
-        time(&mut || gpu.ntt(&ctx, &mut x))?,
+        time(&mut || gpu.ntt(&ctx, &mut x).unwrap())?,
     );
     emit(
         &format!("intt_{}limbs", q.len()),
-        time(&mut || gpu.intt(&ctx, &mut x))?,
+        time(&mut || gpu.intt(&ctx, &mut x).unwrap())?,
     );
 
     let (free0, _) = gpu.mem_info()?;
     let mut kg = ckks.key_generator();
     let sk = kg.secret_key();
-    let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations(1..=8));
+    let evk = kg.evaluation_keys(&sk, &KeyRequest::new().relin().rotations(1..=8))?;
     let ev = ckks.evaluator(&evk)?;
     gpu.synchronize()?;
     let (free1, _) = gpu.mem_info()?;

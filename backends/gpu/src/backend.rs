@@ -1,52 +1,53 @@
 //! The [`Backend`] implementation: every primitive on device buffers, the coarse
-//! operations with fused kernels delegated to `keyswitch.rs` and `ntt.rs`.
+//! operations with fused kernels delegated to `keyswitch.rs` and `ntt.rs`. Every method
+//! runs through [`GpuBackend::prof`], which also names the method in its errors.
 
-use crate::{drv, kernels, positions, GpuBackend, GpuPoly};
+use crate::{
+    data_mut, kernels, positions, validate_host_poly, GpuBackend, GpuPoly, OrDevice, NAME,
+};
 use cudarc::driver::PushKernelArg;
-use fhe_dsl::backend::{Backend, KeyDigits};
+use fhe_dsl::backend::{check_degree, check_scalars, invalid, Backend, KeyDigits};
 use fhe_dsl::ring::{RingContext, RnsPoly};
+use fhe_dsl::Result;
 
 impl Backend for GpuBackend {
     type Poly = GpuPoly;
 
     fn name(&self) -> &'static str {
-        "gpu"
+        NAME
     }
 
-    fn synchronize(&self) -> fhe_dsl::Result<()> {
+    fn synchronize(&self) -> Result<()> {
         Ok(GpuBackend::synchronize(self)?)
     }
 
-    /// Checks the polynomial's shape against `ctx` before anything reaches the device (a
-    /// kernel would otherwise read `primes.len() · N` words from a shorter buffer).
-    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> fhe_dsl::Result<GpuPoly> {
-        p.check_shape(ctx)?;
-        self.inner.fault.check()?;
+    /// Checks the polynomial's shape against `ctx` ([`validate_host_poly`]) before
+    /// anything reaches the device (a kernel would otherwise read `primes.len() · N`
+    /// words from a shorter buffer).
+    fn upload(&self, ctx: &RingContext, p: RnsPoly) -> Result<GpuPoly> {
+        let words = validate_host_poly(ctx, &p)?;
         self.prof("upload", || {
-            if p.data.is_empty() {
-                return Ok(self.alloc(p.n, &p.primes));
+            if words.is_empty() {
+                return self.alloc(p.n, &p.primes);
             }
-            let data = drv("upload", self.stream().clone_htod(&p.data))?;
+            let data = self.stream().clone_htod(words).or_dev("copy to device")?;
             Ok(GpuPoly {
-                data,
-                primes: p.primes,
+                buf: Ok(data),
+                primes: p.primes.clone(),
                 n: p.n,
             })
         })
     }
 
-    fn download(&self, _ctx: &RingContext, p: &GpuPoly) -> fhe_dsl::Result<RnsPoly> {
-        self.inner.fault.check()?;
+    fn download(&self, _ctx: &RingContext, p: &GpuPoly) -> Result<RnsPoly> {
         self.prof("download", || {
             let mut data = vec![0u64; p.len()];
             if !data.is_empty() {
                 let s = self.stream();
-                drv(
-                    "download",
-                    s.memcpy_dtoh(&p.data.slice(0..p.len()), &mut data),
-                )?;
+                s.memcpy_dtoh(&p.data()?.slice(0..p.len()), &mut data)
+                    .or_dev("copy to host")?;
                 // a fault of earlier asynchronous work surfaces here too
-                drv("download", s.synchronize())?;
+                s.synchronize().or_dev("synchronize")?;
             }
             Ok(RnsPoly {
                 primes: p.primes.clone(),
@@ -56,7 +57,7 @@ impl Backend for GpuBackend {
         })
     }
 
-    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> GpuPoly {
+    fn zero(&self, ctx: &RingContext, primes: &[usize]) -> Result<GpuPoly> {
         self.prof("zero", || self.alloc(ctx.n(), primes))
     }
 
@@ -64,153 +65,173 @@ impl Backend for GpuBackend {
         &p.primes
     }
 
-    fn select(&self, ctx: &RingContext, a: &GpuPoly, primes: &[usize]) -> GpuPoly {
+    fn select(&self, ctx: &RingContext, a: &GpuPoly, primes: &[usize]) -> Result<GpuPoly> {
         self.prof("select", || {
-            let t = self.tables(ctx);
-            let pos = positions(primes, &a.primes);
+            let t = self.tables(ctx)?;
+            let pos = positions("select", primes, &a.primes)?;
             if primes.is_empty() {
                 return self.alloc(a.n, primes);
             }
-            let mut out = self.alloc_for_overwrite(a.n, primes);
+            let src = a.data()?;
+            let mut out = self.alloc_for_overwrite(a.n, primes)?;
+            let dst = data_mut(&mut out.buf)?;
             let (n, log_n) = (a.n, a.n.trailing_zeros());
             for r in Self::chunks(primes.len()) {
-                let p = self.params(&t, primes, r.clone(), Some(&pos), None, None);
-                let mut view = out.data.slice_mut(r.start * n..r.end * n);
+                let p = self.params(&t, primes, r.clone(), Some(&pos), None, None)?;
+                let mut view = dst.slice_mut(r.start * n..r.end * n);
                 let mut lb = self.stream().launch_builder(&self.inner.k.gather_limbs);
-                lb.arg(&mut view).arg(&a.data).arg(&log_n).arg(&*p);
+                lb.arg(&mut view).arg(src).arg(&log_n).arg(&*p);
                 // SAFETY: gather_limbs(u64*, const u64*, u32, LimbParams) matches; in-bounds.
-                self.run("gather_limbs", || unsafe {
-                    lb.launch(Self::grid(n, r.len()))
-                });
+                unsafe { lb.launch(Self::grid(n, r.len())) }.or_dev("gather_limbs")?;
             }
-            out
+            Ok(out)
         })
     }
 
     /// A prefix is kept in place (the buffer keeps its size; only the limb list shrinks).
-    fn keep_limbs(&self, ctx: &RingContext, a: &mut GpuPoly, primes: &[usize]) {
+    fn keep_limbs(&self, ctx: &RingContext, a: &mut GpuPoly, primes: &[usize]) -> Result<()> {
         if a.primes.starts_with(primes) {
             a.primes.truncate(primes.len());
         } else {
-            *a = self.select(ctx, a, primes);
+            *a = self.select(ctx, a, primes)?;
         }
+        Ok(())
     }
 
-    fn concat(&self, _ctx: &RingContext, a: &GpuPoly, b: &GpuPoly) -> GpuPoly {
+    fn concat(&self, _ctx: &RingContext, a: &GpuPoly, b: &GpuPoly) -> Result<GpuPoly> {
         self.prof("concat", || {
-            assert_eq!(a.n, b.n, "ring degrees differ");
+            check_degree(NAME, "concat", a.n, b.n)?;
             let primes: Vec<usize> = a.primes.iter().chain(&b.primes).copied().collect();
             if primes.is_empty() {
                 return self.alloc(a.n, &primes);
             }
+            let (sa, sb) = (a.data()?, b.data()?);
             // both copies below write every word
-            let mut out = self.alloc_for_overwrite(a.n, &primes);
+            let mut out = self.alloc_for_overwrite(a.n, &primes)?;
+            let dst = data_mut(&mut out.buf)?;
             let (la, lb) = (a.len(), b.len());
             let s = self.stream();
             if la > 0 {
-                let mut dst = out.data.slice_mut(0..la);
-                self.run("concat", || s.memcpy_dtod(&a.data.slice(0..la), &mut dst));
+                let mut view = dst.slice_mut(0..la);
+                s.memcpy_dtod(&sa.slice(0..la), &mut view)
+                    .or_dev("concat copy")?;
             }
             if lb > 0 {
-                let mut dst = out.data.slice_mut(la..la + lb);
-                self.run("concat", || s.memcpy_dtod(&b.data.slice(0..lb), &mut dst));
+                let mut view = dst.slice_mut(la..la + lb);
+                s.memcpy_dtod(&sb.slice(0..lb), &mut view)
+                    .or_dev("concat copy")?;
             }
-            out
+            Ok(out)
         })
     }
 
-    fn ntt(&self, ctx: &RingContext, a: &mut GpuPoly) {
+    fn ntt(&self, ctx: &RingContext, a: &mut GpuPoly) -> Result<()> {
         self.prof("ntt", || {
-            self.ntt_limbs(ctx, &mut a.data, 0, &a.primes, a.n);
+            self.ntt_limbs(ctx, data_mut(&mut a.buf)?, 0, &a.primes, a.n)
         })
     }
 
-    fn intt(&self, ctx: &RingContext, a: &mut GpuPoly) {
+    fn intt(&self, ctx: &RingContext, a: &mut GpuPoly) -> Result<()> {
         self.prof("intt", || {
-            self.intt_limbs(ctx, &mut a.data, 0, &a.primes, a.n);
+            self.intt_limbs(ctx, data_mut(&mut a.buf)?, 0, &a.primes, a.n)
         })
     }
 
-    fn add_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
+    fn add_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) -> Result<()> {
         self.prof("add_assign", || {
-            self.binary(ctx, a, b, kernels::EW_ADD);
+            self.binary(ctx, a, b, kernels::EW_ADD, "add_assign")
         })
     }
 
-    fn sub_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
+    fn sub_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) -> Result<()> {
         self.prof("sub_assign", || {
-            self.binary(ctx, a, b, kernels::EW_SUB);
+            self.binary(ctx, a, b, kernels::EW_SUB, "sub_assign")
         })
     }
 
-    fn neg_assign(&self, ctx: &RingContext, a: &mut GpuPoly) {
-        self.prof("neg_assign", || {
-            self.unary(ctx, a, kernels::EW_NEG, &[]);
-        })
+    fn neg_assign(&self, ctx: &RingContext, a: &mut GpuPoly) -> Result<()> {
+        self.prof("neg_assign", || self.unary(ctx, a, kernels::EW_NEG, &[]))
     }
 
-    fn mul_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) {
+    fn mul_assign(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly) -> Result<()> {
         self.prof("mul_assign", || {
-            self.binary(ctx, a, b, kernels::EW_MUL);
+            self.binary(ctx, a, b, kernels::EW_MUL, "mul_assign")
         })
     }
 
-    fn mul_add_assign(&self, ctx: &RingContext, acc: &mut GpuPoly, a: &GpuPoly, b: &GpuPoly) {
-        self.prof("mul_add_assign", || {
-            assert!(acc.n == a.n && acc.n == b.n, "ring degrees differ");
-            let t = self.tables(ctx);
-            let pa = positions(&acc.primes, &a.primes);
-            let pb = positions(&acc.primes, &b.primes);
+    fn mul_add_assign(
+        &self,
+        ctx: &RingContext,
+        acc: &mut GpuPoly,
+        a: &GpuPoly,
+        b: &GpuPoly,
+    ) -> Result<()> {
+        const OP: &str = "mul_add_assign";
+        self.prof(OP, || {
+            check_degree(NAME, OP, acc.n, a.n)?;
+            check_degree(NAME, OP, acc.n, b.n)?;
+            let t = self.tables(ctx)?;
+            let pa = positions(OP, &acc.primes, &a.primes)?;
+            let pb = positions(OP, &acc.primes, &b.primes)?;
+            let (sa, sb) = (a.data()?, b.data()?);
             let (n, log_n) = (acc.n, acc.n.trailing_zeros());
+            let dst = data_mut(&mut acc.buf)?;
             for r in Self::chunks(acc.primes.len()) {
-                let p = self.params(&t, &acc.primes, r.clone(), Some(&pa), Some(&pb), None);
-                let mut view = acc.data.slice_mut(r.start * n..r.end * n);
+                let p = self.params(&t, &acc.primes, r.clone(), Some(&pa), Some(&pb), None)?;
+                let mut view = dst.slice_mut(r.start * n..r.end * n);
                 let mut lb = self.stream().launch_builder(&self.inner.k.ew_mul_add);
-                lb.arg(&mut view)
-                    .arg(&a.data)
-                    .arg(&b.data)
-                    .arg(&log_n)
-                    .arg(&*p);
+                lb.arg(&mut view).arg(sa).arg(sb).arg(&log_n).arg(&*p);
                 // SAFETY: ew_mul_add(u64*, const u64*, const u64*, u32, LimbParams) matches.
-                self.run("ew_mul_add", || unsafe {
-                    lb.launch(Self::grid(n, r.len()))
-                });
+                unsafe { lb.launch(Self::grid(n, r.len())) }.or_dev("ew_mul_add")?;
             }
+            Ok(())
         })
     }
 
-    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) {
+    fn mul_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) -> Result<()> {
         self.prof("mul_scalar_assign", || {
-            assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
-            self.unary(ctx, a, kernels::EW_MUL_SCALAR, s);
+            check_scalars(NAME, "mul_scalar_assign", s.len(), a.primes.len())?;
+            self.unary(ctx, a, kernels::EW_MUL_SCALAR, &s[..a.primes.len()])
         })
     }
 
-    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) {
+    fn add_scalar_assign(&self, ctx: &RingContext, a: &mut GpuPoly, s: &[u64]) -> Result<()> {
         self.prof("add_scalar_assign", || {
-            assert_eq!(s.len(), a.primes.len(), "one scalar per limb");
-            self.unary(ctx, a, kernels::EW_ADD_SCALAR, s);
+            check_scalars(NAME, "add_scalar_assign", s.len(), a.primes.len())?;
+            self.unary(ctx, a, kernels::EW_ADD_SCALAR, &s[..a.primes.len()])
         })
     }
 
-    fn automorphism_ntt(&self, _ctx: &RingContext, a: &GpuPoly, galois: usize, out: &mut GpuPoly) {
+    fn automorphism_ntt(
+        &self,
+        _ctx: &RingContext,
+        a: &GpuPoly,
+        galois: usize,
+        out: &mut GpuPoly,
+    ) -> Result<()> {
         self.prof("automorphism_ntt", || {
-            assert!(galois % 2 == 1, "Galois element {galois} is even");
-            if a.len() == 0 {
-                *out = self.alloc(a.n, &a.primes);
-                return;
+            if galois.is_multiple_of(2) {
+                return Err(invalid(
+                    NAME,
+                    "automorphism_ntt",
+                    format!("Galois element {galois} is even"),
+                ));
             }
-            let mut o = self.alloc_for_overwrite(a.n, &a.primes);
+            if a.len() == 0 {
+                *out = self.alloc(a.n, &a.primes)?;
+                return Ok(());
+            }
+            let src = a.data()?;
+            let mut o = self.alloc_for_overwrite(a.n, &a.primes)?;
             let (n, log_n) = (a.n, a.n.trailing_zeros());
             let g = galois as u64;
             let mut lb = self.stream().launch_builder(&self.inner.k.automorphism_ntt);
-            lb.arg(&mut o.data).arg(&a.data).arg(&log_n).arg(&g);
+            lb.arg(data_mut(&mut o.buf)?).arg(src).arg(&log_n).arg(&g);
             // SAFETY: automorphism_ntt(u64*, const u64*, u32, u64) matches; both buffers
             // hold limbs·N words.
-            self.run("automorphism_ntt", || unsafe {
-                lb.launch(Self::grid(n, a.primes.len()))
-            });
+            unsafe { lb.launch(Self::grid(n, a.primes.len())) }.or_dev("automorphism_ntt")?;
             *out = o;
+            Ok(())
         })
     }
 
@@ -222,7 +243,7 @@ impl Backend for GpuBackend {
         digits: &[GpuPoly],
         key: &KeyDigits<GpuPoly>,
         galois: Option<usize>,
-    ) -> (GpuPoly, GpuPoly) {
+    ) -> Result<(GpuPoly, GpuPoly)> {
         self.prof("key_switch_inner", || {
             self.key_switch_inner_fused(ctx, digits, key, galois)
         })
@@ -231,14 +252,14 @@ impl Backend for GpuBackend {
     /// Division by the tail primes in three passes over the kept limbs: a centered
     /// conversion of the tail, its NTT, and one `(x − conv) · T^-1` kernel (the default
     /// takes seven, with two copies).
-    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut GpuPoly, tail: usize) {
+    fn div_round_by_tail(&self, ctx: &RingContext, a: &mut GpuPoly, tail: usize) -> Result<()> {
         self.prof("div_round_by_tail", || {
             self.div_round_by_tail_fused(ctx, a, tail)
         })
     }
 
     /// The centered conversion does the default's two constant additions.
-    fn mod_raise(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> GpuPoly {
+    fn mod_raise(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> Result<GpuPoly> {
         self.prof("mod_raise", || self.mod_raise_fused(ctx, a, to))
     }
 
@@ -250,7 +271,7 @@ impl Backend for GpuBackend {
         acc0: &mut GpuPoly,
         acc1: &mut GpuPoly,
         terms: &[(&GpuPoly, &GpuPoly, &GpuPoly)],
-    ) {
+    ) -> Result<()> {
         self.prof("mul_add_terms", || {
             self.mul_add_terms_fused(ctx, acc0, acc1, terms)
         })
@@ -265,7 +286,7 @@ impl Backend for GpuBackend {
         digits: &[GpuPoly],
         key: &KeyDigits<GpuPoly>,
         galois: usize,
-    ) -> (GpuPoly, GpuPoly) {
+    ) -> Result<(GpuPoly, GpuPoly)> {
         self.prof("rotate_extended", || {
             self.rotate_extended_fused(ctx, c0, digits, key, galois)
         })
@@ -273,20 +294,25 @@ impl Backend for GpuBackend {
 
     /// Each digit's conversion written straight into its place in the raised polynomial
     /// (no select / concat / reorder copies).
-    fn decompose_mod_up(&self, ctx: &RingContext, a: &GpuPoly, alpha: usize) -> Vec<GpuPoly> {
+    fn decompose_mod_up(
+        &self,
+        ctx: &RingContext,
+        a: &GpuPoly,
+        alpha: usize,
+    ) -> Result<Vec<GpuPoly>> {
         self.prof("decompose_mod_up", || {
             self.decompose_mod_up_fused(ctx, a, alpha)
         })
     }
 
-    fn base_convert(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> GpuPoly {
+    fn base_convert(&self, ctx: &RingContext, a: &GpuPoly, to: &[usize]) -> Result<GpuPoly> {
         self.prof("base_convert", || {
             if to.is_empty() {
                 return self.alloc(a.n, to);
             }
-            let mut out = self.alloc_for_overwrite(a.n, to);
-            self.base_convert_into(ctx, a, to, &mut out.data, 0, false);
-            out
+            let mut out = self.alloc_for_overwrite(a.n, to)?;
+            self.base_convert_into(ctx, a, to, data_mut(&mut out.buf)?, 0, false)?;
+            Ok(out)
         })
     }
 }

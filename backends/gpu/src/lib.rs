@@ -16,11 +16,20 @@
 //! threshold = ∞), so steady-state operations do not call into the OS allocator.
 //!
 //! Construction never panics because a library is missing: [`GpuBackend::new`] returns
-//! [`GpuError::NoDriver`], [`GpuError::NoNvrtc`] or [`GpuError::NoDevice`] instead. A
-//! device fault during an operation (a failed launch, copy or allocation) is kept as the
-//! backend's first fault: later device work is skipped and the next `upload`, `download`
-//! or `synchronize` returns it ([`GpuError::Fault`], as `fhe_dsl::Error::Device`). The
-//! per-context tables and `Clone` of a polynomial still panic on a driver error.
+//! [`GpuError::NoDriver`], [`GpuError::NoNvrtc`] or [`GpuError::NoDevice`] instead.
+//! Every [`Backend`](fhe_dsl::backend::Backend) operation returns its failure as a value:
+//! a failed allocation, copy or launch is an [`fhe_dsl::Error::Device`] naming the
+//! operation, with `CUDA_ERROR_OUT_OF_MEMORY` as
+//! [`DeviceErrorKind::OutOfMemory`](fhe_dsl::DeviceErrorKind::OutOfMemory), a missing or
+//! lost device as `NoDevice` and every other driver code as `Driver` (its code and
+//! description). A kernel fault that CUDA reports asynchronously (an illegal address)
+//! surfaces from the next driver call, usually the next operation, `download` or
+//! `synchronize`; CUDA then refuses all further work in the context. Operands that do not
+//! fit an operation (ring degrees, missing primes, an even Galois element) are
+//! `InvalidInput` errors found before any launch. [`upload`](fhe_dsl::backend::Backend::upload)
+//! checks a host polynomial's shape ([`validate_host_poly`]) before anything is copied.
+//! `Clone` of a [`GpuPoly`] cannot return an error: a failed copy yields a polynomial
+//! that carries the error and returns it from the first operation that uses it.
 
 mod backend;
 pub mod kernels;
@@ -33,7 +42,9 @@ use cudarc::driver::{
     PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
-use fhe_dsl::ring::RingContext;
+use fhe_dsl::backend::{check_degree, invalid};
+use fhe_dsl::ring::{RingContext, RnsPoly};
+use fhe_dsl::DeviceErrorKind;
 use kernels::{LimbParams, MAX_LIMBS};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -74,19 +85,31 @@ pub enum GpuError {
         /// the compiler log
         log: String,
     },
-    /// An earlier operation failed on the device (its first error; the backend skips all
-    /// device work after it).
-    #[error("GPU device fault: {0}")]
-    Fault(String),
     /// cudarc panicked during initialisation (e.g. a driver older than CUDA 13 lacks a
     /// symbol).
     #[error("CUDA initialisation failed: {0}")]
     Init(String),
 }
 
+/// The backend's [`name`](fhe_dsl::backend::Backend::name) in errors.
+const NAME: &str = "gpu";
+
 impl From<GpuError> for fhe_dsl::Error {
+    /// A missing driver, device or NVRTC is [`DeviceErrorKind::NoDevice`] (there is no
+    /// device this backend can use); a driver call is classified by its code
+    /// ([`device_error_kind`]); a kernel that does not compile or a failed initialisation
+    /// is [`DeviceErrorKind::Driver`].
     fn from(e: GpuError) -> Self {
-        fhe_dsl::Error::Device(e.to_string())
+        let (op, kind) = match &e {
+            GpuError::NoDriver | GpuError::NoNvrtc | GpuError::NoDevice { .. } => {
+                ("init", DeviceErrorKind::NoDevice(e.to_string()))
+            }
+            GpuError::Driver { what, err } => (*what, driver_kind(what, err)),
+            GpuError::Compile { .. } | GpuError::Init(_) => {
+                ("init", DeviceErrorKind::Driver(e.to_string()))
+            }
+        };
+        fhe_dsl::Error::device(NAME, op, kind)
     }
 }
 
@@ -94,57 +117,89 @@ fn drv<T>(what: &'static str, r: Result<T, DriverError>) -> Result<T, GpuError> 
     r.map_err(|err| GpuError::Driver { what, err })
 }
 
-/// Unwraps a driver result where no fallback exists (a clone, the per-context tables).
-#[track_caller]
-fn ok<T>(what: &'static str, r: Result<T, DriverError>) -> T {
-    r.unwrap_or_else(|e| panic!("gpu backend: CUDA error in {what}: {e}"))
-}
-
-/// The first device fault of a backend (sticky, as CUDA's own errors are): once set,
-/// kernels and copies are skipped and every fallible call (`upload`, `download`,
-/// `synchronize`) returns it as an error, instead of the process aborting mid-operation.
-#[derive(Default)]
-pub(crate) struct Fault {
-    set: std::sync::atomic::AtomicBool,
-    first: Mutex<Option<String>>,
-}
-
-impl Fault {
-    fn is_set(&self) -> bool {
-        self.set.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Keeps the first fault; later ones follow from it.
-    fn record(&self, what: &str, err: impl std::fmt::Display) {
-        let mut g = self.first.lock().unwrap_or_else(|e| e.into_inner());
-        if g.is_none() {
-            *g = Some(format!("CUDA error in {what}: {err}"));
-            self.set.store(true, std::sync::atomic::Ordering::Release);
-        }
-    }
-
-    fn check(&self) -> Result<(), GpuError> {
-        if !self.is_set() {
-            return Ok(());
-        }
-        let g = self.first.lock().unwrap_or_else(|e| e.into_inner());
-        Err(GpuError::Fault(g.clone().unwrap_or_default()))
+/// How a CUDA driver error code reads as a [`DeviceErrorKind`]; `step` names the
+/// backend step that got it and `description` is the driver's text for the code, when
+/// there is one. Pure (no driver call), so the classification is tested without a GPU.
+pub fn device_error_kind(
+    code: cudarc::driver::sys::CUresult,
+    step: &str,
+    description: Option<&str>,
+) -> DeviceErrorKind {
+    use cudarc::driver::sys::CUresult as R;
+    let text = match description {
+        Some(d) => format!("{code:?}: {d} (in {step})"),
+        None => format!("{code:?} (in {step})"),
+    };
+    match code {
+        R::CUDA_ERROR_OUT_OF_MEMORY => DeviceErrorKind::OutOfMemory,
+        R::CUDA_ERROR_NO_DEVICE
+        | R::CUDA_ERROR_INVALID_DEVICE
+        | R::CUDA_ERROR_DEVICE_UNAVAILABLE
+        | R::CUDA_ERROR_DEVICE_NOT_LICENSED
+        | R::CUDA_ERROR_DEINITIALIZED => DeviceErrorKind::NoDevice(text),
+        _ => DeviceErrorKind::Driver(text),
     }
 }
+
+/// [`device_error_kind`] of a driver error, with the driver's description of its code.
+fn driver_kind(step: &str, err: &DriverError) -> DeviceErrorKind {
+    let description = err.error_string().ok();
+    device_error_kind(err.0, step, description.and_then(|c| c.to_str().ok()))
+}
+
+/// A driver error of the backend step `step` as an [`fhe_dsl::Error::Device`].
+fn dev_err(step: &'static str, err: DriverError) -> fhe_dsl::Error {
+    fhe_dsl::Error::device(NAME, step, driver_kind(step, &err))
+}
+
+/// Driver results as [`fhe_dsl::Result`]s naming the step.
+trait OrDevice<T> {
+    fn or_dev(self, step: &'static str) -> fhe_dsl::Result<T>;
+}
+
+impl<T> OrDevice<T> for Result<T, DriverError> {
+    fn or_dev(self, step: &'static str) -> fhe_dsl::Result<T> {
+        self.map_err(|e| dev_err(step, e))
+    }
+}
+
+/// Checks a host polynomial before [`upload`](fhe_dsl::backend::Backend::upload) copies it
+/// to the device, and returns exactly the words to copy: `primes.len() · N` of them, for
+/// the ring degree and distinct, in-range prime indices of `ctx`
+/// ([`RnsPoly::check_shape`]). A polynomial built with safe code can claim more limbs or
+/// a larger degree than its data holds; without this check a kernel would read past the
+/// device buffer made from it.
+pub fn validate_host_poly<'a>(ctx: &RingContext, p: &'a RnsPoly) -> fhe_dsl::Result<&'a [u64]> {
+    p.check_shape(ctx)?;
+    // check_shape proved data.len() == primes.len() · n; the slice makes the copy length
+    // follow the claimed shape, never the vector's
+    Ok(&p.data[..p.primes.len() * p.n])
+}
+
+/// A polynomial's device buffer, or the error that kept it from being made (a failed
+/// [`Clone`]).
+type Buf = fhe_dsl::Result<CudaSlice<u64>>;
 
 /// A device-resident RNS polynomial: `primes.len()` limbs of `n` words, limb-major.
 #[derive(Debug)]
 pub struct GpuPoly {
-    /// At least `primes.len() * n` words (one spare word when empty).
-    data: CudaSlice<u64>,
+    /// At least `primes.len() * n` words (one spare word when empty); an error when the
+    /// copy that made this polynomial failed, returned by every operation that reads it.
+    buf: Buf,
     primes: Vec<usize>,
     n: usize,
 }
 
+/// `Clone` cannot fail, so a failed device copy (out of memory) makes a polynomial that
+/// carries the error: the first backend operation given it returns that error.
 impl Clone for GpuPoly {
     fn clone(&self) -> Self {
+        let buf = match &self.buf {
+            Ok(d) => d.stream().clone_dtod(d).or_dev("clone"),
+            Err(e) => Err(e.clone()),
+        };
         GpuPoly {
-            data: ok("clone", self.data.stream().clone_dtod(&self.data)),
+            buf,
             primes: self.primes.clone(),
             n: self.n,
         }
@@ -160,6 +215,16 @@ impl GpuPoly {
     fn len(&self) -> usize {
         self.primes.len() * self.n
     }
+    /// The device buffer, or the error a failed clone left.
+    fn data(&self) -> fhe_dsl::Result<&CudaSlice<u64>> {
+        self.buf.as_ref().map_err(Clone::clone)
+    }
+}
+
+/// The device buffer of a polynomial for writing (a function of the field, so that the
+/// polynomial's other fields stay readable meanwhile).
+fn data_mut(buf: &mut Buf) -> fhe_dsl::Result<&mut CudaSlice<u64>> {
+    buf.as_mut().map_err(|e| e.clone())
 }
 
 struct Kernels {
@@ -241,8 +306,6 @@ struct Inner {
     conv: Mutex<HashMap<ConvKey, Arc<CudaSlice<u64>>>>,
     /// Per-primitive device times, when `FHE_GPU_PROFILE=1`.
     profile: Option<profile::Profile>,
-    /// The first device fault, if any.
-    fault: Fault,
     _module: Arc<CudaModule>,
 }
 
@@ -280,14 +343,22 @@ fn shoup(q: u64, w: u64) -> u64 {
     (((w as u128) << 64) / q as u128) as u64
 }
 
-/// Position in `src` of each prime of `dst` (panics if one is missing: a caller bug).
-fn positions(dst: &[usize], src: &[usize]) -> Vec<u32> {
+/// Position in `src` of each prime of `dst`; an
+/// [`InvalidInput`](DeviceErrorKind::InvalidInput) error of `op` when one is missing (a
+/// kernel would otherwise read a limb the source does not have).
+fn positions(op: &'static str, dst: &[usize], src: &[usize]) -> fhe_dsl::Result<Vec<u32>> {
     dst.iter()
         .map(|p| {
             src.iter()
                 .position(|x| x == p)
-                .unwrap_or_else(|| panic!("operand lacks prime index {p} (has {src:?})"))
-                as u32
+                .map(|i| i as u32)
+                .ok_or_else(|| {
+                    invalid(
+                        NAME,
+                        op,
+                        format!("operand lacks prime index {p} (has {src:?})"),
+                    )
+                })
         })
         .collect()
 }
@@ -339,21 +410,9 @@ impl GpuBackend {
         &self.inner.arch
     }
 
-    /// Waits for all queued work (for timing).
+    /// Waits for all queued work (for timing); a fault of queued work is returned here.
     pub fn synchronize(&self) -> Result<(), GpuError> {
-        self.inner.fault.check()?;
         drv("synchronize", self.inner.stream.synchronize())
-    }
-
-    /// Runs one launch or copy unless the backend has faulted; a failure is recorded as
-    /// the backend's fault (reported by the next `upload`, `download` or `synchronize`).
-    fn run<T>(&self, what: &'static str, f: impl FnOnce() -> Result<T, DriverError>) {
-        if self.inner.fault.is_set() {
-            return;
-        }
-        if let Err(e) = f() {
-            self.inner.fault.record(what, e);
-        }
     }
 
     /// The stream every operation runs on (for CUDA-event timing).
@@ -407,7 +466,6 @@ impl Inner {
             conv: Mutex::new(HashMap::new()),
             profile: (std::env::var("FHE_GPU_PROFILE").as_deref() == Ok("1"))
                 .then(profile::Profile::default),
-            fault: Fault::default(),
             _module: module,
         })
     }
@@ -435,11 +493,12 @@ fn keep_pool_memory(ctx: &Arc<CudaContext>) {
 }
 
 impl GpuBackend {
-    /// Device tables of `ctx` (built and uploaded on first use).
-    fn tables(&self, ctx: &RingContext) -> Arc<RingTables> {
+    /// Device tables of `ctx` (built and uploaded on first use; a failed upload is
+    /// returned and retried on the next use).
+    fn tables(&self, ctx: &RingContext) -> fhe_dsl::Result<Arc<RingTables>> {
         let mut map = self.inner.tables.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = map.get(&ctx.id()) {
-            return t.clone();
+            return Ok(t.clone());
         }
         let s = self.stream();
         let l = ctx.moduli().len();
@@ -474,14 +533,14 @@ impl GpuBackend {
             wn.push(w);
             wns.push(m.shoup(w));
         }
-        let up = |v: &[u64]| ok("upload tables", s.clone_htod(v));
+        let up = |v: &[u64]| s.clone_htod(v).or_dev("upload tables");
         let t = Arc::new(RingTables {
-            tw: up(&tw),
-            tws: up(&tws),
-            itw: up(&itw),
-            itws: up(&itws),
-            wn: up(&wn),
-            wns: up(&wns),
+            tw: up(&tw)?,
+            tws: up(&tws)?,
+            itw: up(&itw)?,
+            itws: up(&itws)?,
+            wn: up(&wn)?,
+            wns: up(&wns)?,
             q,
             bh,
             bl,
@@ -489,15 +548,20 @@ impl GpuBackend {
             n_inv_shoup,
         });
         map.insert(ctx.id(), t.clone());
-        t
+        Ok(t)
     }
 
     /// Device table of the basis conversion `from -> to` (see basis.cu for the layout).
-    fn conv_table(&self, ctx: &RingContext, from: &[usize], to: &[usize]) -> Arc<CudaSlice<u64>> {
+    fn conv_table(
+        &self,
+        ctx: &RingContext,
+        from: &[usize],
+        to: &[usize],
+    ) -> fhe_dsl::Result<Arc<CudaSlice<u64>>> {
         let key = (ctx.id(), from.to_vec(), to.to_vec());
         let mut map = self.inner.conv.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = map.get(&key) {
-            return t.clone();
+            return Ok(t.clone());
         }
         let bc = ctx.base_conv(from, to);
         let mut v = Vec::with_capacity(4 * from.len() + 4 * to.len() + from.len() * to.len());
@@ -518,47 +582,39 @@ impl GpuBackend {
         };
         v.extend(from.iter().map(|&i| half(i)));
         v.extend(to.iter().map(|&j| ctx.modulus(j).neg(half(j))));
-        let t = Arc::new(ok("upload conversion table", self.stream().clone_htod(&v)));
+        let t = Arc::new(
+            self.stream()
+                .clone_htod(&v)
+                .or_dev("upload conversion table")?,
+        );
         map.insert(key, t.clone());
-        t
+        Ok(t)
     }
 
     /// Uninitialised-by-contract device buffer for `primes.len()` limbs (zeroed: cheap
     /// next to any kernel, and never exposes stale data).
-    fn alloc(&self, n: usize, primes: &[usize]) -> GpuPoly {
+    fn alloc(&self, n: usize, primes: &[usize]) -> fhe_dsl::Result<GpuPoly> {
         let len = (primes.len() * n).max(1);
-        GpuPoly {
-            data: self.allocated(self.stream().alloc_zeros::<u64>(len)),
+        Ok(GpuPoly {
+            buf: Ok(self.stream().alloc_zeros::<u64>(len).or_dev("alloc")?),
             primes: primes.to_vec(),
             n,
-        }
-    }
-
-    /// An allocation's buffer; on failure (out of memory) the fault is recorded and a
-    /// one-word stand-in returned, which no kernel touches (all device work is skipped
-    /// from then on).
-    fn allocated(&self, r: Result<CudaSlice<u64>, DriverError>) -> CudaSlice<u64> {
-        r.unwrap_or_else(|e| {
-            self.inner.fault.record("alloc", e);
-            ok(
-                "alloc (one word, after a failed allocation)",
-                self.stream().alloc_zeros(1),
-            )
         })
     }
 
     /// A device buffer for `primes.len()` limbs whose every word the caller's next kernel
     /// writes before anything reads it (no memset pass).
-    fn alloc_for_overwrite(&self, n: usize, primes: &[usize]) -> GpuPoly {
+    fn alloc_for_overwrite(&self, n: usize, primes: &[usize]) -> fhe_dsl::Result<GpuPoly> {
         let len = (primes.len() * n).max(1);
         // SAFETY: u64 has no invalid bit patterns, and every caller launches a kernel on
-        // this stream that writes all `primes.len() · n` words before any read of them.
-        let data = self.allocated(unsafe { self.stream().alloc::<u64>(len) });
-        GpuPoly {
-            data,
+        // this stream that writes all `primes.len() · n` words before any read of them
+        // (or returns the launch's error, and the buffer is dropped unread).
+        let data = unsafe { self.stream().alloc::<u64>(len) }.or_dev("alloc")?;
+        Ok(GpuPoly {
+            buf: Ok(data),
             primes: primes.to_vec(),
             n,
-        }
+        })
     }
 
     /// Launch parameters for limbs `range` of a destination over `primes`.
@@ -570,10 +626,17 @@ impl GpuBackend {
         pos_b: Option<&[u32]>,
         pos_c: Option<&[u32]>,
         scal: Option<(&[u64], &[u64])>,
-    ) -> Box<LimbParams> {
+    ) -> fhe_dsl::Result<Box<LimbParams>> {
         let mut p = Box::<LimbParams>::default();
         for (slot, l) in range.enumerate() {
             let pr = primes[l];
+            if pr >= t.q.len() {
+                return Err(invalid(
+                    NAME,
+                    "params",
+                    format!("prime index {pr} out of range: the ring has {}", t.q.len()),
+                ));
+            }
             p.q[slot] = t.q[pr];
             p.bh[slot] = t.bh[pr];
             p.bl[slot] = t.bl[pr];
@@ -589,7 +652,7 @@ impl GpuBackend {
                 p.ss[slot] = ss[l];
             }
         }
-        p
+        Ok(p)
     }
 
     fn chunks(limbs: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
@@ -615,24 +678,34 @@ impl GpuBackend {
         }
     }
 
-    fn binary(&self, ctx: &RingContext, a: &mut GpuPoly, b: &GpuPoly, op: u32) {
-        assert_eq!(a.n, b.n, "ring degrees differ");
-        let t = self.tables(ctx);
-        let pos = positions(&a.primes, &b.primes);
+    fn binary(
+        &self,
+        ctx: &RingContext,
+        a: &mut GpuPoly,
+        b: &GpuPoly,
+        op: u32,
+        name: &'static str,
+    ) -> fhe_dsl::Result<()> {
+        check_degree(NAME, name, a.n, b.n)?;
+        let t = self.tables(ctx)?;
+        let pos = positions(name, &a.primes, &b.primes)?;
         let (n, log_n) = (a.n, a.n.trailing_zeros());
+        let src = b.data()?;
+        let dst = data_mut(&mut a.buf)?;
         for r in Self::chunks(a.primes.len()) {
-            let p = self.params(&t, &a.primes, r.clone(), Some(&pos), None, None);
-            let mut view = a.data.slice_mut(r.start * n..r.end * n);
+            let p = self.params(&t, &a.primes, r.clone(), Some(&pos), None, None)?;
+            let mut view = dst.slice_mut(r.start * n..r.end * n);
             let mut lb = self.stream().launch_builder(&self.inner.k.ew_binary);
-            lb.arg(&mut view).arg(&b.data).arg(&log_n).arg(&op).arg(&*p);
+            lb.arg(&mut view).arg(src).arg(&log_n).arg(&op).arg(&*p);
             // SAFETY: ew_binary(u64*, const u64*, u32, u32, LimbParams) matches the
             // arguments; indices stay below limbs·N of each buffer (positions checked).
-            self.run("ew_binary", || unsafe { lb.launch(Self::grid(n, r.len())) });
+            unsafe { lb.launch(Self::grid(n, r.len())) }.or_dev("ew_binary")?;
         }
+        Ok(())
     }
 
-    fn unary(&self, ctx: &RingContext, a: &mut GpuPoly, op: u32, s: &[u64]) {
-        let t = self.tables(ctx);
+    fn unary(&self, ctx: &RingContext, a: &mut GpuPoly, op: u32, s: &[u64]) -> fhe_dsl::Result<()> {
+        let t = self.tables(ctx)?;
         let (n, log_n) = (a.n, a.n.trailing_zeros());
         let ss: Vec<u64> = if op == kernels::EW_MUL_SCALAR {
             a.primes
@@ -643,37 +716,173 @@ impl GpuBackend {
         } else {
             vec![0; s.len()]
         };
+        let dst = data_mut(&mut a.buf)?;
         for r in Self::chunks(a.primes.len()) {
             let scal = (!s.is_empty()).then_some((s, ss.as_slice()));
-            let p = self.params(&t, &a.primes, r.clone(), None, None, scal);
-            let mut view = a.data.slice_mut(r.start * n..r.end * n);
+            let p = self.params(&t, &a.primes, r.clone(), None, None, scal)?;
+            let mut view = dst.slice_mut(r.start * n..r.end * n);
             let mut lb = self.stream().launch_builder(&self.inner.k.ew_unary);
             lb.arg(&mut view).arg(&log_n).arg(&op).arg(&*p);
             // SAFETY: ew_unary(u64*, u32, u32, LimbParams) matches; in-bounds per limb.
-            self.run("ew_unary", || unsafe { lb.launch(Self::grid(n, r.len())) });
+            unsafe { lb.launch(Self::grid(n, r.len())) }.or_dev("ew_unary")?;
         }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Fault;
+    //! What runs without a GPU: the classification of driver errors, the host-side check
+    //! of `upload` and the error a failed clone carries.
+    use super::*;
+    use cudarc::driver::sys::CUresult;
+    use fhe_dsl::conformance::{random_poly, suite_params};
+    use fhe_dsl::Error;
 
-    /// The first fault is kept and reported by every later check; later faults (which
-    /// usually follow from the first) do not replace it.
     #[test]
-    fn the_first_device_fault_is_sticky() {
-        let f = Fault::default();
-        assert!(!f.is_set() && f.check().is_ok());
-        f.record("alloc", "CUDA_ERROR_OUT_OF_MEMORY");
-        f.record("ks_inner", "CUDA_ERROR_ILLEGAL_ADDRESS");
-        assert!(f.is_set());
-        for _ in 0..2 {
-            let e = f.check().unwrap_err().to_string();
-            assert!(e.contains("alloc") && e.contains("OUT_OF_MEMORY"), "{e}");
-            assert!(!e.contains("ILLEGAL_ADDRESS"), "{e}");
+    fn driver_codes_map_to_typed_kinds() {
+        assert_eq!(
+            device_error_kind(CUresult::CUDA_ERROR_OUT_OF_MEMORY, "alloc", None),
+            DeviceErrorKind::OutOfMemory
+        );
+        for code in [
+            CUresult::CUDA_ERROR_NO_DEVICE,
+            CUresult::CUDA_ERROR_INVALID_DEVICE,
+            CUresult::CUDA_ERROR_DEVICE_UNAVAILABLE,
+        ] {
+            assert!(matches!(
+                device_error_kind(code, "init", None),
+                DeviceErrorKind::NoDevice(_)
+            ));
         }
-        let as_dsl: fhe_dsl::Error = f.check().unwrap_err().into();
-        assert!(matches!(as_dsl, fhe_dsl::Error::Device(_)));
+        match device_error_kind(
+            CUresult::CUDA_ERROR_ILLEGAL_ADDRESS,
+            "ks_inner",
+            Some("an illegal memory access was encountered"),
+        ) {
+            DeviceErrorKind::Driver(t) => assert_eq!(
+                t,
+                "CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered \
+                 (in ks_inner)"
+            ),
+            k => panic!("{k:?}"),
+        }
+        let e = Error::device(
+            NAME,
+            "key_switch_inner",
+            device_error_kind(CUresult::CUDA_ERROR_LAUNCH_FAILED, "ks_inner", None),
+        );
+        assert_eq!(
+            e.to_string(),
+            "gpu backend: `key_switch_inner` failed: driver error: CUDA_ERROR_LAUNCH_FAILED \
+             (in ks_inner)"
+        );
+    }
+
+    #[test]
+    fn construction_errors_become_device_errors() {
+        let e: Error = GpuError::NoDriver.into();
+        match &e {
+            Error::Device {
+                backend: "gpu",
+                op: "init",
+                kind: DeviceErrorKind::NoDevice(why),
+            } => assert!(why.contains("libcuda"), "{why}"),
+            e => panic!("{e:?}"),
+        }
+        assert!(matches!(
+            Error::from(GpuError::NoDevice {
+                ordinal: 1,
+                count: 1
+            })
+            .device_kind(),
+            Some(DeviceErrorKind::NoDevice(_))
+        ));
+        assert!(matches!(
+            Error::from(GpuError::Compile {
+                arch: "sm_90".into(),
+                log: "x".into()
+            })
+            .device_kind(),
+            Some(DeviceErrorKind::Driver(_))
+        ));
+    }
+
+    /// Malformed host polynomials, built with safe code, are refused before any copy:
+    /// the check `upload` runs first.
+    #[test]
+    fn upload_check_refuses_malformed_polynomials() {
+        let params = suite_params(10);
+        let ctx = params.ring();
+        let good = random_poly(ctx, &[0, 1], 3);
+        assert_eq!(validate_host_poly(ctx, &good).unwrap().len(), 2 * ctx.n());
+        let empty = RnsPoly::zero(ctx.n(), &[]);
+        assert!(validate_host_poly(ctx, &empty).unwrap().is_empty());
+        let count = ctx.moduli().len();
+        let with = |f: &dyn Fn(&mut RnsPoly)| {
+            let mut p = good.clone();
+            f(&mut p);
+            p
+        };
+        let cases = [
+            (
+                "a word short",
+                with(&|p| {
+                    p.data.pop();
+                }),
+            ),
+            ("a word long", with(&|p| p.data.push(1))),
+            (
+                "one limb of data for two primes",
+                with(&|p| p.data.truncate(p.n)),
+            ),
+            (
+                "a third prime without its limb",
+                with(&|p| p.primes.push(2)),
+            ),
+            ("twice the degree", with(&|p| p.n *= 2)),
+            ("half the degree", with(&|p| p.n /= 2)),
+            ("degree 0", with(&|p| p.n = 0)),
+            (
+                "a prime index past the ring",
+                with(&|p| p.primes[1] = count),
+            ),
+            ("a huge prime index", with(&|p| p.primes[0] = usize::MAX)),
+            ("a repeated prime", with(&|p| p.primes[1] = 0)),
+        ];
+        for (what, p) in cases {
+            match validate_host_poly(ctx, &p) {
+                Err(Error::Malformed(m)) => assert!(!m.is_empty()),
+                Err(e) => panic!("{what}: wrong error {e}"),
+                Ok(w) => panic!("{what}: accepted ({} words)", w.len()),
+            }
+        }
+    }
+
+    /// A polynomial whose clone failed carries the error; its clones and every read of
+    /// its buffer return it.
+    #[test]
+    fn a_failed_clone_carries_its_error() {
+        let oom = Error::device(NAME, "clone", DeviceErrorKind::OutOfMemory);
+        let p = GpuPoly {
+            buf: Err(oom.clone()),
+            primes: vec![0, 1],
+            n: 1024,
+        };
+        let q = p.clone();
+        assert_eq!(q.data().unwrap_err(), oom);
+        let mut q = q;
+        assert_eq!(data_mut(&mut q.buf).unwrap_err(), oom);
+        assert_eq!(q.primes, [0, 1]);
+    }
+
+    #[test]
+    fn missing_primes_are_invalid_input() {
+        let e = positions("mul_assign", &[0, 5], &[0, 1, 2]).unwrap_err();
+        assert!(matches!(
+            e.device_kind(),
+            Some(DeviceErrorKind::InvalidInput(m)) if m.contains("prime index 5")
+        ));
+        assert_eq!(positions("x", &[2, 0], &[0, 1, 2]).unwrap(), [2, 0]);
     }
 }

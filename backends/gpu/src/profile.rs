@@ -19,13 +19,30 @@ pub(crate) struct Profile {
 }
 
 impl GpuBackend {
-    /// Runs `f`, charging its device time to `name` when profiling is on.
-    pub(crate) fn prof<T>(&self, name: &'static str, f: impl FnOnce() -> T) -> T {
+    /// Runs the backend operation `name` (`f`), charging its device time to `name` when
+    /// profiling is on. An error of one of its steps is returned as an error of `name`
+    /// (the step stays in a driver error's text), so that users read which operation of
+    /// the [`Backend`](fhe_dsl::backend::Backend) trait failed.
+    pub(crate) fn prof<T>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce() -> fhe_dsl::Result<T>,
+    ) -> fhe_dsl::Result<T> {
+        let relabel = |r: fhe_dsl::Result<T>| {
+            r.map_err(|e| match e {
+                fhe_dsl::Error::Device { backend, kind, .. } => fhe_dsl::Error::Device {
+                    backend,
+                    op: name,
+                    kind,
+                },
+                e => e,
+            })
+        };
         let Some(profile) = &self.inner.profile else {
-            return f();
+            return relabel(f());
         };
         if DEPTH.with(|d| d.get()) > 0 {
-            return f();
+            return relabel(f());
         }
         DEPTH.with(|d| d.set(1));
         let mut out = None;
@@ -37,7 +54,20 @@ impl GpuBackend {
             e.0 += 1;
             e.1 += ms as f64;
         }
-        out.expect("f ran")
+        match out {
+            Some(r) => relabel(r),
+            // the first event could not be recorded, so `f` did not run
+            None => Err(ms.err().map_or_else(
+                || {
+                    fhe_dsl::Error::device(
+                        "gpu",
+                        name,
+                        fhe_dsl::DeviceErrorKind::Driver("CUDA event not recorded".into()),
+                    )
+                },
+                fhe_dsl::Error::from,
+            )),
+        }
     }
 
     /// Whether `FHE_GPU_PROFILE=1` was set when the backend started.
