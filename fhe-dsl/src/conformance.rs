@@ -531,6 +531,80 @@ pub fn check_upload_rejects_malformed<B: Backend>(b: B, log_n: u32) {
     );
 }
 
+/// Operands that do not fit an operation are an [`Error::Device`](crate::Error::Device)
+/// of kind [`InvalidInput`](crate::DeviceErrorKind::InvalidInput) naming the backend,
+/// never a panic or a read past a buffer: a source lacking a prime of the destination,
+/// ring degrees that differ, too few scalars, an even Galois element, a division by every
+/// prime.
+pub fn check_invalid_operands<B: Backend>(b: B, log_n: u32) {
+    let params = suite_params(log_n);
+    let ctx = params.ring();
+    let up = |primes: &[usize], seed| b.upload(ctx, random_poly(ctx, primes, seed)).unwrap();
+    let expect = |what: &str, r: crate::Result<()>| match r {
+        Err(crate::Error::Device {
+            backend,
+            kind: crate::DeviceErrorKind::InvalidInput(m),
+            ..
+        }) => {
+            assert_eq!(backend, b.name(), "{what}");
+            assert!(!m.is_empty(), "{what}");
+        }
+        Err(e) => panic!("{}: {what}: wrong error {e:?}", b.name()),
+        Ok(()) => panic!("{}: {what} was accepted", b.name()),
+    };
+    let mut a = up(&[0, 1, 2], 1);
+    let narrow = up(&[0, 1], 2);
+    expect(
+        "add of a source lacking a prime",
+        b.add_assign(ctx, &mut a, &narrow),
+    );
+    expect(
+        "mul of a source lacking a prime",
+        b.mul_assign(ctx, &mut a, &narrow),
+    );
+    expect(
+        "mul_add of a source lacking a prime",
+        b.mul_add_assign(ctx, &mut a, &narrow, &narrow),
+    );
+    expect(
+        "select of a prime the source lacks",
+        b.select(ctx, &narrow, &[0, 2]).map(drop),
+    );
+    expect(
+        "one scalar for three limbs",
+        b.mul_scalar_assign(ctx, &mut a, &[1]),
+    );
+    expect(
+        "one scalar for three limbs",
+        b.add_scalar_assign(ctx, &mut a, &[1]),
+    );
+    let mut out = b.zero(ctx, &[0, 1, 2]).unwrap();
+    expect(
+        "an even Galois element",
+        b.automorphism_ntt(ctx, &a, 4, &mut out),
+    );
+    expect(
+        "division by every prime",
+        b.div_round_by_tail(ctx, &mut a, 3),
+    );
+    expect("division by no prime", b.rescale(ctx, &mut a, 0));
+    // a polynomial of another ring degree (from a second context)
+    let other = suite_params(log_n + 1);
+    let big = b
+        .upload(other.ring(), random_poly(other.ring(), &[0, 1, 2], 3))
+        .unwrap();
+    expect(
+        "add of another ring degree",
+        b.add_assign(ctx, &mut a, &big),
+    );
+    // the valid form of each still works
+    let wide = up(&[0, 1, 2, 3], 4);
+    b.add_assign(ctx, &mut a, &wide).unwrap();
+    b.mul_add_assign(ctx, &mut a, &wide, &wide).unwrap();
+    b.automorphism_ntt(ctx, &a, 5, &mut out).unwrap();
+    b.div_round_by_tail(ctx, &mut a, 1).unwrap();
+}
+
 /// Instantiates the conformance suite for a backend: `backend_conformance_tests!(MyBackend::new());`
 /// expands to one `#[test]` per check, at N = 2^10 and 2^12.
 #[macro_export]
@@ -557,6 +631,10 @@ macro_rules! backend_conformance_tests {
             fn basis_ops() {
                 c::check_basis_ops(&$make, 10);
                 c::check_basis_ops(&$make, 12);
+            }
+            #[test]
+            fn invalid_operands() {
+                c::check_invalid_operands($make, 10);
             }
             #[test]
             fn ciphertext_ops() {

@@ -61,6 +61,13 @@ fn ciphertext_ops() {
 }
 
 #[test]
+fn invalid_operands() {
+    if let Some(b) = gpu_or_skip("invalid_operands") {
+        c::check_invalid_operands(b, 10);
+    }
+}
+
+#[test]
 fn upload_rejects_malformed() {
     if let Some(b) = gpu_or_skip("upload_rejects_malformed") {
         c::check_upload_rejects_malformed(b, 10);
