@@ -103,8 +103,9 @@ say "$probe"
 
 failed=0
 if wants conformance; then
-  # --nocapture shows each test's "running on <device>" (or SKIPPED) line
-  run conformance 90 "$BIN/test-conformance" --test-threads 1 --nocapture || {
+  # each check prints "running on <device>"; FHE_REQUIRE_GPU=1 makes a check that would
+  # skip (no driver, NVRTC or device) fail here, where a GPU must be used
+  run conformance 90 env FHE_REQUIRE_GPU=1 "$BIN/test-conformance" --test-threads 1 || {
     failed=1
     run memcheck 90 compute-sanitizer --tool memcheck --print-limit 20 \
       "$BIN/test-conformance" --test-threads 1 ntt elementwise || true
@@ -150,7 +151,7 @@ PY
     rm -f '$OUT/exact-gpu.json' '$OUT/exact-cpu.json'" || failed=1
 fi
 if wants conformance16; then
-  run conformance16 120 "$BIN/test-conformance" --test-threads 1 --nocapture --ignored || failed=1
+  run conformance16 120 env FHE_REQUIRE_GPU=1 "$BIN/test-conformance" --test-threads 1 --ignored || failed=1
 fi
 if wants profile; then
   # a sample of kernels after warm-up: NTT stages, element-wise, base conversion

@@ -2,13 +2,23 @@
 //! a small CUDA shim (`emu/cuda_shim.h`: one thread per CUDA thread, a barrier for
 //! `__syncthreads`) and checks NTT, inverse NTT, element-wise ops, automorphisms and basis
 //! conversion against naive arithmetic, with the launch sequences of `src/lib.rs`.
-//! It checks kernel arithmetic and indexing without a GPU; skips when g++ is absent.
+//! It checks kernel arithmetic and indexing without a GPU; prints `skipped` when g++ is
+//! absent (a `harness = false` target, see `harness/mod.rs`).
 
+mod harness;
+
+use harness::{Outcome, Test};
 use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn kernels_are_correct_when_emulated_on_the_host() {
+fn main() -> std::process::ExitCode {
+    harness::main(&[Test::new(
+        "kernels_are_correct_when_emulated_on_the_host",
+        kernels_are_correct_when_emulated_on_the_host,
+    )])
+}
+
+fn kernels_are_correct_when_emulated_on_the_host() -> Outcome {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("emu");
     let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fhe_gpu_emu");
     let built = Command::new("g++")
@@ -17,10 +27,7 @@ fn kernels_are_correct_when_emulated_on_the_host() {
         .arg(dir.join("emu.cpp"))
         .status();
     match built {
-        Err(e) => {
-            eprintln!("SKIPPED: g++ not available ({e})");
-            return;
-        }
+        Err(e) => return Outcome::Skip(format!("g++ not available: {e}")),
         Ok(s) if !s.success() => {
             // a compiler too old for C++20 <barrier> is a skip; a kernel error is not
             let probe = Command::new("g++")
@@ -33,8 +40,7 @@ fn kernels_are_correct_when_emulated_on_the_host() {
                     c.wait()
                 });
             if !probe.is_ok_and(|s| s.success()) {
-                eprintln!("SKIPPED: g++ lacks C++20 <barrier>");
-                return;
+                return Outcome::Skip("g++ lacks C++20 <barrier>".into());
             }
             panic!("the kernels do not compile as host C++ (see the g++ output above)");
         }
@@ -47,4 +53,5 @@ fn kernels_are_correct_when_emulated_on_the_host() {
         out.status.success(),
         "emulated kernel checks failed:\n{text}"
     );
+    Outcome::Pass
 }
