@@ -20,7 +20,7 @@
 //! Every [`Backend`](fhe_dsl::backend::Backend) operation returns its failure as a value:
 //! a failed allocation, copy or launch is an [`fhe_dsl::Error::Device`] naming the
 //! operation, with `CUDA_ERROR_OUT_OF_MEMORY` as
-//! [`DeviceErrorKind::OutOfMemory`](fhe_dsl::DeviceErrorKind::OutOfMemory), a missing or
+//! [`DeviceErrorKind::OutOfMemory`], a missing or
 //! lost device as `NoDevice` and every other driver code as `Driver` (its code and
 //! description). A kernel fault that CUDA reports asynchronously (an illegal address)
 //! surfaces from the next driver call, usually the next operation, `download` or
