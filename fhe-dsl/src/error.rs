@@ -83,6 +83,10 @@ pub enum Error {
     /// Malformed bytes.
     #[error("malformed data: {0}")]
     Malformed(String),
+    /// Serialised bytes refused by a decoder of the wire format (or an object the
+    /// format cannot encode).
+    #[error("wire format: {0}")]
+    Wire(#[from] crate::wire::WireError),
     /// A device (GPU, accelerator) reported a failure.
     #[error("device error: {0}")]
     Device(String),
