@@ -5,7 +5,7 @@
 
 // ANCHOR: imports
 use fhe_dsl::backend::{reference::ReferenceBackend, Backend};
-use fhe_dsl::ckks::{Ciphertext, Ckks, Params, ParamsLiteral, PublicKey, SecretKey};
+use fhe_dsl::ckks::{Ciphertext, Ckks, Decryptor, Params, ParamsLiteral, PublicKey};
 use fhe_dsl::typed::{Bootstrap, Dense, Diagonal, EncVector, Poly};
 // ANCHOR_END: imports
 
@@ -45,13 +45,13 @@ fhe_macros::model! {
 /// chapter "Bootstrapping"), which needs much larger parameters. Never give a server this.
 struct DecryptReencryptTestDouble<B: Backend> {
     ckks: Ckks<B>,
-    sk: SecretKey,
+    dec: Decryptor<B>,
     pk: PublicKey,
 }
 
 impl<B: Backend> Bootstrap<B, 5> for DecryptReencryptTestDouble<B> {
     fn bootstrap(&self, ct: &Ciphertext<B>) -> fhe_dsl::Result<Ciphertext<B>> {
-        let values = self.ckks.decryptor(&self.sk).decrypt_complex(ct)?;
+        let values = self.dec.decrypt_complex(ct)?;
         let pt = self.ckks.encode(&values, 5, ct.scale())?;
         self.ckks.encryptor(&self.pk).encrypt(&pt)
     }
@@ -96,7 +96,7 @@ fn run<B: Backend>(backend: B) -> fhe_dsl::Result<f64> {
     let ev = ckks.evaluator(&keys)?;
     let bt = DecryptReencryptTestDouble {
         ckks: ckks.clone(),
-        sk: sk.clone(),
+        dec: ckks.decryptor(&sk),
         pk,
     };
     let y: EncVector<B, 8, 1> = model.forward(&ev, &bt, x)?;

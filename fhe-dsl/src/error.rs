@@ -105,6 +105,10 @@ pub enum Error {
         /// what went wrong
         kind: DeviceErrorKind,
     },
+    /// Serialised bytes refused by a decoder of the wire format (or an object the
+    /// format cannot encode).
+    #[error("wire format: {0}")]
+    Wire(#[from] crate::wire::WireError),
     /// A value of a model's forward pass leaves the range its level or the next
     /// bootstrap can hold (found by the cleartext twin, before anything is encrypted).
     #[error(

@@ -43,6 +43,7 @@ pub mod nn;
 pub mod ring;
 pub mod tensor;
 pub mod typed;
+pub mod wire;
 
 pub use error::{DeviceErrorKind, Error, Result};
 /// The plan IR `model!` compiles models into (the `fhe-plan` crate).

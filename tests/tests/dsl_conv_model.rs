@@ -295,7 +295,7 @@ fn same_source_runs_on_the_reference_backend_with_exactly_its_keys() {
     let pk = kg.public_key(&sk).unwrap();
     let bt = DecryptReencryptTestDouble {
         ckks: ckks.clone(),
-        sk: sk.clone(),
+        dec: ckks.decryptor(&sk),
         pk: pk.clone(),
     };
     let packed = l_in.pack(&fashion_image(3), SLOTS).unwrap();

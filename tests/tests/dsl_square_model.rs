@@ -216,7 +216,7 @@ fn square_network_encrypted_matches_twin_and_twin_matches_direct() {
         .unwrap();
     let bt = DecryptReencryptTestDouble {
         ckks: ckks.clone(),
-        sk: sk.clone(),
+        dec: ckks.decryptor(&sk),
         pk: pk.clone(),
     };
     let x: EncVector<CpuBackend, SLOTS, 6> =

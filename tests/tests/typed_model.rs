@@ -107,7 +107,7 @@ fn tiny_resnet<B: Backend>(backend: B) -> f64 {
     let c = client(backend);
     let bt = DecryptReencryptTestDouble {
         ckks: c.ckks.clone(),
-        sk: c.sk.clone(),
+        dec: c.ckks.decryptor(&c.sk),
         pk: c.pk.clone(),
     };
     let model = TinyResNet {
@@ -175,7 +175,7 @@ fn auto_bootstrapped_model_matches_plaintext() {
     let c = client(CpuBackend::new());
     let bt = DecryptReencryptTestDouble {
         ckks: c.ckks.clone(),
-        sk: c.sk.clone(),
+        dec: c.ckks.decryptor(&c.sk),
         pk: c.pk.clone(),
     };
     let model = AutoNet {

@@ -20,8 +20,17 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The secret key: small integer coefficients. Never serialised implicitly.
-#[derive(Clone)]
+/// The secret key: small integer coefficients. Never serialised implicitly (the explicit
+/// export is [`to_secret_bytes`](SecretKey::to_secret_bytes)), not `Clone` (share it by
+/// reference), wiped from memory when dropped, and its `Debug` prints no coefficient.
+///
+/// ```compile_fail
+/// // not Clone: a copy of the secret would outlive the original's wipe
+/// fn copy(sk: &fhe_dsl::ckks::SecretKey) -> fhe_dsl::ckks::SecretKey {
+///     sk.clone()
+/// }
+/// ```
+#[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct SecretKey {
     pub(crate) coeffs: Vec<i64>,
 }

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 /// `q0·p` only (`p` the first special prime): `b = −a·s' + e + p·s`, `a` from `seed`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EncapsulationKey {
-    pub(super) seed: [u8; 32],
-    pub(super) b: RnsPoly,
+    pub(crate) seed: [u8; 32],
+    pub(crate) b: RnsPoly,
 }
 
 impl EncapsulationKey {
@@ -50,8 +50,7 @@ impl BootstrappingKeys {
         extra: &KeyRequest,
     ) -> Result<Self> {
         let params = ckks.params();
-        let mut req = extra.clone().relin().conjugate();
-        req.rotations_up_to.extend(config.rotation_levels(params)?);
+        let req = Self::key_request(params, config, extra)?;
         let evk = kg.evaluation_keys(sk, &req)?;
         let sparse = kg.sparse_secret_key(config.sparse_hamming_weight);
         let from_sparse = kg.switching_key_between(&sparse, sk)?;
@@ -79,6 +78,19 @@ impl BootstrappingKeys {
             },
             from_sparse,
         })
+    }
+
+    /// The evaluation keys [`generate`](Self::generate) makes for `config` and `extra`:
+    /// `extra`, relinearisation, conjugation and bootstrapping's rotations up to their
+    /// levels.
+    pub fn key_request(
+        params: &crate::ckks::Params,
+        config: &BootstrapConfig,
+        extra: &KeyRequest,
+    ) -> Result<KeyRequest> {
+        let mut req = extra.clone().relin().conjugate();
+        req.rotations_up_to.extend(config.rotation_levels(params)?);
+        Ok(req)
     }
 
     /// Total bytes (seeded form).
