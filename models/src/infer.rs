@@ -44,12 +44,19 @@ pub enum ImageSource {
 }
 
 impl std::str::FromStr for ImageSource {
-    type Err = std::convert::Infallible;
+    type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Ok(match s.parse::<usize>() {
-            Ok(i) => ImageSource::Index(i),
-            Err(_) => ImageSource::Png(PathBuf::from(s)),
-        })
+        if let Ok(i) = s.parse::<usize>() {
+            return Ok(ImageSource::Index(i));
+        }
+        // a negative or overflowing number is a mistyped index, not a file name
+        if s.parse::<i128>().is_ok() {
+            return Err(format!(
+                "`{s}` is not a test-set index (0 to {})",
+                usize::MAX
+            ));
+        }
+        Ok(ImageSource::Png(PathBuf::from(s)))
     }
 }
 
@@ -227,7 +234,16 @@ pub fn image_sources(cfg: &InferConfig) -> Result<Vec<ImageSource>> {
     match (&cfg.image, cfg.count) {
         (_, 0) => bail!("--count must be at least 1"),
         (src, 1) => Ok(vec![src.clone()]),
-        (ImageSource::Index(i), n) => Ok((*i..i + n).map(ImageSource::Index).collect()),
+        (ImageSource::Index(i), n) => {
+            // checked before anything is allocated: `--count` can be any usize
+            let len = FashionTestSet::open_default()?.len();
+            match i.checked_add(n) {
+                Some(end) if end <= len => Ok((*i..end).map(ImageSource::Index).collect()),
+                _ => bail!(
+                    "--image {i} --count {n} asks for images past the end of the test set ({len} images)"
+                ),
+            }
+        }
         (ImageSource::Png(_), _) => bail!("--count needs a test-set index, not a PNG"),
     }
 }

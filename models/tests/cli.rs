@@ -139,6 +139,12 @@ fn bad_input_gives_errors_not_panics() {
     let e = text(&out.stderr);
     assert!(e.contains("unknown preset `bench-z`"), "{e}");
 
+    // a negative index is a mistyped index, not a PNG called "-1"
+    let out = fhe(&["infer", "--simulate", "--image=-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = text(&out.stderr);
+    assert!(e.contains("`-1` is not a test-set index"), "{e}");
+
     // the small set is refused without the hidden test flag
     let out = fhe(&["demo", "--params", "test-small"]);
     assert_eq!(out.status.code(), Some(1));
@@ -400,6 +406,23 @@ fn infer_bad_input_gives_errors() {
             "nonexistent.png",
         ),
         (&["infer", "--simulate", "--image", "70000"][..], "70000"),
+        // more images than the set holds, and a count whose end overflows: an error
+        // before anything is allocated, not an empty report or an allocation abort
+        (
+            &["infer", "--simulate", "--image", "60", "--count", "1000000"][..],
+            "past the end of the test set",
+        ),
+        (
+            &[
+                "infer",
+                "--simulate",
+                "--image",
+                "5",
+                "--count",
+                "18446744073709551615",
+            ][..],
+            "past the end of the test set",
+        ),
     ] {
         let out = fhe(args);
         let e = text(&out.stderr);
