@@ -28,6 +28,48 @@ impl fmt::Display for BackendKind {
     }
 }
 
+/// A `--backend` argument of the commands that can also run on the ASIC simulator:
+/// `cpu`, `reference`, `gpu`, or `asic-sim[:HW]` with `HW` a preset (`sharp`, the
+/// default, or `ark`) or a `.toml` hardware description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendSpec {
+    /// A computing backend.
+    Plain(BackendKind),
+    /// The CPU backend's results, every call priced on this hardware.
+    AsicSim(String),
+}
+
+impl std::str::FromStr for BackendSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "asic-sim" {
+            return Ok(BackendSpec::AsicSim("sharp".into()));
+        }
+        if let Some(hw) = s.strip_prefix("asic-sim:") {
+            return Ok(BackendSpec::AsicSim(hw.to_string()));
+        }
+        <BackendKind as clap::ValueEnum>::from_str(s, true).map(BackendSpec::Plain).map_err(|_| {
+            format!("unknown backend `{s}`: cpu, reference, gpu, or asic-sim[:sharp|:ark|:FILE.toml]")
+        })
+    }
+}
+
+impl fmt::Display for BackendSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendSpec::Plain(k) => k.fmt(f),
+            BackendSpec::AsicSim(hw) => write!(f, "asic-sim:{hw}"),
+        }
+    }
+}
+
+/// The hardware of an `asic-sim` backend spec, or a [`UsageError`] naming what is wrong
+/// with it.
+pub fn sim_hardware(spec: &str) -> Result<fhe_backend_asic_sim::Hardware> {
+    fhe_backend_asic_sim::Hardware::from_spec(spec).map_err(|e| UsageError(e.to_string()).into())
+}
+
 /// The implementation behind `--backend cpu`.
 pub type CpuImpl = fhe_backend_cpu::CpuBackend;
 

@@ -124,6 +124,21 @@ pub struct InferConfig {
     pub seed: Option<u64>,
     /// Device-side plaintext cache budget in bytes (0: encode weights on every use).
     pub plaintext_cache: usize,
+    /// Watches each image's encrypted forward pass step by step (a device model that
+    /// charges the backend calls of each step).
+    pub probe: Option<std::sync::Arc<dyn StepProbe>>,
+}
+
+/// Watches encrypted forward passes from outside the backend: the ASIC simulator charges
+/// the calls its counting backend saw in each step.
+pub trait StepProbe: Send + Sync + std::fmt::Debug {
+    /// The model is folded and its keys made: `key_bytes` of evaluation keys expanded on
+    /// the server.
+    fn prepare(&self, model: &dyn Model, params: &Params, key_bytes: usize) -> Result<()>;
+    /// An image's forward pass starts (its ciphertext is encrypted).
+    fn start(&self);
+    /// The step defining `value` has finished.
+    fn step(&self, value: &str);
 }
 
 /// The result, printed as a table or as one JSON object.
@@ -452,6 +467,9 @@ fn run_on<B: Backend, const S: usize>(
     };
     let decryptor = ckks.decryptor(&sk);
     let bt = LeveledBootstrapper::<B, 9>::new(&boot)?;
+    if let Some(p) = &cfg.probe {
+        p.prepare(model, &params, server_key_bytes)?;
+    }
     let mut out = Vec::with_capacity(prepared.len());
     for (n, (packed, plain, label, _, exact)) in prepared.into_iter().enumerate() {
         let ct = encryptor.encrypt(&ckks.encode_real(&packed, start, params.default_scale())?)?;
@@ -472,6 +490,9 @@ fn run_on<B: Backend, const S: usize>(
         let mut layers = Vec::with_capacity(plan.steps.len());
         let mut layer_errors = Vec::new();
         let mut obs = |info: &StepInfo<'_>, ct: &Ciphertext<B>| -> fhe_dsl::Result<()> {
+            if let Some(p) = &cfg.probe {
+                p.step(info.value);
+            }
             let mut stat = plan_stats[info.index].clone();
             stat.level = info.level;
             stat.rotations = info.rotations;
@@ -493,6 +514,9 @@ fn run_on<B: Backend, const S: usize>(
             }
             Ok(())
         };
+        if let Some(p) = &cfg.probe {
+            p.start();
+        }
         let t = Instant::now();
         let x = EncVector::<B, S, 22>::try_from_ct(Ct::try_from_ciphertext(ct)?)?;
         let y = model.forward_observed(boot.evaluator(), &bt, x, &mut obs)?;

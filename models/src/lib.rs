@@ -1,6 +1,7 @@
 //! Encrypted models written with fhe-dsl, and the logic behind the `fhe` command-line
 //! tool: encrypted ResNet-20 inference ([`infer`], [`resnet`]), the CKKS demo
-//! ([`demo`]) and the benchmark harness ([`bench`](mod@bench)).
+//! ([`demo`]), the benchmark harness ([`bench`](mod@bench)) and the ASIC simulator's
+//! commands ([`sim`]).
 
 pub mod backends;
 pub mod bench;
@@ -8,6 +9,7 @@ pub mod demo;
 pub mod infer;
 pub mod params;
 pub mod resnet;
+pub mod sim;
 
 /// Keeps freed ciphertext-sized blocks in the heap. A polynomial at N = 2^16 is ~12 MB:
 /// by default glibc serves it with mmap and unmaps it on free, so every operation

@@ -9,8 +9,10 @@
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fhe_dsl::backend::reference::ReferenceBackend;
-use fhe_models::backends::{check_available, cpu_backend, gpu_backend, BackendKind, UsageError};
-use fhe_models::{bench, demo, infer, params, tune_allocator};
+use fhe_models::backends::{
+    check_available, cpu_backend, gpu_backend, sim_hardware, BackendKind, BackendSpec, UsageError,
+};
+use fhe_models::{bench, demo, infer, params, sim, tune_allocator};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -45,6 +47,74 @@ enum Command {
     /// Plan a model without running it: levels per block, bootstraps, rotations, key
     /// memory (ResNet-20/32/44/56/110, from the one DSL definition).
     Plan(PlanArgs),
+    /// The ASIC simulator without arithmetic: price a model or a bootstrapping on a
+    /// modelled accelerator, sweep designs, compare with published figures.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum SimCommand {
+    /// Price one program (cost-only): latency, per primitive and per step, utilisation,
+    /// off-chip bytes, energy.
+    Price(SimPriceArgs),
+    /// Price one program over lanes × scratchpad sizes: CSV and a PNG plot.
+    Sweep(SimSweepArgs),
+    /// Our bootstrapping and ResNet-20 on SHARP and ARK next to the papers' figures.
+    Validate(SimValidateArgs),
+}
+
+#[derive(Args, Debug)]
+struct SimProgramArgs {
+    /// resnet20, resnet32, resnet44, resnet56, resnet110, or bootstrap.
+    #[arg(long, default_value = "resnet20")]
+    model: String,
+    /// Hardware: sharp, ark, or a .toml description.
+    #[arg(long, default_value = "sharp")]
+    hardware: String,
+    /// Bootstrapping preset.
+    #[arg(long, default_value = "boot-n16")]
+    params: String,
+    /// Allow the insecure test presets (tests only).
+    #[arg(long, hide = true)]
+    insecure_test_params: bool,
+}
+
+#[derive(Args, Debug)]
+struct SimPriceArgs {
+    #[command(flatten)]
+    program: SimProgramArgs,
+    /// Output format: a readable report, or one JSON object.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// List every step in the table.
+    #[arg(long)]
+    steps: bool,
+}
+
+#[derive(Args, Debug)]
+struct SimSweepArgs {
+    #[command(flatten)]
+    program: SimProgramArgs,
+    /// Lane counts (every unit scaled with them).
+    #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
+    lanes: Vec<usize>,
+    /// Scratchpad sizes (MB).
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512,1024")]
+    scratchpad_mb: Vec<f64>,
+    /// CSV output.
+    #[arg(long, default_value = "sweep.csv")]
+    csv: std::path::PathBuf,
+    /// PNG output.
+    #[arg(long, default_value = "sweep.png")]
+    png: std::path::PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct SimValidateArgs {
+    /// Output format: a table, or one JSON object per row.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -78,9 +148,9 @@ struct BenchBootstrapArgs {
     /// test presets boot-small, boot-tiny and boot-n13 need --insecure-test-params.
     #[arg(long, default_value = "boot-n16")]
     params: String,
-    /// Backend to run on.
-    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
-    backend: BackendKind,
+    /// Backend to run on: cpu, reference, gpu, or asic-sim[:sharp|:ark|:FILE.toml].
+    #[arg(long, default_value = "cpu")]
+    backend: BackendSpec,
     /// Output format: a readable table, or one JSON object.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -102,9 +172,10 @@ struct InferArgs {
     /// (one report each, then a summary).
     #[arg(long, default_value_t = 1)]
     count: usize,
-    /// Backend to run on.
-    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
-    backend: BackendKind,
+    /// Backend to run on: cpu, reference, gpu, or asic-sim[:sharp|:ark|:FILE.toml] (the
+    /// CPU backend's results, every call priced on the modelled accelerator).
+    #[arg(long, default_value = "cpu")]
+    backend: BackendSpec,
     /// Bootstrapping preset (boot-n16: N = 2^16, 128-bit secure).
     #[arg(long, default_value = "boot-n16")]
     params: String,
@@ -317,16 +388,33 @@ fn preset_named(
 
 fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
     use fhe_models::bench::bench_bootstrap;
-    check_available(a.backend)?;
     if a.runs == 0 {
         return Err(UsageError("--runs must be at least 1".into()).into());
     }
     let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
+    let kind = match &a.backend {
+        BackendSpec::Plain(k) => *k,
+        BackendSpec::AsicSim(hw) => {
+            let hw = sim_hardware(hw)?;
+            eprintln!(
+                "bench bootstrap: {} on asic-sim ({}): one bootstrapping computed on the CPU and charged to the model",
+                a.params, hw.name
+            );
+            let json = sim::bench_bootstrap(&preset, insecure, &hw)?;
+            if a.format == Format::Json {
+                println!("{json}");
+            } else {
+                print!("{}", sim::bootstrap_table(&json));
+            }
+            return Ok(());
+        }
+    };
+    check_available(kind)?;
     eprintln!(
         "bench bootstrap: {} on {}, {} runs after a warm-up (key generation first)",
-        a.params, a.backend, a.runs
+        a.params, kind, a.runs
     );
-    let json = match a.backend {
+    let json = match kind {
         BackendKind::Cpu => bench_bootstrap(&preset, cpu_backend(), a.runs, insecure)?,
         BackendKind::Reference => bench_bootstrap(&preset, ReferenceBackend, a.runs, insecure)?,
         BackendKind::Gpu => bench_bootstrap(&preset, gpu_backend()?, a.runs, insecure)?,
@@ -340,7 +428,11 @@ fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
 }
 
 fn run_infer(a: &InferArgs) -> Result<()> {
-    check_available(a.backend)?;
+    let (kind, hardware) = match &a.backend {
+        BackendSpec::Plain(k) => (*k, None),
+        BackendSpec::AsicSim(hw) => (BackendKind::Cpu, Some(sim_hardware(hw)?)),
+    };
+    check_available(kind)?;
     let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
     if let Some(gb) = a.plaintext_cache_gb {
         if !(gb.is_finite() && gb >= 0.0) {
@@ -350,7 +442,15 @@ fn run_infer(a: &InferArgs) -> Result<()> {
             .into());
         }
     }
-    let plaintext_cache = match (a.plaintext_cache_gb, a.backend) {
+    if hardware.is_some() && (a.layer_errors || a.plaintext_cache_gb.is_some()) {
+        return Err(UsageError(
+            "--backend asic-sim charges every call of the forward pass: it runs without \
+             --layer-errors (decryptions between steps) and without a plaintext cache"
+                .into(),
+        )
+        .into());
+    }
+    let plaintext_cache = match (a.plaintext_cache_gb, kind) {
         (Some(gb), _) => (gb * 1e9) as usize,
         (None, BackendKind::Gpu) => gpu_backend()?.mem_info().map_or(0, |(free, _)| free / 2),
         (None, _) => 0,
@@ -358,6 +458,10 @@ fn run_infer(a: &InferArgs) -> Result<()> {
     if a.insecure_seed.is_some() {
         progress("WARNING: --insecure-seed: deterministic keys and encryption (tests only)");
     }
+    let sim_backend = sim::sim_backend();
+    let probe = hardware
+        .clone()
+        .map(|hw| std::sync::Arc::new(sim::SimProbe::new(&sim_backend, hw, preset.clone())));
     let cfg = infer::InferConfig {
         weights: a.weights.clone(),
         calibration: a.calibration.clone(),
@@ -375,25 +479,45 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         backend_name: a.backend.to_string(),
         seed: a.insecure_seed,
         plaintext_cache,
+        probe: probe
+            .clone()
+            .map(|p| p as std::sync::Arc<dyn infer::StepProbe>),
     };
     progress(&format!(
         "infer: ResNet-20 on {} ({}), image {:?}",
         a.backend, a.params, a.image
     ));
-    let reports = match a.backend {
-        BackendKind::Cpu => infer::run(cpu_backend(), &cfg, progress)?,
-        BackendKind::Reference => infer::run(ReferenceBackend, &cfg, progress)?,
-        BackendKind::Gpu => infer::run(gpu_backend()?, &cfg, progress)?,
+    let reports = match (&probe, kind) {
+        (Some(_), _) => infer::run(sim_backend, &cfg, progress)?,
+        (None, BackendKind::Cpu) => infer::run(cpu_backend(), &cfg, progress)?,
+        (None, BackendKind::Reference) => infer::run(ReferenceBackend, &cfg, progress)?,
+        (None, BackendKind::Gpu) => infer::run(gpu_backend()?, &cfg, progress)?,
     };
-    for report in &reports {
+    let sim_runs = match &probe {
+        Some(p) => p.runs()?,
+        None => Vec::new(),
+    };
+    for (i, report) in reports.iter().enumerate() {
+        let run = sim_runs.get(i);
         if a.format == Format::Json {
             let mut v = serde_json::to_value(report)?;
             if let Some(o) = v.as_object_mut() {
                 o.remove("layers");
+                if let Some(r) = run {
+                    o.insert("asic_sim".into(), serde_json::to_value(r)?);
+                }
             }
             println!("{v}");
         } else {
             print!("{}", report.table());
+            if let Some(r) = run {
+                println!(
+                    "\nasic-sim (the forward pass above, every call charged; cost-only from the plan: {:.3} ms, counts {}):",
+                    r.cost_only_seconds * 1e3,
+                    if r.counts_agree { "agree" } else { "DIFFER" }
+                );
+                print!("{}", r.exact.table(true));
+            }
         }
     }
     if reports.len() > 1 {
@@ -407,6 +531,68 @@ fn run_infer(a: &InferArgs) -> Result<()> {
             "{} images: encrypted and plaintext argmax agree on {agree}, max |error| {max_err:.3e}, mean latency {mean_s:.1} s",
             reports.len()
         ));
+    }
+    Ok(())
+}
+
+fn run_sim(c: &SimCommand) -> Result<()> {
+    let program = |p: &SimProgramArgs| -> Result<(
+        fhe_backend_asic_sim::Program,
+        fhe_backend_asic_sim::Hardware,
+    )> {
+        let hw = sim_hardware(&p.hardware)?;
+        let (preset, insecure) = preset_named(&p.params, p.insecure_test_params)?;
+        let prog = if p.model == "bootstrap" {
+            sim::bootstrap_program(&preset, insecure)?
+        } else {
+            sim::resnet_program(&p.model, &preset, insecure)
+                .map_err(|e| UsageError(format!("{e:#}")))?
+        };
+        Ok((prog, hw))
+    };
+    match c {
+        SimCommand::Price(a) => {
+            let t = std::time::Instant::now();
+            let (prog, hw) = program(&a.program)?;
+            let r = prog.price(&hw)?;
+            progress(&format!(
+                "{} on {}: priced in {:.1} s (cost-only)",
+                a.program.model,
+                hw.name,
+                t.elapsed().as_secs_f64()
+            ));
+            match a.format {
+                Format::Json => println!("{}", serde_json::to_string(&r)?),
+                Format::Table => print!("{}", r.table(a.steps)),
+            }
+        }
+        SimCommand::Sweep(a) => {
+            let (prog, hw) = program(&a.program)?;
+            let points =
+                fhe_backend_asic_sim::sweep::sweep(&prog, &hw, &a.lanes, &a.scratchpad_mb)?;
+            std::fs::write(&a.csv, fhe_backend_asic_sim::sweep::to_csv(&points))?;
+            let title = format!("{} on {} variants", a.program.model, hw.name);
+            fhe_backend_asic_sim::sweep::plot_png(&points, &title, &a.png)
+                .map_err(|e| anyhow::anyhow!("drawing {}: {e}", a.png.display()))?;
+            progress(&format!(
+                "{} design points: {} and {}",
+                points.len(),
+                a.csv.display(),
+                a.png.display()
+            ));
+        }
+        SimCommand::Validate(a) => {
+            let (preset, _) = preset_named("boot-n16", false)?;
+            let rows = sim::validate(&preset)?;
+            match a.format {
+                Format::Json => {
+                    for r in &rows {
+                        println!("{}", serde_json::to_string(r)?);
+                    }
+                }
+                Format::Table => print!("{}", sim::validation_table(&rows)),
+            }
+        }
     }
     Ok(())
 }
@@ -461,6 +647,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(BenchCommand::Ops(a))) => run_bench_ops(a),
         Some(Command::Bench(BenchCommand::Bootstrap(a))) => run_bench_bootstrap(a),
         Some(Command::Plan(a)) => run_plan(a),
+        Some(Command::Sim(c)) => run_sim(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -308,29 +308,53 @@ fn infer_encrypted_narrow_resnet_agrees_with_plaintext() {
     // deterministic keys and encryption (`--insecure-seed`): keeping encoded weights
     // across uses changes no bit of the result, and the second image finds every
     // encoding of the first in the cache
-    let seeded = |cache: &str| {
-        let out = infer(&[
-            "--insecure-seed",
-            "7",
-            "--count",
-            "2",
-            "--plaintext-cache-gb",
-            cache,
-        ]);
+    let seeded = |extra: &[&str]| {
+        let mut args = vec!["--insecure-seed", "7", "--count", "2"];
+        args.extend_from_slice(extra);
+        let out = infer(&args);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let logits: Vec<Vec<f64>> = text(&out.stdout)
+        let lines: Vec<serde_json::Value> = text(&out.stdout)
             .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                serde_json::from_value(v["logits_encrypted"].clone()).unwrap()
-            })
+            .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        (logits, text(&out.stderr))
+        let logits: Vec<Vec<f64>> = lines
+            .iter()
+            .map(|v| serde_json::from_value(v["logits_encrypted"].clone()).unwrap())
+            .collect();
+        (logits, text(&out.stderr), lines)
     };
-    let (streamed, _) = seeded("0");
-    let (cached, log) = seeded("2");
+    let (streamed, _, _) = seeded(&["--plaintext-cache-gb", "0"]);
+    let (cached, log, _) = seeded(&["--plaintext-cache-gb", "2"]);
     assert_eq!(streamed.len(), 2);
     assert_eq!(streamed, cached, "the plaintext cache changed the logits");
+    // the ASIC simulator computes with the CPU backend: the same bits, and every call
+    // of each forward pass charged; its cost-only count of the model (plan + traced
+    // bootstraps) equals what the run made
+    let (simulated, _, lines) = seeded(&["--backend", "asic-sim:ark"]);
+    assert_eq!(simulated, streamed, "asic-sim changed the logits");
+    for v in &lines {
+        let sim = &v["asic_sim"];
+        assert_eq!(v["backend"], "asic-sim:ark", "{v}");
+        assert_eq!(sim["counts_agree"], true, "{sim}");
+        assert_eq!(sim["exact"]["hardware"], "ARK");
+        let (exact, cost_only) = (
+            sim["exact"]["seconds"].as_f64().unwrap(),
+            sim["cost_only_seconds"].as_f64().unwrap(),
+        );
+        assert!(
+            exact > 0.0 && (exact - cost_only).abs() <= 1e-12 * exact,
+            "{sim}"
+        );
+        let steps = sim["exact"]["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 60, "one charged step per plan step");
+        let rotations = sim["exact"]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["op"] == "rotate_extended" || c["op"] == "hoisted_rotations")
+            .count();
+        assert!(rotations > 0, "{sim}");
+    }
     let stats = log
         .lines()
         .find(|l| l.contains("plaintext cache"))

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct CountingBackend<B> {
     inner: B,
     counts: Arc<Mutex<Counts>>,
+    name: Option<&'static str>,
 }
 
 impl<B: Backend> CountingBackend<B> {
@@ -44,7 +45,16 @@ impl<B: Backend> CountingBackend<B> {
         CountingBackend {
             inner,
             counts: Arc::default(),
+            name: None,
         }
+    }
+
+    /// Reports `name` as its [`Backend::name`] instead of the wrapped backend's: a device
+    /// model that prices these counts (the ASIC simulator) is a backend of its own in
+    /// reports, while the arithmetic stays `inner`'s.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
     }
 
     /// The wrapped backend.
@@ -72,6 +82,17 @@ impl<B: Backend> CountingBackend<B> {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// With a [`named`](Self::named) wrapper, the inner backend's device errors name this
+    /// backend: the one the caller chose and sees in reports.
+    fn renamed<T>(&self, r: crate::Result<T>) -> crate::Result<T> {
+        match (r, self.name) {
+            (Err(crate::Error::Device { op, kind, .. }), Some(backend)) => {
+                Err(crate::Error::Device { backend, op, kind })
+            }
+            (r, _) => r,
+        }
+    }
+
     fn count(&self, op: &'static str, limbs: usize) {
         self.lock().add(op, limbs, 1);
     }
@@ -85,26 +106,26 @@ impl<B: Backend> Backend for CountingBackend<B> {
     type Poly = B::Poly;
 
     fn name(&self) -> &'static str {
-        self.inner.name()
+        self.name.unwrap_or_else(|| self.inner.name())
     }
 
     fn synchronize(&self) -> crate::Result<()> {
-        self.inner.synchronize()
+        self.renamed(self.inner.synchronize())
     }
 
     fn upload(&self, ctx: &RingContext, p: RnsPoly) -> crate::Result<Self::Poly> {
         self.count("upload", p.primes.len());
-        self.inner.upload(ctx, p)
+        self.renamed(self.inner.upload(ctx, p))
     }
 
     fn download(&self, ctx: &RingContext, p: &Self::Poly) -> crate::Result<RnsPoly> {
         self.count("download", self.limbs(p));
-        self.inner.download(ctx, p)
+        self.renamed(self.inner.download(ctx, p))
     }
 
     fn zero(&self, ctx: &RingContext, primes: &[usize]) -> crate::Result<Self::Poly> {
         self.count("zero", primes.len());
-        self.inner.zero(ctx, primes)
+        self.renamed(self.inner.zero(ctx, primes))
     }
 
     fn primes<'a>(&self, p: &'a Self::Poly) -> &'a [usize] {
@@ -118,7 +139,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         primes: &[usize],
     ) -> crate::Result<Self::Poly> {
         self.count("select", primes.len());
-        self.inner.select(ctx, a, primes)
+        self.renamed(self.inner.select(ctx, a, primes))
     }
 
     fn concat(
@@ -128,7 +149,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         b: &Self::Poly,
     ) -> crate::Result<Self::Poly> {
         self.count("concat", self.limbs(a) + self.limbs(b));
-        self.inner.concat(ctx, a, b)
+        self.renamed(self.inner.concat(ctx, a, b))
     }
 
     fn keep_limbs(
@@ -138,17 +159,17 @@ impl<B: Backend> Backend for CountingBackend<B> {
         primes: &[usize],
     ) -> crate::Result<()> {
         self.count("keep_limbs", primes.len());
-        self.inner.keep_limbs(ctx, a, primes)
+        self.renamed(self.inner.keep_limbs(ctx, a, primes))
     }
 
     fn ntt(&self, ctx: &RingContext, a: &mut Self::Poly) -> crate::Result<()> {
         self.count("ntt", self.limbs(a));
-        self.inner.ntt(ctx, a)
+        self.renamed(self.inner.ntt(ctx, a))
     }
 
     fn intt(&self, ctx: &RingContext, a: &mut Self::Poly) -> crate::Result<()> {
         self.count("intt", self.limbs(a));
-        self.inner.intt(ctx, a)
+        self.renamed(self.inner.intt(ctx, a))
     }
 
     fn add_assign(
@@ -158,7 +179,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         b: &Self::Poly,
     ) -> crate::Result<()> {
         self.count("add_assign", self.limbs(a));
-        self.inner.add_assign(ctx, a, b)
+        self.renamed(self.inner.add_assign(ctx, a, b))
     }
 
     fn sub_assign(
@@ -168,12 +189,12 @@ impl<B: Backend> Backend for CountingBackend<B> {
         b: &Self::Poly,
     ) -> crate::Result<()> {
         self.count("sub_assign", self.limbs(a));
-        self.inner.sub_assign(ctx, a, b)
+        self.renamed(self.inner.sub_assign(ctx, a, b))
     }
 
     fn neg_assign(&self, ctx: &RingContext, a: &mut Self::Poly) -> crate::Result<()> {
         self.count("neg_assign", self.limbs(a));
-        self.inner.neg_assign(ctx, a)
+        self.renamed(self.inner.neg_assign(ctx, a))
     }
 
     fn mul_assign(
@@ -183,7 +204,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         b: &Self::Poly,
     ) -> crate::Result<()> {
         self.count("mul_assign", self.limbs(a));
-        self.inner.mul_assign(ctx, a, b)
+        self.renamed(self.inner.mul_assign(ctx, a, b))
     }
 
     fn mul_add_assign(
@@ -194,7 +215,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         b: &Self::Poly,
     ) -> crate::Result<()> {
         self.count("mul_add_assign", self.limbs(acc));
-        self.inner.mul_add_assign(ctx, acc, a, b)
+        self.renamed(self.inner.mul_add_assign(ctx, acc, a, b))
     }
 
     fn mul_add_terms(
@@ -210,7 +231,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
             c.add("mul_add_terms", l, 1);
             c.add("mul_add_terms.terms", l, terms.len() as u64);
         }
-        self.inner.mul_add_terms(ctx, acc0, acc1, terms)
+        self.renamed(self.inner.mul_add_terms(ctx, acc0, acc1, terms))
     }
 
     fn mul_scalar_assign(
@@ -220,7 +241,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         s: &[u64],
     ) -> crate::Result<()> {
         self.count("mul_scalar_assign", self.limbs(a));
-        self.inner.mul_scalar_assign(ctx, a, s)
+        self.renamed(self.inner.mul_scalar_assign(ctx, a, s))
     }
 
     fn mul_scalar_add_assign(
@@ -231,7 +252,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         s: &[u64],
     ) -> crate::Result<()> {
         self.count("mul_scalar_add_assign", self.limbs(acc));
-        self.inner.mul_scalar_add_assign(ctx, acc, a, s)
+        self.renamed(self.inner.mul_scalar_add_assign(ctx, acc, a, s))
     }
 
     fn add_scalar_assign(
@@ -241,7 +262,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         s: &[u64],
     ) -> crate::Result<()> {
         self.count("add_scalar_assign", self.limbs(a));
-        self.inner.add_scalar_assign(ctx, a, s)
+        self.renamed(self.inner.add_scalar_assign(ctx, a, s))
     }
 
     fn automorphism_ntt(
@@ -252,7 +273,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         out: &mut Self::Poly,
     ) -> crate::Result<()> {
         self.count("automorphism_ntt", self.limbs(a));
-        self.inner.automorphism_ntt(ctx, a, galois, out)
+        self.renamed(self.inner.automorphism_ntt(ctx, a, galois, out))
     }
 
     fn base_convert(
@@ -262,7 +283,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         to: &[usize],
     ) -> crate::Result<Self::Poly> {
         self.count("base_convert", self.limbs(a));
-        self.inner.base_convert(ctx, a, to)
+        self.renamed(self.inner.base_convert(ctx, a, to))
     }
 
     fn div_round_by_tail(
@@ -272,12 +293,12 @@ impl<B: Backend> Backend for CountingBackend<B> {
         tail: usize,
     ) -> crate::Result<()> {
         self.count("div_round_by_tail", self.limbs(a));
-        self.inner.div_round_by_tail(ctx, a, tail)
+        self.renamed(self.inner.div_round_by_tail(ctx, a, tail))
     }
 
     fn rescale(&self, ctx: &RingContext, a: &mut Self::Poly, drop: usize) -> crate::Result<()> {
         self.count("rescale", self.limbs(a));
-        self.inner.rescale(ctx, a, drop)
+        self.renamed(self.inner.rescale(ctx, a, drop))
     }
 
     fn decompose_mod_up(
@@ -287,7 +308,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         alpha: usize,
     ) -> crate::Result<Vec<Self::Poly>> {
         self.count("decompose_mod_up", self.limbs(a));
-        self.inner.decompose_mod_up(ctx, a, alpha)
+        self.renamed(self.inner.decompose_mod_up(ctx, a, alpha))
     }
 
     fn key_switch_inner(
@@ -301,7 +322,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
             "key_switch_inner",
             digits.first().map_or(0, |d| self.limbs(d)),
         );
-        self.inner.key_switch_inner(ctx, digits, key, galois)
+        self.renamed(self.inner.key_switch_inner(ctx, digits, key, galois))
     }
 
     fn key_switch(
@@ -313,7 +334,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         galois: Option<usize>,
     ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count("key_switch", self.limbs(a));
-        self.inner.key_switch(ctx, a, key, alpha, galois)
+        self.renamed(self.inner.key_switch(ctx, a, key, alpha, galois))
     }
 
     fn relinearize_rescale(
@@ -338,7 +359,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         to: &[usize],
     ) -> crate::Result<Self::Poly> {
         self.count("mod_raise", to.len());
-        self.inner.mod_raise(ctx, a, to)
+        self.renamed(self.inner.mod_raise(ctx, a, to))
     }
 
     fn rotate_extended(
@@ -350,7 +371,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         galois: usize,
     ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count("rotate_extended", self.limbs(c0));
-        self.inner.rotate_extended(ctx, c0, digits, key, galois)
+        self.renamed(self.inner.rotate_extended(ctx, c0, digits, key, galois))
     }
 
     fn hoisted_rotations(
@@ -367,6 +388,6 @@ impl<B: Backend> Backend for CountingBackend<B> {
             c.add("hoisted_rotations", l, 1);
             c.add("hoisted_rotations.keys", l, keys.len() as u64);
         }
-        self.inner.hoisted_rotations(ctx, c0, c1, keys, alpha)
+        self.renamed(self.inner.hoisted_rotations(ctx, c0, c1, keys, alpha))
     }
 }

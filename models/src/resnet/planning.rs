@@ -139,12 +139,13 @@ pub struct PlanReport {
     pub primitives: Counts,
 }
 
-/// Plans ResNet-(6N+2) at `preset` (full-slot, `S` slots).
-pub fn plan_resnet<const S: usize, const N: usize>(
-    name: &str,
+/// Folds ResNet-(6N+2) (seeded random weights of the right shapes) at `preset`
+/// (full-slot, `S` slots) and hands `f` the model, its parameters and its server keys.
+fn visit_resnet<const S: usize, const N: usize, R>(
     preset: &BootstrapPreset,
     insecure: bool,
-) -> Result<PlanReport>
+    f: impl FnOnce(&dyn Model, &Params, &ServerKeys) -> Result<R>,
+) -> Result<R>
 where
     ResNet<S, N>: Model,
 {
@@ -156,6 +157,57 @@ where
     let w = random_weights(N, 10, 1);
     let folded = fold::<S, N>(&w, &Calibration::unit(&w), 0.8)?;
     let m = &folded.model;
+    let keys = ServerKeys::new(&params, &key_request(m), preset)?;
+    f(m, &params, &keys)
+}
+
+/// Runs `f` on the named ResNet (`resnet20` … `resnet110`) folded from seeded random
+/// weights at `preset` (`boot-n16`: 32768 slots, or the insecure `boot-n13`: 4096), with
+/// its parameters and server keys: what planning and cost-only pricing start from
+/// (rotation steps and level use depend on the shapes, not the values).
+pub fn visit_named<R>(
+    name: &str,
+    preset: &BootstrapPreset,
+    insecure: bool,
+    f: impl FnOnce(&dyn Model, &Params, &ServerKeys) -> Result<R>,
+) -> Result<R> {
+    macro_rules! by_depth {
+        ($s:literal) => {
+            match name {
+                "resnet20" => visit_resnet::<$s, 3, R>(preset, insecure, f),
+                "resnet32" => visit_resnet::<$s, 5, R>(preset, insecure, f),
+                "resnet44" => visit_resnet::<$s, 7, R>(preset, insecure, f),
+                "resnet56" => visit_resnet::<$s, 9, R>(preset, insecure, f),
+                "resnet110" => visit_resnet::<$s, 18, R>(preset, insecure, f),
+                other => anyhow::bail!(
+                    "unknown model `{other}`: resnet20, resnet32, resnet44, resnet56 or resnet110"
+                ),
+            }
+        };
+    }
+    match preset.config.slots() {
+        32768 => by_depth!(32768),
+        4096 => by_depth!(4096),
+        s => {
+            anyhow::bail!("the ResNets plan on 32768 slots (boot-n16) or 4096 (boot-n13), not {s}")
+        }
+    }
+}
+
+/// Plans the named model at `preset` (see [`visit_named`]).
+pub fn plan_named(name: &str, preset: &BootstrapPreset, insecure: bool) -> Result<PlanReport> {
+    visit_named(name, preset, insecure, |m, params, keys| {
+        plan_report(name, preset, m, params, keys)
+    })
+}
+
+fn plan_report(
+    name: &str,
+    preset: &BootstrapPreset,
+    m: &dyn Model,
+    params: &Params,
+    keys: &ServerKeys,
+) -> Result<PlanReport> {
     let plan = m.plan();
     let (mut rotations, mut diagonals) = (0, 0);
     for st in &plan.steps {
@@ -167,17 +219,19 @@ where
         }
     }
     let req = key_request(m);
-    let keys = ServerKeys::new(&params, &req, preset)?;
     let distinct: std::collections::BTreeSet<i64> = req
         .rotations
         .iter()
         .copied()
         .chain(req.rotations_up_to.iter().map(|&(k, _)| k))
         .collect();
+    // blocks per stage: ResNet-(6n+2)
+    let depth: usize = name.trim_start_matches("resnet").parse().unwrap_or(20);
+    let n = (depth - 2) / 6;
     // per block: the level its first step reads, the level of its output
     let mut levels = Vec::new();
     for stage in 1..=3 {
-        for j in 0..N {
+        for j in 0..n {
             let block = format!("layer{stage}.{j}");
             let first = plan
                 .steps
@@ -201,11 +255,11 @@ where
             });
         }
     }
-    let primitives = cost(m, &params)?.total;
+    let primitives = cost(m, params)?.total;
     Ok(PlanReport {
         model: name.to_string(),
         params: preset.name.to_string(),
-        slots: S,
+        slots: m.slots(),
         steps: plan.steps.len(),
         bootstraps: plan.bootstraps(),
         bootstrapped: plan
@@ -223,32 +277,6 @@ where
         levels,
         primitives,
     })
-}
-
-/// Plans the named model at `preset` (`boot-n16`: 32768 slots, or the insecure
-/// `boot-n13`: 4096).
-pub fn plan_named(name: &str, preset: &BootstrapPreset, insecure: bool) -> Result<PlanReport> {
-    macro_rules! by_depth {
-        ($s:literal) => {
-            match name {
-                "resnet20" => plan_resnet::<$s, 3>(name, preset, insecure),
-                "resnet32" => plan_resnet::<$s, 5>(name, preset, insecure),
-                "resnet44" => plan_resnet::<$s, 7>(name, preset, insecure),
-                "resnet56" => plan_resnet::<$s, 9>(name, preset, insecure),
-                "resnet110" => plan_resnet::<$s, 18>(name, preset, insecure),
-                other => anyhow::bail!(
-                    "unknown model `{other}`: resnet20, resnet32, resnet44, resnet56 or resnet110"
-                ),
-            }
-        };
-    }
-    match preset.config.slots() {
-        32768 => by_depth!(32768),
-        4096 => by_depth!(4096),
-        s => {
-            anyhow::bail!("the ResNets plan on 32768 slots (boot-n16) or 4096 (boot-n13), not {s}")
-        }
-    }
 }
 
 impl PlanReport {

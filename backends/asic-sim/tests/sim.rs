@@ -1,0 +1,147 @@
+//! The ASIC simulator: its exact backend is the CPU backend bit for bit (the conformance
+//! suite), its cost-only trace of bootstrapping counts what a real bootstrapping calls,
+//! and its prices follow from the hardware description by hand-checkable formulas.
+
+use fhe_backend_asic_sim::{
+    exact_backend, trace_bootstrap, Hardware, Ledger, Pricer, Program, ShapeBackend, SimError,
+};
+use fhe_backend_cpu::CpuBackend;
+use fhe_dsl::circuits::BootstrapPreset;
+use fhe_dsl::ckks::{Params, ParamsLiteral};
+use fhe_dsl::model::Counts;
+
+fhe_dsl::backend_conformance_tests!(fhe_backend_asic_sim::exact_backend(
+    fhe_backend_cpu::CpuBackend::new()
+));
+
+fn small() -> Params {
+    Params::new_insecure_for_tests(ParamsLiteral::test_small()).unwrap()
+}
+
+/// A chip where every unit does one word (or MAC) per cycle, HBM and scratchpad move one
+/// byte per cycle, 64-bit words: prices are then plain word and byte counts.
+fn unit_chip(scratchpad_mb: f64) -> Hardware {
+    let mut h = Hardware::ark();
+    h.name = "unit".into();
+    h.clock_ghz = 1.0;
+    h.units.ntt_words_per_cycle = 1.0;
+    h.units.bconv_macs_per_cycle = 1.0;
+    h.units.ewe_mults_per_cycle = 1.0;
+    h.units.ewe_adds_per_cycle = 1.0;
+    h.units.auto_words_per_cycle = 1.0;
+    h.memory.hbm_tb_per_s = 1e-3;
+    h.memory.onchip_tb_per_s = 1e3;
+    h.memory.scratchpad_mb = scratchpad_mb;
+    h.memory.keys_from_seed = false;
+    h.memory.plaintexts_on_the_fly = false;
+    h.validate("unit").unwrap();
+    h
+}
+
+#[test]
+fn bootstrapping_traced_without_arithmetic_counts_what_a_real_one_calls() {
+    let preset = BootstrapPreset::test_tiny();
+    let params = Params::new_insecure_for_tests(preset.params.clone()).unwrap();
+    let top = params.max_level();
+    for level in [top, top - 3] {
+        let exact = trace_bootstrap(CpuBackend::new(), &params, &preset, level).unwrap();
+        let shape = trace_bootstrap(ShapeBackend, &params, &preset, level).unwrap();
+        assert_eq!(exact, shape, "level {level}");
+        // a real bootstrapping: key switches (rotations, relinearisations) and its
+        // CoeffToSlot/SlotToCoeff diagonals streamed in
+        assert!(exact.of("rotate_extended") + exact.of("hoisted_rotations.keys") > 0);
+        assert!(exact.of("relinearize_rescale") > 0 && exact.of("upload") > 0);
+    }
+}
+
+#[test]
+fn prices_follow_the_description() {
+    let p = small();
+    let n = p.n() as f64;
+    let (k, alpha) = (p.p().len(), p.alpha());
+    let hw = unit_chip(1e6);
+    let pr = Pricer::new(&hw, &p, 0.0);
+    assert!(pr.residency().ciphertexts_on_chip && pr.residency().keys_on_chip);
+    // an NTT of 3 limbs: 3N words through a one-word-per-cycle unit
+    let c = pr.charge_calls("ntt", 3, 1).unwrap();
+    assert_eq!(c.cycles, 3.0 * n);
+    assert_eq!(c.unit_cycles[0], 3.0 * n);
+    // ten calls cost ten times one
+    assert_eq!(pr.charge_calls("ntt", 3, 10).unwrap().cycles, 30.0 * n);
+    // a multiply-add: N mults and N adds on two units running side by side
+    assert_eq!(pr.charge_calls("mul_add_assign", 1, 1).unwrap().cycles, n);
+    // a rotation at l limbs with a streamed key (small scratchpad): digits × (l + K)
+    // limbs of both halves, 8 bytes a word, over a one-byte-per-cycle HBM
+    let l = p.limbs_at(p.max_level());
+    let digits = l.div_ceil(alpha);
+    let key_words = 2.0 * (digits * (l + k)) as f64 * n;
+    let tight = Pricer::new(&unit_chip(0.5 * key_words * 8.0 / 1e6 + 10.0), &p, 1e12);
+    assert!(tight.residency().ciphertexts_on_chip && !tight.residency().keys_on_chip);
+    let rot = tight.charge_calls("rotate_extended", l, 1).unwrap();
+    assert_eq!(rot.work.key_bytes, 8.0 * key_words);
+    assert!(rot.cycles >= 8.0 * key_words);
+    assert_eq!(rot.hbm_cycles, 8.0 * key_words);
+    // keys generated on chip from seeds: only the b halves stream
+    let mut seeded = unit_chip(0.5 * key_words * 8.0 / 1e6 + 10.0);
+    seeded.memory.keys_from_seed = true;
+    let half = Pricer::new(&seeded, &p, 1e12)
+        .charge_calls("rotate_extended", l, 1)
+        .unwrap();
+    assert_eq!(half.work.key_bytes, 4.0 * key_words);
+    // a 36-bit datapath stores a ~50-bit residue in more than one word
+    let mut short = unit_chip(1e6);
+    short.word_bits = 36;
+    let wide = Pricer::new(&short, &p, 0.0)
+        .charge_calls("ntt", 1, 1)
+        .unwrap();
+    assert!(wide.cycles > n && wide.cycles < 2.0 * n, "{}", wide.cycles);
+}
+
+#[test]
+fn equal_counts_price_equally_and_unknown_work_is_an_error() {
+    let p = small();
+    let mut c = Counts::new();
+    c.add("ntt", 4, 3);
+    c.add("hoisted_rotations", 4, 1);
+    c.add("hoisted_rotations.keys", 4, 5);
+    c.add("mul_add_terms", 4, 1);
+    c.add("mul_add_terms.terms", 4, 7);
+    let prog = Program::from_counts(
+        &p,
+        vec![("a".into(), c.clone()), ("b".into(), c.clone())],
+        1e9,
+    );
+    let r = prog.price(&Hardware::sharp()).unwrap();
+    assert_eq!(r.steps.len(), 2);
+    assert_eq!(r.steps[0].seconds, r.steps[1].seconds);
+    assert!((r.seconds - 2.0 * r.steps[0].seconds).abs() < 1e-15);
+    assert_eq!(r.counts.get("hoisted_rotations.keys", 4), 10);
+    // the per-key part of hoisted rotations is charged to `hoisted_rotations`
+    assert!(r
+        .primitives
+        .iter()
+        .any(|x| x.op == "hoisted_rotations" && x.calls == 2));
+    // a bootstrap step needs its circuit
+    let mut b = Counts::new();
+    b.add("bootstrap", 4, 1);
+    let mut ledger = Ledger::new(Pricer::new(&Hardware::ark(), &p, 0.0));
+    let e = ledger.charge_step("layer1.0.y", &b).unwrap_err();
+    assert!(matches!(e, SimError::Unpriced { .. }));
+    assert!(e.to_string().contains("layer1.0.y") && e.to_string().contains("bootstrap"));
+    // with it, the step costs the circuit
+    let mut ledger = ledger.with_bootstrap_circuit(4, c.clone());
+    ledger.charge_step("layer1.0.y", &b).unwrap();
+    let mut plain = Ledger::new(Pricer::new(&Hardware::ark(), &p, 0.0));
+    plain.charge_step("x", &c).unwrap();
+    assert_eq!(ledger.report().seconds, plain.report().seconds);
+    // a primitive no price exists for
+    let mut odd = Counts::new();
+    odd.add("teleport", 2, 1);
+    assert!(plain.charge_step("y", &odd).is_err());
+}
+
+#[test]
+fn exact_backend_reports_its_own_name() {
+    use fhe_dsl::backend::Backend;
+    assert_eq!(exact_backend(CpuBackend::new()).name(), "asic-sim");
+}
