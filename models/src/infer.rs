@@ -137,8 +137,9 @@ pub trait StepProbe: Send + Sync + std::fmt::Debug {
     fn prepare(&self, model: &dyn Model, params: &Params, key_bytes: usize) -> Result<()>;
     /// An image's forward pass starts (its ciphertext is encrypted).
     fn start(&self);
-    /// The step defining `value` has finished.
-    fn step(&self, value: &str);
+    /// The step defining `value` with operation `op` (a layer, `bootstrap`, …) has
+    /// finished.
+    fn step(&self, value: &str, op: &str);
 }
 
 /// The result, printed as a table or as one JSON object.
@@ -491,7 +492,7 @@ fn run_on<B: Backend, const S: usize>(
         let mut layer_errors = Vec::new();
         let mut obs = |info: &StepInfo<'_>, ct: &Ciphertext<B>| -> fhe_dsl::Result<()> {
             if let Some(p) = &cfg.probe {
-                p.step(info.value);
+                p.step(info.value, info.op);
             }
             let mut stat = plan_stats[info.index].clone();
             stat.level = info.level;

@@ -6,10 +6,10 @@
 use crate::infer::StepProbe;
 use crate::resnet::planning::visit_named;
 use anyhow::{Context, Result};
-use fhe_backend_asic_sim::{exact_backend, Hardware, Program, Report};
+use fhe_backend_asic_sim::{exact_backend, Hardware, Program, Report, Step};
 use fhe_dsl::circuits::BootstrapPreset;
 use fhe_dsl::ckks::Params;
-use fhe_dsl::model::{CountingBackend, Counts, Model};
+use fhe_dsl::model::{CountingBackend, Model};
 use serde::Serialize;
 use std::sync::Mutex;
 
@@ -33,7 +33,7 @@ pub struct SimProbe {
 #[derive(Default)]
 struct ProbeState {
     setup: Option<(Params, f64, Program)>,
-    images: Vec<Vec<(String, Counts)>>,
+    images: Vec<Vec<Step>>,
     error: Option<String>,
 }
 
@@ -77,7 +77,7 @@ impl SimProbe {
             .iter()
             .map(|steps| {
                 let exact =
-                    Program::from_counts(params, steps.clone(), *key_bytes).price(&self.hw)?;
+                    Program::from_steps(params, steps.clone(), *key_bytes).price(&self.hw)?;
                 Ok(SimRun {
                     counts_agree: exact.counts == priced.counts,
                     cost_only_seconds: priced.seconds,
@@ -110,11 +110,19 @@ impl StepProbe for SimProbe {
         self.lock().images.push(Vec::new());
     }
 
-    fn step(&self, value: &str) {
+    fn step(&self, value: &str, op: &str) {
         let counts = self.backend.take();
+        let uses = self.backend.take_key_uses();
+        // the cost-only mode knows key identities for bootstrapping circuits (traced)
+        // only: a layer's key uses are priced the same way in both modes
+        let key_uses = op.starts_with("bootstrap").then_some(uses);
         let mut st = self.lock();
         match st.images.last_mut() {
-            Some(img) => img.push((value.to_string(), counts)),
+            Some(img) => img.push(Step {
+                name: value.to_string(),
+                counts,
+                key_uses,
+            }),
             None => st.error = Some("a step before any forward pass".into()),
         }
     }
@@ -226,8 +234,13 @@ pub fn bench_bootstrap(
     let exact = trace_bootstrap(fhe_backend_cpu::CpuBackend::new(), &params, preset, top)?;
     let shape = trace_bootstrap(ShapeBackend, &params, preset, top)?;
     let keys = bootstrap_key_bytes(&params, preset)?;
-    let price = |c: &Counts| {
-        Program::from_counts(&params, vec![("bootstrap".into(), c.clone())], keys).price(hw)
+    let price = |t: &fhe_backend_asic_sim::Trace| {
+        let step = Step {
+            name: "bootstrap".into(),
+            counts: t.counts.clone(),
+            key_uses: Some(t.key_uses.clone()),
+        };
+        Program::from_steps(&params, vec![step], keys).price(hw)
     };
     let r = price(&exact)?;
     let cost_only = price(&shape)?;
@@ -242,7 +255,7 @@ pub fn bench_bootstrap(
         "runs": 1,
         "simulated": true,
         "cost_only_ms": cost_only.seconds * 1e3,
-        "counts_agree": exact == shape,
+        "counts_agree": exact.same_as(&shape),
         "energy_joules": r.energy_joules,
         "offchip": r.offchip,
         "residency": r.residency,

@@ -15,8 +15,9 @@
 //!   seconds.
 //!
 //! Both modes hand [`Counts`] to the same [`Pricer`], whose price of a call depends only on
-//! its primitive and limb count: equal counts give equal reports, and the tests check that
-//! the two modes count alike.
+//! its primitive and limb count (and, for key switches, on whether its key is cached):
+//! equal counts and key-use patterns give equal reports, and the tests check that the
+//! two modes count alike.
 //!
 //! # The model
 //!
@@ -31,9 +32,12 @@
 //!   only when the program's whole key set fits beside it (else each key switch streams
 //!   its key, only the `b` halves when the chip generates the uniform halves from seeds);
 //!   plaintexts (weights, transform diagonals) always stream from HBM, one limb each when
-//!   the chip extends them on the fly (ARK's OF-Limb). Key reuse between consecutive
-//!   switches with the same key is not modelled: every program here rotates one
-//!   ciphertext at a time, so consecutive switches use different keys.
+//!   the chip extends them on the fly (ARK's OF-Limb). Where a step's key uses are known
+//!   in order (a bootstrapping circuit, traced in either mode), the scratchpad left
+//!   beside the working set is a least-recently-used key cache, starting empty at each
+//!   step, and only misses stream; a model layer's key uses come from its plan counts,
+//!   which carry no key identity, so each of its switches streams its key (a one-
+//!   ciphertext layer's rotations each use a different key).
 //! - **Energy**: per-operation and per-byte constants of the description. The presets'
 //!   values are order-of-magnitude estimates (HBM2e ≈ 3.9 pJ/bit, 7 nm modular
 //!   multipliers and SRAM access in the sub-picojoule range), not published figures.
@@ -66,6 +70,35 @@ pub fn exact_backend<B: Backend>(inner: B) -> CountingBackend<B> {
     CountingBackend::new(inner).named(NAME)
 }
 
+/// A traced circuit: its calls, and the switching keys they used in order (identities
+/// equal for two uses of one key: [`CountingBackend::take_key_uses`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// Calls by primitive and limb count.
+    pub counts: Counts,
+    /// Key uses, in order.
+    pub key_uses: Vec<usize>,
+}
+
+impl Trace {
+    /// Whether two traces make the same calls and reuse keys in the same pattern (key
+    /// identities differ between runs; which uses share a key does not).
+    pub fn same_as(&self, other: &Trace) -> bool {
+        self.counts == other.counts && key_pattern(&self.key_uses) == key_pattern(&other.key_uses)
+    }
+}
+
+/// Each use numbered by its key's first appearance.
+fn key_pattern(uses: &[usize]) -> Vec<usize> {
+    let mut seen = std::collections::HashMap::new();
+    uses.iter()
+        .map(|k| {
+            let n = seen.len();
+            *seen.entry(*k).or_insert(n)
+        })
+        .collect()
+}
+
 /// The calls of one bootstrapping (`preset`'s bootstrapper, its CoeffToSlot/SlotToCoeff
 /// diagonals encoded per bootstrap as a server streams them) of a ciphertext at
 /// `input_level`, run on `backend`: the [`ShapeBackend`] gives them without arithmetic
@@ -76,7 +109,7 @@ pub fn trace_bootstrap<B: Backend + Clone>(
     params: &Params,
     preset: &BootstrapPreset,
     input_level: usize,
-) -> fhe_dsl::Result<Counts> {
+) -> fhe_dsl::Result<Trace> {
     let counting = CountingBackend::new(backend);
     let ckks = Ckks::new(params.clone(), counting.clone());
     let mut kg = ckks.key_generator();
@@ -95,7 +128,21 @@ pub fn trace_bootstrap<B: Backend + Clone>(
     let ct = ckks.encryptor(&pk).encrypt(&pt)?;
     counting.reset();
     bs.bootstrap(&ct)?;
-    Ok(counting.take())
+    Ok(Trace {
+        counts: counting.take(),
+        key_uses: counting.take_key_uses(),
+    })
+}
+
+/// One step of a [`Program`].
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// Its name (a layer's value, `bootstrap`).
+    pub name: String,
+    /// Its calls.
+    pub counts: Counts,
+    /// The keys its switches used, in order, where known (exact runs, traced circuits).
+    pub key_uses: Option<Vec<usize>>,
 }
 
 /// A program's counted calls, step by step, ready to be priced on any [`Hardware`]
@@ -103,10 +150,10 @@ pub fn trace_bootstrap<B: Backend + Clone>(
 #[derive(Clone, Debug)]
 pub struct Program {
     params: Params,
-    /// `(step name, its calls)`, in order.
-    pub steps: Vec<(String, Counts)>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
     /// Bootstrapping circuits by the Q limbs of their input (for `bootstrap` entries).
-    pub bootstrap: std::collections::BTreeMap<usize, Counts>,
+    pub bootstrap: std::collections::BTreeMap<usize, Trace>,
     /// The program's evaluation keys, expanded, as the host holds them.
     pub key_set_bytes: f64,
 }
@@ -136,7 +183,11 @@ impl Program {
             steps: c
                 .steps
                 .into_iter()
-                .map(|st| (st.value.to_string(), st.counts))
+                .map(|st| Step {
+                    name: st.value.to_string(),
+                    counts: st.counts,
+                    key_uses: None,
+                })
                 .collect(),
             bootstrap,
             key_set_bytes,
@@ -145,16 +196,20 @@ impl Program {
 
     /// Cost-only: one bootstrapping at `preset`'s top level, with bootstrapping's keys.
     pub fn bootstrap(params: &Params, preset: &BootstrapPreset) -> Result<Self, SimError> {
-        let counts = trace_bootstrap(ShapeBackend, params, preset, params.max_level())?;
-        Ok(Self::from_counts(
+        let t = trace_bootstrap(ShapeBackend, params, preset, params.max_level())?;
+        Ok(Self::from_steps(
             params,
-            vec![("bootstrap".to_string(), counts)],
+            vec![Step {
+                name: "bootstrap".into(),
+                counts: t.counts,
+                key_uses: Some(t.key_uses),
+            }],
             bootstrap_key_bytes(params, preset)?,
         ))
     }
 
     /// A program from counted steps (the exact mode's, say).
-    pub fn from_counts(params: &Params, steps: Vec<(String, Counts)>, key_set_bytes: f64) -> Self {
+    pub fn from_steps(params: &Params, steps: Vec<Step>, key_set_bytes: f64) -> Self {
         Program {
             params: params.clone(),
             steps,
@@ -166,11 +221,11 @@ impl Program {
     /// The report of this program on `hw`.
     pub fn price(&self, hw: &Hardware) -> Result<Report, SimError> {
         let mut ledger = Ledger::new(Pricer::new(hw, &self.params, self.key_set_bytes));
-        for (&limbs, counts) in &self.bootstrap {
-            ledger = ledger.with_bootstrap_circuit(limbs, counts.clone());
+        for (&limbs, circuit) in &self.bootstrap {
+            ledger = ledger.with_bootstrap_circuit(limbs, circuit.clone());
         }
-        for (name, counts) in &self.steps {
-            ledger.charge_step(name, counts)?;
+        for st in &self.steps {
+            ledger.charge_step(&st.name, &st.counts, st.key_uses.as_deref())?;
         }
         Ok(ledger.report())
     }

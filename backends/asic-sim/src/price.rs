@@ -120,6 +120,9 @@ pub struct Residency {
     pub keys_on_chip: bool,
     /// Bytes of the program's evaluation keys as the chip holds them.
     pub key_set_bytes: f64,
+    /// When the key set does not fit: how many top-level keys fit beside the working
+    /// set, kept as a least-recently-used cache where a step's key uses are known.
+    pub key_cache_keys: usize,
 }
 
 /// Prices counted calls for one parameter set on one hardware description.
@@ -169,11 +172,14 @@ impl Pricer {
         let key_scale = limb_bytes / (n * 8.0);
         let key_halves = if hw.memory.keys_from_seed { 0.5 } else { 1.0 };
         let key_set = key_set_bytes * key_scale * key_halves;
+        let top_key = key_halves * 2.0 * (digits * (top + k)) as f64 * limb_bytes;
+        let free = (spm - working_set_bytes).max(0.0);
         let residency = Residency {
             working_set_bytes,
             ciphertexts_on_chip: working_set_bytes <= spm,
             keys_on_chip: working_set_bytes + key_set <= spm,
             key_set_bytes: key_set,
+            key_cache_keys: (free / top_key) as usize,
         };
         Pricer {
             hw: hw.clone(),
@@ -427,8 +433,10 @@ impl Pricer {
         })
     }
 
-    /// The charge of `work` (one call).
-    pub fn charge(&self, mut work: Work) -> Charge {
+    /// The charge of `work` (one call), its key bytes scaled by `key_miss` (the
+    /// fraction of key uses that miss the on-chip key cache).
+    pub fn charge(&self, mut work: Work, key_miss: f64) -> Charge {
+        work.key_bytes *= key_miss;
         if !self.residency.ciphertexts_on_chip {
             // operands do not stay between calls: they stream through HBM
             work.ciphertext_bytes += work.onchip_bytes / 2.0;
@@ -465,9 +473,15 @@ impl Pricer {
     }
 
     /// The charge of `calls` calls of `op` on `limbs` limbs (`None` as for
-    /// [`work`](Self::work)).
-    pub fn charge_calls(&self, op: &str, limbs: usize, calls: u64) -> Option<Charge> {
-        let one = self.charge(self.work(op, limbs)?);
+    /// [`work`](Self::work)), a fraction `key_miss` of their key uses streaming the key.
+    pub fn charge_calls(
+        &self,
+        op: &str,
+        limbs: usize,
+        calls: u64,
+        key_miss: f64,
+    ) -> Option<Charge> {
+        let one = self.charge(self.work(op, limbs)?, key_miss);
         let f = calls as f64;
         Some(Charge {
             cycles: one.cycles * f,
@@ -483,19 +497,42 @@ impl Pricer {
         self.word_bytes()
     }
 
-    /// Charges every entry of `counts`, calling `each(op, charge)`; an entry this pricer
+    /// Charges every entry of `counts` (a fraction `key_miss` of key uses streaming),
+    /// calling `each(op, limbs, charge)`; an entry this pricer
     /// does not know (`bootstrap`) is returned as an error naming it.
     pub fn charge_counts(
         &self,
         counts: &Counts,
+        key_miss: f64,
         mut each: impl FnMut(&'static str, usize, Charge),
     ) -> Result<(), (&'static str, usize, u64)> {
         for ((op, limbs), calls) in counts.iter() {
-            match self.charge_calls(op, limbs, calls) {
+            match self.charge_calls(op, limbs, calls, key_miss) {
                 Some(c) => each(op, limbs, c),
                 None => return Err((op, limbs, calls)),
             }
         }
         Ok(())
     }
+}
+
+/// Key uses in `uses` (identities, in order) that miss a least-recently-used cache of
+/// `slots` keys, starting empty.
+pub fn lru_misses(uses: &[usize], slots: usize) -> usize {
+    let mut cache: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let mut misses = 0;
+    for &k in uses {
+        if let Some(i) = cache.iter().position(|&c| c == k) {
+            cache.remove(i);
+        } else {
+            misses += 1;
+            if cache.len() == slots {
+                cache.pop_back();
+            }
+        }
+        if slots > 0 {
+            cache.push_front(k);
+        }
+    }
+    misses
 }

@@ -1,7 +1,8 @@
 //! The simulator's ledger and its report: latency, breakdown per primitive and per step
 //! (layer), unit utilisation, off-chip bytes, energy.
 
-use crate::price::{Charge, Pricer, Residency, UNITS};
+use crate::price::{lru_misses, Charge, Pricer, Residency, UNITS};
+use crate::Trace;
 use fhe_dsl::model::Counts;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -36,9 +37,9 @@ pub enum SimError {
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pricer: Pricer,
-    /// Counts of one bootstrapping circuit by the Q limbs of its input (the cost-only
-    /// mode's `bootstrap` entries).
-    bootstrap: BTreeMap<usize, Counts>,
+    /// One bootstrapping circuit by the Q limbs of its input (the cost-only mode's
+    /// `bootstrap` entries).
+    bootstrap: BTreeMap<usize, Trace>,
     steps: Vec<(String, Charge)>,
     primitives: BTreeMap<&'static str, (u64, Charge)>,
     counts: Counts,
@@ -58,8 +59,8 @@ impl Ledger {
 
     /// Prices a `bootstrap` entry on `limbs` limbs as the circuit `counts`
     /// ([`crate::trace_bootstrap`]).
-    pub fn with_bootstrap_circuit(mut self, limbs: usize, counts: Counts) -> Self {
-        self.bootstrap.insert(limbs, counts);
+    pub fn with_bootstrap_circuit(mut self, limbs: usize, circuit: Trace) -> Self {
+        self.bootstrap.insert(limbs, circuit);
         self
     }
 
@@ -68,9 +69,18 @@ impl Ledger {
         &self.pricer
     }
 
-    /// Charges one step named `name` (a layer, an operation) with its counted calls.
-    /// `bootstrap` entries expand into the registered circuit's counts.
-    pub fn charge_step(&mut self, name: &str, counts: &Counts) -> Result<(), SimError> {
+    /// Charges one step named `name` (a layer, an operation) with its counted calls and,
+    /// where known, the keys its switches used in order (`key_uses`: then the on-chip key
+    /// cache is simulated over them, starting empty; unknown, every use streams its key
+    /// unless the whole key set is on chip). `bootstrap` entries expand into the
+    /// registered circuit's counts and key uses.
+    pub fn charge_step(
+        &mut self,
+        name: &str,
+        counts: &Counts,
+        key_uses: Option<&[usize]>,
+    ) -> Result<(), SimError> {
+        let mut uses: Option<Vec<usize>> = key_uses.map(<[usize]>::to_vec);
         let mut expanded = Counts::new();
         for ((op, limbs), calls) in counts.iter() {
             if op == "bootstrap" {
@@ -82,16 +92,24 @@ impl Ledger {
                     hint: " (no bootstrapping circuit traced for this input level)",
                 })?;
                 for _ in 0..calls {
-                    expanded.merge(circuit);
+                    expanded.merge(&circuit.counts);
+                    uses.get_or_insert_with(Vec::new)
+                        .extend_from_slice(&circuit.key_uses);
                 }
             } else {
                 expanded.add(op, limbs, calls);
             }
         }
+        let key_miss = match &uses {
+            Some(u) if !u.is_empty() => {
+                lru_misses(u, self.pricer.residency().key_cache_keys) as f64 / u.len() as f64
+            }
+            _ => 1.0,
+        };
         let mut step = Charge::default();
         let primitives = &mut self.primitives;
         self.pricer
-            .charge_counts(&expanded, |op, _, c| {
+            .charge_counts(&expanded, key_miss, |op, _, c| {
                 step.add(&c);
                 let e = primitives.entry(base_op(op)).or_default();
                 e.1.add(&c);

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct CountingBackend<B> {
     inner: B,
     counts: Arc<Mutex<Counts>>,
+    key_uses: Arc<Mutex<Vec<usize>>>,
     name: Option<&'static str>,
 }
 
@@ -45,6 +46,7 @@ impl<B: Backend> CountingBackend<B> {
         CountingBackend {
             inner,
             counts: Arc::default(),
+            key_uses: Arc::default(),
             name: None,
         }
     }
@@ -67,9 +69,25 @@ impl<B: Backend> CountingBackend<B> {
         self.lock().clone()
     }
 
-    /// Forgets every count.
+    /// Forgets every count and key use.
     pub fn reset(&self) {
         *self.lock() = Counts::new();
+        self.key_log().clear();
+    }
+
+    /// The switching keys used so far, in order, each named by an identity that is
+    /// equal for two uses of the same key object (its address while it lives): where a
+    /// device model with a key cache finds reuse. Resets the log.
+    pub fn take_key_uses(&self) -> Vec<usize> {
+        std::mem::take(&mut *self.key_log())
+    }
+
+    fn key_log(&self) -> MutexGuard<'_, Vec<usize>> {
+        self.key_uses.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn use_key(&self, key: &KeyDigits<B::Poly>) {
+        self.key_log().push(key.as_ptr() as usize);
     }
 
     /// The counts so far, resetting them.
@@ -322,6 +340,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
             "key_switch_inner",
             digits.first().map_or(0, |d| self.limbs(d)),
         );
+        self.use_key(key);
         self.renamed(self.inner.key_switch_inner(ctx, digits, key, galois))
     }
 
@@ -334,6 +353,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         galois: Option<usize>,
     ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count("key_switch", self.limbs(a));
+        self.use_key(key);
         self.renamed(self.inner.key_switch(ctx, a, key, alpha, galois))
     }
 
@@ -348,8 +368,11 @@ impl<B: Backend> Backend for CountingBackend<B> {
         drop: usize,
     ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count("relinearize_rescale", self.limbs(d2));
-        self.inner
-            .relinearize_rescale(ctx, d0, d1, d2, key, alpha, drop)
+        self.use_key(key);
+        self.renamed(
+            self.inner
+                .relinearize_rescale(ctx, d0, d1, d2, key, alpha, drop),
+        )
     }
 
     fn mod_raise(
@@ -371,6 +394,7 @@ impl<B: Backend> Backend for CountingBackend<B> {
         galois: usize,
     ) -> crate::Result<(Self::Poly, Self::Poly)> {
         self.count("rotate_extended", self.limbs(c0));
+        self.use_key(key);
         self.renamed(self.inner.rotate_extended(ctx, c0, digits, key, galois))
     }
 
@@ -387,6 +411,9 @@ impl<B: Backend> Backend for CountingBackend<B> {
             let mut c = self.lock();
             c.add("hoisted_rotations", l, 1);
             c.add("hoisted_rotations.keys", l, keys.len() as u64);
+        }
+        for (_, key) in keys {
+            self.use_key(key);
         }
         self.renamed(self.inner.hoisted_rotations(ctx, c0, c1, keys, alpha))
     }
