@@ -212,10 +212,6 @@ impl Pricer {
         self.limb_bytes * limbs as f64
     }
 
-    fn word_bytes(&self) -> f64 {
-        self.limb_bytes / (self.n * self.limb_scale)
-    }
-
     fn ntt(&self, limbs: usize) -> Work {
         Work {
             ntt_words: self.words(limbs),
@@ -282,6 +278,7 @@ impl Pricer {
 
     /// Dividing `limbs` limbs by their last `tail` primes (rescale, ModDown).
     fn div_round(&self, limbs: usize, tail: usize) -> Work {
+        let tail = tail.min(limbs);
         let keep = limbs - tail;
         Self::sum([
             self.ntt(tail),
@@ -295,7 +292,11 @@ impl Pricer {
     }
 
     fn drop_at(&self, limbs: usize) -> usize {
-        self.drop_at.get(limbs).copied().unwrap_or(1).min(limbs - 1)
+        self.drop_at
+            .get(limbs)
+            .copied()
+            .unwrap_or(1)
+            .min(limbs.saturating_sub(1))
     }
 
     fn digits(&self, l: usize) -> usize {
@@ -362,7 +363,7 @@ impl Pricer {
             "base_convert" => self.bconv(l, 1),
             "mod_raise" => Self::sum([self.ntt(1), self.bconv(1, l), self.ntt(l), self.adds(l)]),
             // a ModDown by P over Q·P, or (two limbs, bootstrapping) by one prime
-            "div_round_by_tail" => self.div_round(l, if l > k { k } else { l - 1 }),
+            "div_round_by_tail" => self.div_round(l, if l > k { k } else { l.saturating_sub(1) }),
             "rescale" => self.div_round(l, self.drop_at(l)),
             "decompose_mod_up" => self.mod_up(l),
             "key_switch_inner" => self.inner(l.saturating_sub(k).max(1), true),
@@ -490,11 +491,6 @@ impl Pricer {
             work: one.work.scaled(f),
             energy_pj: one.energy_pj * f,
         })
-    }
-
-    /// Bytes per stored word (reported).
-    pub fn stored_word_bytes(&self) -> f64 {
-        self.word_bytes()
     }
 
     /// Charges every entry of `counts` (a fraction `key_miss` of key uses streaming),

@@ -192,3 +192,22 @@ fn exact_backend_reports_its_own_name() {
     use fhe_dsl::backend::Backend;
     assert_eq!(exact_backend(CpuBackend::new()).name(), "asic-sim");
 }
+
+#[test]
+fn degenerate_limb_counts_price_without_panicking() {
+    let p = small();
+    let pr = Pricer::new(&Hardware::sharp(), &p, 0.0);
+    for op in [
+        "div_round_by_tail",
+        "rescale",
+        "relinearize_rescale",
+        "key_switch_inner",
+        "mod_raise",
+        "ntt",
+    ] {
+        for limbs in [0, 1] {
+            let c = pr.charge_calls(op, limbs, 1, 1.0).unwrap();
+            assert!(c.cycles.is_finite() && c.cycles >= 0.0, "{op} at {limbs}");
+        }
+    }
+}
