@@ -6,6 +6,7 @@ pub mod backends;
 pub mod bench;
 pub mod demo;
 pub mod infer;
+pub mod memory;
 pub mod params;
 pub mod resnet;
 
