@@ -8,6 +8,7 @@ pub mod demo;
 pub mod infer;
 pub mod memory;
 pub mod params;
+pub mod parties;
 pub mod resnet;
 
 /// Keeps freed ciphertext-sized blocks in the heap. A polynomial at N = 2^16 is ~12 MB:

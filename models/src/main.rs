@@ -5,12 +5,14 @@
 //! - `fhe demo`: encrypt a vector, evaluate a degree-7 polynomial and a slot sum on the
 //!   server side, decrypt, and report precision and timings.
 //! - `fhe bench ops`: per-operation timings (table, or JSON lines with `--format json`).
+//! - `fhe keygen` / `fhe encrypt` / `fhe infer --server-keys` / `fhe decrypt`: the
+//!   client and the server of private inference as separate processes ([`parties`]).
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fhe_dsl::backend::reference::ReferenceBackend;
 use fhe_models::backends::{check_available, cpu_backend, gpu_backend, BackendKind, UsageError};
-use fhe_models::{bench, demo, infer, params, tune_allocator};
+use fhe_models::{bench, demo, infer, params, parties, tune_allocator};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -45,6 +47,75 @@ enum Command {
     /// Plan a model without running it: levels per block, bootstraps, rotations, key
     /// memory (ResNet-20/32/44/56/110, from the one DSL definition).
     Plan(PlanArgs),
+    /// Client: make a key directory for a model: the secret key (client only), the public
+    /// key, and the server's bundle of exactly the evaluation keys the model and its
+    /// bootstrapping need; sizes printed.
+    Keygen(KeygenArgs),
+    /// Client: encrypt an image for the model a key directory was made for (the server
+    /// runs it with `fhe infer --server-keys`).
+    Encrypt(EncryptArgs),
+    /// Client: decrypt the server's result to logits and a class.
+    Decrypt(DecryptArgs),
+}
+
+#[derive(Args, Debug)]
+struct KeygenArgs {
+    /// The model the keys serve.
+    #[arg(long, default_value = "resnet20")]
+    model: String,
+    /// Bootstrapping preset (boot-n16: N = 2^16, 128-bit secure).
+    #[arg(long, default_value = "boot-n16")]
+    params: String,
+    /// The server's weights (only their shapes matter: they fix the rotation keys).
+    #[arg(long, default_value = infer::DEFAULT_WEIGHTS)]
+    weights: std::path::PathBuf,
+    /// The server's activation calibration.
+    #[arg(long, default_value = infer::DEFAULT_CALIBRATION)]
+    calibration: std::path::PathBuf,
+    /// The key directory to write (secret.key, public.key, server.keys, client.json).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Replace an existing secret key.
+    #[arg(long)]
+    force: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Allow the insecure test presets (tests only).
+    #[arg(long, hide = true)]
+    insecure_test_params: bool,
+}
+
+#[derive(Args, Debug)]
+struct EncryptArgs {
+    /// The key directory (`fhe keygen --out`); only its public key is used.
+    #[arg(long)]
+    keys: std::path::PathBuf,
+    /// Fashion-MNIST test-set index or a PNG path, as `fhe infer --image` takes.
+    #[arg(long, default_value = "0")]
+    image: infer::ImageSource,
+    /// The ciphertext file to write.
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Allow the insecure test presets (tests only).
+    #[arg(long, hide = true)]
+    insecure_test_params: bool,
+}
+
+#[derive(Args, Debug)]
+struct DecryptArgs {
+    /// The key directory (`fhe keygen --out`) holding the secret key.
+    #[arg(long)]
+    keys: std::path::PathBuf,
+    /// The server's result (`fhe infer --server-keys … --output`).
+    #[arg(long)]
+    input: std::path::PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Allow the insecure test presets (tests only).
+    #[arg(long, hide = true)]
+    insecure_test_params: bool,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +214,18 @@ struct InferArgs {
     /// Allow the insecure test presets (tests only).
     #[arg(long, hide = true)]
     insecure_test_params: bool,
+    /// Server side of two-party inference: the client's evaluation-key bundle
+    /// (`server.keys` from `fhe keygen`); reads --input, writes --output, never a secret
+    /// key.
+    #[arg(long, requires_all = ["input", "output"],
+          conflicts_with_all = ["simulate", "layer_errors", "count", "image", "insecure_seed"])]
+    server_keys: Option<std::path::PathBuf>,
+    /// With --server-keys: the client's ciphertext (`fhe encrypt`).
+    #[arg(long, requires = "server_keys")]
+    input: Option<std::path::PathBuf>,
+    /// With --server-keys: the result ciphertext to write (for `fhe decrypt`).
+    #[arg(long, requires = "server_keys")]
+    output: Option<std::path::PathBuf>,
 }
 
 impl Default for InferArgs {
@@ -303,16 +386,7 @@ fn preset_named(
     name: &str,
     insecure_ok: bool,
 ) -> Result<(fhe_dsl::circuits::BootstrapPreset, bool)> {
-    let preset =
-        fhe_dsl::circuits::BootstrapPreset::by_name(name).map_err(|e| UsageError(e.to_string()))?;
-    let insecure = name != "boot-n16";
-    if insecure && !insecure_ok {
-        return Err(UsageError(format!(
-            "preset `{name}` is an insecure test preset; use boot-n16"
-        ))
-        .into());
-    }
-    Ok((preset, insecure))
+    params::bootstrap_preset(name, insecure_ok)
 }
 
 fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
@@ -339,9 +413,8 @@ fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_infer(a: &InferArgs) -> Result<()> {
-    check_available(a.backend)?;
-    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
+/// `--plaintext-cache-gb` in bytes, or its default for the backend.
+fn plaintext_cache_bytes(a: &InferArgs) -> Result<usize> {
     if let Some(gb) = a.plaintext_cache_gb {
         if !(gb.is_finite() && gb >= 0.0) {
             return Err(UsageError(format!(
@@ -350,11 +423,20 @@ fn run_infer(a: &InferArgs) -> Result<()> {
             .into());
         }
     }
-    let plaintext_cache = match (a.plaintext_cache_gb, a.backend) {
+    Ok(match (a.plaintext_cache_gb, a.backend) {
         (Some(gb), _) => (gb * 1e9) as usize,
         (None, BackendKind::Gpu) => gpu_backend()?.mem_info().map_or(0, |(free, _)| free / 2),
         (None, _) => 0,
-    };
+    })
+}
+
+fn run_infer(a: &InferArgs) -> Result<()> {
+    if let (Some(keys), Some(input), Some(output)) = (&a.server_keys, &a.input, &a.output) {
+        return run_infer_server(a, keys, input, output);
+    }
+    check_available(a.backend)?;
+    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
+    let plaintext_cache = plaintext_cache_bytes(a)?;
     if a.insecure_seed.is_some() {
         progress("WARNING: --insecure-seed: deterministic keys and encryption (tests only)");
     }
@@ -411,6 +493,87 @@ fn run_infer(a: &InferArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_infer_server(
+    a: &InferArgs,
+    server_keys: &std::path::Path,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> Result<()> {
+    check_available(a.backend)?;
+    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
+    let cfg = parties::ServerConfig {
+        preset,
+        insecure,
+        weights: a.weights.clone(),
+        calibration: a.calibration.clone(),
+        margin: a.margin,
+        server_keys: server_keys.to_path_buf(),
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        backend_name: a.backend.to_string(),
+        plaintext_cache: plaintext_cache_bytes(a)?,
+    };
+    progress(&format!(
+        "infer (server): ResNet-20 on {} ({}), {} → {}",
+        a.backend,
+        a.params,
+        input.display(),
+        output.display()
+    ));
+    let report = match a.backend {
+        BackendKind::Cpu => parties::server_infer(cpu_backend(), &cfg, progress)?,
+        BackendKind::Reference => parties::server_infer(ReferenceBackend, &cfg, progress)?,
+        BackendKind::Gpu => parties::server_infer(gpu_backend()?, &cfg, progress)?,
+    };
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string(&report)?),
+        Format::Table => print!("{}", report.table()),
+    }
+    Ok(())
+}
+
+fn run_keygen(a: &KeygenArgs) -> Result<()> {
+    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
+    let cfg = parties::KeygenConfig {
+        model: a.model.clone(),
+        preset,
+        insecure,
+        weights: a.weights.clone(),
+        calibration: a.calibration.clone(),
+        margin: InferArgs::default().margin,
+        out: a.out.clone(),
+        force: a.force,
+    };
+    let report = parties::keygen(&cfg, progress)?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string(&report)?),
+        Format::Table => print!("{}", report.table()),
+    }
+    Ok(())
+}
+
+fn run_encrypt(a: &EncryptArgs) -> Result<()> {
+    let r = parties::encrypt(&a.keys, &a.image, &a.out, a.insecure_test_params)?;
+    progress(&format!(
+        "wrote {} ({} bytes, level {}{})",
+        r.out.display(),
+        r.bytes,
+        r.level,
+        r.label_true
+            .map_or(String::new(), |l| format!(", true label: {l}"))
+    ));
+    Ok(())
+}
+
+fn run_decrypt(a: &DecryptArgs) -> Result<()> {
+    let r = parties::decrypt(&a.keys, &a.input, a.insecure_test_params)?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string(&r)?),
+        Format::Table => print!("{}", r.table()),
+    }
+    Ok(())
+}
+
 fn run_calibrate(a: &CalibrateArgs) -> Result<()> {
     let calib = infer::calibrate_on_training_set(&a.weights, a.images)?;
     std::fs::write(&a.out, serde_json::to_string_pretty(&calib)? + "\n")?;
@@ -461,6 +624,9 @@ fn main() -> ExitCode {
         Some(Command::Bench(BenchCommand::Ops(a))) => run_bench_ops(a),
         Some(Command::Bench(BenchCommand::Bootstrap(a))) => run_bench_bootstrap(a),
         Some(Command::Plan(a)) => run_plan(a),
+        Some(Command::Keygen(a)) => run_keygen(a),
+        Some(Command::Encrypt(a)) => run_encrypt(a),
+        Some(Command::Decrypt(a)) => run_decrypt(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
