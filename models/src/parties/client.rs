@@ -29,7 +29,7 @@ use std::time::Instant;
 pub struct KeygenConfig {
     /// Model name (`resnet20`).
     pub model: String,
-    /// Bootstrapping preset and its name.
+    /// Bootstrapping preset.
     pub preset: BootstrapPreset,
     /// Accept the insecure test presets.
     pub insecure: bool,
@@ -114,7 +114,7 @@ fn keygen_on<const S: usize>(cfg: &KeygenConfig, log: &dyn Fn(&str)) -> Result<K
     let secret_path = cfg.out.join(SECRET_KEY_FILE);
     if secret_path.exists() && !cfg.force {
         return Err(UsageError(format!(
-            "{} exists: keys made again would not decrypt what the old ones encrypted; pass --force to replace it",
+            "{} exists: a new key could not decrypt what was encrypted under it; pass --force to replace it",
             secret_path.display()
         ))
         .into());
