@@ -107,8 +107,9 @@ pub enum Error {
     },
     /// Serialised bytes refused by a decoder of the wire format (or an object the
     /// format cannot encode).
+    // not a `source`: the message already holds it, and `{:#}` would print it twice
     #[error("wire format: {0}")]
-    Wire(#[from] crate::wire::WireError),
+    Wire(crate::wire::WireError),
     /// A value of a model's forward pass leaves the range its level or the next
     /// bootstrap can hold (found by the cleartext twin, before anything is encrypted).
     #[error(
@@ -140,6 +141,12 @@ pub enum Error {
         /// the underlying error
         source: Box<Error>,
     },
+}
+
+impl From<crate::wire::WireError> for Error {
+    fn from(e: crate::wire::WireError) -> Self {
+        Error::Wire(e)
+    }
 }
 
 impl Error {

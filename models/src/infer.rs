@@ -2,13 +2,14 @@
 //! the server runs the whole network on the ciphertext (bootstrapping included), the
 //! client decrypts the logits; compared with the float64 plaintext network.
 
+use crate::memory;
 use crate::resnet::data::{load_png, FashionTestSet, FASHION_MNIST_CLASSES};
 use crate::resnet::dsl::ResNet20;
 use crate::resnet::fold::{fold, Calibration, Folded};
 use crate::resnet::planning::ServerKeys;
 use crate::resnet::reference::forward;
 use crate::resnet::weights::ResNetWeights;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use fhe_dsl::backend::Backend;
 use fhe_dsl::circuits::{BootstrapPreset, Bootstrapper, BootstrappingKeys, TransformStorage};
 use fhe_dsl::ckks::{Ciphertext, Ckks, KeyGenerator, Params};
@@ -19,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array3;
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The bundled weights (trained by `models/train/train_resnet20.py`).
@@ -33,6 +34,9 @@ pub const DEFAULT_CALIBRATION: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/weights/resnet20_fmnist.calibration.json"
 );
+
+/// Channels of every image [`load_image`] returns (grey images are repeated into three).
+pub const INPUT_CHANNELS: usize = 3;
 
 /// Which image to classify.
 #[derive(Clone, Debug)]
@@ -203,7 +207,33 @@ pub fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn argmax(v: &[f64]) -> usize {
+/// Refuses NaN or infinite values (finite garbage weights overflow float64 and CKKS
+/// alike): a comparison with them must fail, not report an error of 0.
+pub fn check_finite(v: &[f64], what: &str) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(i) => bail!(
+            "{what} are not finite ({} at class {i}): the weights overflow (garbage, or not a trained network for these inputs)",
+            v[i]
+        ),
+        None => Ok(()),
+    }
+}
+
+/// max |a − b| over the common prefix, NaN when any difference is NaN (`f64::max` alone
+/// would drop it).
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).fold(0.0f64, |m, (x, y)| {
+        let d = (x - y).abs();
+        if d.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(d)
+        }
+    })
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(v: &[f64]) -> usize {
     v.iter()
         .enumerate()
         .fold(
@@ -213,24 +243,44 @@ fn argmax(v: &[f64]) -> usize {
         .0
 }
 
-fn class_name(i: usize) -> String {
+/// A Fashion-MNIST class's name (`class i` past the ten).
+pub fn class_name(i: usize) -> String {
     FASHION_MNIST_CLASSES
         .get(i)
         .map_or_else(|| format!("class {i}"), |s| s.to_string())
 }
 
 /// Loads the weights and calibration and folds them into the DSL ResNet-20 for `S`
-/// slots.
-pub fn load_model<const S: usize>(cfg: &InferConfig) -> Result<(ResNetWeights, Folded<S, 3>)> {
-    let weights = ResNetWeights::load(&cfg.weights)
-        .with_context(|| format!("loading weights {}", cfg.weights.display()))?;
-    let calib: Calibration = serde_json::from_slice(
-        &std::fs::read(&cfg.calibration)
-            .with_context(|| format!("reading calibration {}", cfg.calibration.display()))?,
-    )
-    .with_context(|| format!("parsing calibration {}", cfg.calibration.display()))?;
-    let folded = fold::<S, 3>(&weights, &calib, cfg.margin)?;
+/// slots (`margin`: see [`InferConfig::margin`]). Files larger than the memory left are
+/// refused before they are read.
+pub fn load_model<const S: usize>(
+    weights: &Path,
+    calibration: &Path,
+    margin: f64,
+) -> Result<(ResNetWeights, Folded<S, 3>)> {
+    let weights = load_weights(weights)?;
+    let calib: Calibration =
+        serde_json::from_slice(&memory::read_file(calibration, "calibration")?)
+            .with_context(|| format!("parsing calibration {}", calibration.display()))?;
+    let folded = fold::<S, 3>(&weights, &calib, margin)?;
     Ok((weights, folded))
+}
+
+/// Loads a weights file whose network takes the images this tool feeds it: the size is
+/// checked against the memory left before reading, and the first convolution's input
+/// channels against the images' (the float64 network would panic on a mismatch).
+pub fn load_weights(path: &Path) -> Result<ResNetWeights> {
+    memory::check_file(path, "weights file").context("loading weights")?;
+    let w =
+        ResNetWeights::load(path).with_context(|| format!("loading weights {}", path.display()))?;
+    if w.in_channels() != INPUT_CHANNELS {
+        bail!(
+            "weights {}: the first convolution (conv1.weight) takes {} input channels, the images have {INPUT_CHANNELS}",
+            path.display(),
+            w.in_channels()
+        );
+    }
+    Ok(w)
 }
 
 /// Loads the image: `(network input, true label if known)`.
@@ -281,24 +331,31 @@ pub fn run<B: Backend>(
     }
 }
 
+/// The parameters of `preset` (without the security check when `insecure`), checked to
+/// be full-slot with `S` slots and to carry ResNet-20's levels and bootstrapping.
+pub fn resnet_params<const S: usize>(preset: &BootstrapPreset, insecure: bool) -> Result<Params> {
+    let params = if insecure {
+        Params::new_insecure_for_tests(preset.params.clone())?
+    } else {
+        Params::new(preset.params.clone())?
+    };
+    if S != params.max_slots() {
+        bail!(
+            "the ResNet needs a full-slot bootstrapping preset ({S} slots vs N/2 = {})",
+            params.max_slots()
+        );
+    }
+    ResNet20::<S>::check_params(&params, Some(&preset.config))?;
+    Ok(params)
+}
+
 fn run_on<B: Backend, const S: usize>(
     backend: B,
     cfg: &InferConfig,
     log: impl Fn(&str),
 ) -> Result<Vec<InferReport>> {
-    let params = if cfg.insecure {
-        Params::new_insecure_for_tests(cfg.preset.params.clone())?
-    } else {
-        Params::new(cfg.preset.params.clone())?
-    };
-    if S != params.max_slots() {
-        bail!(
-            "infer needs a full-slot bootstrapping preset ({S} slots vs N/2 = {})",
-            params.max_slots()
-        );
-    }
-    ResNet20::<S>::check_params(&params, Some(&cfg.preset.config))?;
-    let (weights, folded) = load_model::<S>(cfg)?;
+    let params = resnet_params::<S>(&cfg.preset, cfg.insecure)?;
+    let (weights, folded) = load_model::<S>(&cfg.weights, &cfg.calibration, cfg.margin)?;
     let model = &folded.model;
     let plan = ResNet20::<S>::plan();
     let sources = image_sources(cfg)?;
@@ -351,13 +408,14 @@ fn run_on<B: Backend, const S: usize>(
                   keys: (f64, usize, usize),
                   stats: (Vec<LayerStat>, usize, usize)|
      -> Result<InferReport> {
-        let max_abs_err = logits
-            .iter()
-            .zip(plain)
-            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-        if !max_abs_err.is_finite() {
-            return Err(anyhow!("decrypted logits are not finite"));
-        }
+        check_finite(plain, "the float64 plaintext network's logits")?;
+        let what = if cfg.simulate {
+            "the cleartext twin's logits"
+        } else {
+            "the decrypted logits"
+        };
+        check_finite(&logits, what)?;
+        let max_abs_err = max_abs_diff(&logits, plain);
         Ok(InferReport {
             model: cfg.model.clone(),
             backend: cfg.backend_name.clone(),
@@ -430,6 +488,11 @@ fn run_on<B: Backend, const S: usize>(
             .collect();
     }
 
+    // refused before key generation, with the figures, rather than killed halfway
+    memory::check_fits(
+        "the evaluation keys (expanded on the server)",
+        keys.all_bytes as u64,
+    )?;
     // client: keys
     let ckks = Ckks::new(params.clone(), backend);
     let t = Instant::now();
@@ -446,20 +509,8 @@ fn run_on<B: Backend, const S: usize>(
         "client: keys in {keygen_s:.1} s ({:.2} GB)",
         key_bytes as f64 / 1e9
     ));
-    // server: takes the keys (each seeded key dropped once uploaded) and encodes the
-    // bootstrapping transforms per bootstrap: ~3 GB less at N = 2^16 next to the keys
-    let boot = Bootstrapper::from_keys(
-        &ckks,
-        cfg.preset.config.clone(),
-        keys,
-        TransformStorage::Streamed,
-    )?;
-    boot.evaluator().set_plaintext_cache(cfg.plaintext_cache);
+    let boot = server_bootstrapper(&ckks, &cfg.preset, keys, cfg.plaintext_cache, &log)?;
     let server_key_bytes = boot.evaluator().key_bytes();
-    log(&format!(
-        "server: {:.2} GB of evaluation keys expanded",
-        server_key_bytes as f64 / 1e9
-    ));
     let encryptor = match cfg.seed {
         Some(seed) => ckks
             .encryptor(&pk)
@@ -505,10 +556,7 @@ fn run_on<B: Backend, const S: usize>(
             layers.push(stat);
             if let Some(exact) = check {
                 let err = match (decryptor.decrypt_real(ct), exact.get(info.index)) {
-                    (Ok(got), Some(want)) => got
-                        .iter()
-                        .zip(&want.slots)
-                        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs())),
+                    (Ok(got), Some(want)) => max_abs_diff(&got, &want.slots),
                     _ => f64::NAN,
                 };
                 layer_errors.push((info.value.to_string(), err));
@@ -519,9 +567,7 @@ fn run_on<B: Backend, const S: usize>(
             p.start();
         }
         let t = Instant::now();
-        let x = EncVector::<B, S, 22>::try_from_ct(Ct::try_from_ciphertext(ct)?)?;
-        let y = model.forward_observed(boot.evaluator(), &bt, x, &mut obs)?;
-        let ct_out = y.into_ct().into_ciphertext();
+        let ct_out = forward_ciphertext(model, &boot, &bt, ct, &mut obs)?;
         // an asynchronous backend (GPU) is timed to the completion of its queued work
         ckks.backend().synchronize()?;
         let latency = t.elapsed().as_secs_f64();
@@ -558,6 +604,48 @@ fn run_on<B: Backend, const S: usize>(
         ));
     }
     Ok(out)
+}
+
+/// The server's bootstrapper (and evaluator) from the client's keys, with a plaintext
+/// cache of `plaintext_cache` bytes.
+pub fn server_bootstrapper<B: Backend>(
+    ckks: &Ckks<B>,
+    preset: &BootstrapPreset,
+    keys: BootstrappingKeys,
+    plaintext_cache: usize,
+    log: impl Fn(&str),
+) -> Result<Bootstrapper<B>> {
+    // each seeded key is dropped once uploaded, and the bootstrapping transforms are
+    // encoded per bootstrap: ~3 GB less at N = 2^16 next to the keys
+    let boot = Bootstrapper::from_keys(
+        ckks,
+        preset.config.clone(),
+        keys,
+        TransformStorage::Streamed,
+    )?;
+    boot.evaluator().set_plaintext_cache(plaintext_cache);
+    log(&format!(
+        "server: {:.2} GB of evaluation keys expanded",
+        boot.evaluator().key_bytes() as f64 / 1e9
+    ));
+    Ok(boot)
+}
+
+/// The server's part of one inference: the encrypted, packed image through the whole
+/// network (bootstraps included), each step reported to `obs`.
+pub fn forward_ciphertext<B: Backend, const S: usize>(
+    model: &ResNet20<S>,
+    boot: &Bootstrapper<B>,
+    bt: &LeveledBootstrapper<'_, B, 9>,
+    ct: Ciphertext<B>,
+    obs: &mut impl FnMut(&StepInfo<'_>, &Ciphertext<B>) -> fhe_dsl::Result<()>,
+) -> Result<Ciphertext<B>> {
+    let x = EncVector::<B, S, 22>::try_from_ct(
+        Ct::try_from_ciphertext(ct).context("the input ciphertext does not fit the model")?,
+    )
+    .context("the input ciphertext does not fit the model")?;
+    let y = model.forward_observed(boot.evaluator(), bt, x, obs)?;
+    Ok(y.into_ct().into_ciphertext())
 }
 
 /// A step's name in the per-layer table: the layer's path for layer steps, else
@@ -653,7 +741,7 @@ impl InferReport {
 /// training images (Debian's dataset-fashion-mnist).
 pub fn calibrate_on_training_set(weights: &std::path::Path, images: usize) -> Result<Calibration> {
     use crate::resnet::data::{fashion_input, parse_idx};
-    let w = ResNetWeights::load(weights)?;
+    let w = load_weights(weights)?;
     let path = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
     let idx = parse_idx(
         &std::fs::read(path)
@@ -669,4 +757,30 @@ pub fn calibrate_on_training_set(weights: &std::path::Path, images: usize) -> Re
         &inputs,
         &format!("first {n} Fashion-MNIST training images"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_and_infinite_logits_never_pass() {
+        let nan = f64::NAN;
+        // `f64::max` drops a NaN: this is the comparison that reported an error of 0
+        assert_eq!(0.0f64.max(nan), 0.0);
+        assert!(max_abs_diff(&[1.0, nan, 2.0], &[1.0, 0.5, 2.0]).is_nan());
+        assert!(max_abs_diff(&[1.0, 2.0], &[nan, 2.0]).is_nan());
+        assert_eq!(
+            max_abs_diff(&[1.0, f64::INFINITY], &[1.0, 2.0]),
+            f64::INFINITY
+        );
+        assert_eq!(max_abs_diff(&[1.0, -2.0], &[1.5, 1.0]), 3.0);
+        assert!(check_finite(&[0.5, -1.0], "logits").is_ok());
+        for bad in [nan, f64::INFINITY, f64::NEG_INFINITY] {
+            let e = check_finite(&[0.5, bad], "the logits")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not finite") && e.contains("class 1"), "{e}");
+        }
+    }
 }

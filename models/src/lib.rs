@@ -7,7 +7,9 @@ pub mod backends;
 pub mod bench;
 pub mod demo;
 pub mod infer;
+pub mod memory;
 pub mod params;
+pub mod parties;
 pub mod resnet;
 pub mod sim;
 

@@ -16,7 +16,7 @@
 use super::dsl::{BasicBlock, ResNet};
 use super::reference::{conv2d, forward};
 use super::weights::{Act, BlockWeights, ResNetWeights};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use fhe_dsl::nn::PackedLinear;
 use fhe_dsl::tensor::Layout;
 use fhe_dsl::typed::{Linear, SpatialSum};
@@ -309,6 +309,12 @@ fn fold_block<const S: usize>(
     ))
 }
 
+/// The layout images are packed in: `channels × 32 × 32`, multiplexed with gap 1 (what
+/// a client needs to encrypt an input without the weights).
+pub fn input_layout(channels: usize) -> Result<Layout> {
+    Ok(Layout::multiplexed(channels, 32, 32, 1)?)
+}
+
 /// Folds `weights` into a ResNet-(6N+2) for `S` slots, activations bounded with
 /// `calib` so stored activations stay within `[0, margin²]` on the calibration data.
 /// Errors, naming the part, when the weights are not a ResNet of that depth
@@ -377,7 +383,7 @@ pub fn fold<const S: usize, const N: usize>(
         folds.insert(name, f);
     }
     let (h, w) = (32usize, 32usize);
-    let input = Layout::multiplexed(weights.in_channels(), h, w, 1)?;
+    let input = input_layout(weights.in_channels())?;
     let stem = Layout::multiplexed(weights.conv0.shape()[0], h, w, 1)?;
     for l in [input, stem] {
         if l.period() > S {
@@ -406,7 +412,8 @@ pub fn fold<const S: usize, const N: usize>(
         &f0.g,
         Some(&f0.h),
         None,
-    )?;
+    )
+    .context("folding `conv1`")?;
     let mut probes = vec![
         Probe::new("z0", "conv1", &stem, &f0.input_view()),
         Probe::new("y0", "act1", &stem, &f0.out),
@@ -437,7 +444,10 @@ pub fn fold<const S: usize, const N: usize>(
         .par_iter()
         .zip(shapes.par_iter())
         .enumerate()
-        .map(|(i, (b, (cur, out, view)))| fold_block::<S>(i, N, b, cur, out, view, &folds))
+        .map(|(i, (b, (cur, out, view)))| {
+            fold_block::<S>(i, N, b, cur, out, view, &folds)
+                .with_context(|| format!("folding `layer{}.{}`", i / N + 1, i % N))
+        })
         .collect::<Result<_>>()?;
     let mut blocks = Vec::with_capacity(3 * N);
     for (b, p) in built {
@@ -458,7 +468,9 @@ pub fn fold<const S: usize, const N: usize>(
             ));
         }
     }
-    let fc = PackedLinear::from_terms(cur.period(), out_period, S, terms)?.without_replication();
+    let fc = PackedLinear::from_terms(cur.period(), out_period, S, terms)
+        .context("folding `fc`")?
+        .without_replication();
     let mut bias = vec![0.0; S];
     let stride = cur.period().max(out_period);
     for j in 0..classes {
@@ -496,7 +508,7 @@ pub fn fold<const S: usize, const N: usize>(
             layer2,
             layer3,
             pool,
-            fc: Linear::new(fc, bias)?,
+            fc: Linear::new(fc, bias).context("folding `fc`")?,
         },
         input,
         classes,

@@ -5,6 +5,10 @@
 //! - `fhe demo`: encrypt a vector, evaluate a degree-7 polynomial and a slot sum on the
 //!   server side, decrypt, and report precision and timings.
 //! - `fhe bench ops`: per-operation timings (table, or JSON lines with `--format json`).
+//! - `fhe keygen` / `fhe encrypt` / `fhe infer --server-keys` / `fhe decrypt`: the
+//!   client and the server of private inference as separate processes
+//!   ([`fhe_models::parties`]).
+//! - `fhe sim price|sweep|validate`: the ASIC simulator in cost-only mode.
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,6 +19,12 @@ use fhe_models::backends::{
 use fhe_models::{bench, demo, infer, params, sim, tune_allocator};
 use std::io::Write;
 use std::process::ExitCode;
+
+mod parties_cli;
+mod sim_cli;
+
+use parties_cli::{DecryptArgs, EncryptArgs, KeygenArgs};
+use sim_cli::SimCommand;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,74 +57,19 @@ enum Command {
     /// Plan a model without running it: levels per block, bootstraps, rotations, key
     /// memory (ResNet-20/32/44/56/110, from the one DSL definition).
     Plan(PlanArgs),
+    /// Client: make a key directory for a model: the secret key (client only), the public
+    /// key, and the server's bundle of exactly the evaluation keys the model and its
+    /// bootstrapping need; sizes printed.
+    Keygen(KeygenArgs),
+    /// Client: encrypt an image for the model a key directory was made for (the server
+    /// runs it with `fhe infer --server-keys`).
+    Encrypt(EncryptArgs),
+    /// Client: decrypt the server's result to logits and a class.
+    Decrypt(DecryptArgs),
     /// The ASIC simulator without arithmetic: price a model or a bootstrapping on a
     /// modelled accelerator, sweep designs, compare with published figures.
     #[command(subcommand)]
     Sim(SimCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum SimCommand {
-    /// Price one program (cost-only): latency, per primitive and per step, utilisation,
-    /// off-chip bytes, energy.
-    Price(SimPriceArgs),
-    /// Price one program over lanes × scratchpad sizes: CSV and a PNG plot.
-    Sweep(SimSweepArgs),
-    /// Our bootstrapping and ResNet-20 on SHARP and ARK next to the papers' figures.
-    Validate(SimValidateArgs),
-}
-
-#[derive(Args, Debug)]
-struct SimProgramArgs {
-    /// resnet20, resnet32, resnet44, resnet56, resnet110, or bootstrap.
-    #[arg(long, default_value = "resnet20")]
-    model: String,
-    /// Hardware: sharp, ark, or a .toml description.
-    #[arg(long, default_value = "sharp")]
-    hardware: String,
-    /// Bootstrapping preset.
-    #[arg(long, default_value = "boot-n16")]
-    params: String,
-    /// Allow the insecure test presets (tests only).
-    #[arg(long, hide = true)]
-    insecure_test_params: bool,
-}
-
-#[derive(Args, Debug)]
-struct SimPriceArgs {
-    #[command(flatten)]
-    program: SimProgramArgs,
-    /// Output format: a readable report, or one JSON object.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// List every step in the table.
-    #[arg(long)]
-    steps: bool,
-}
-
-#[derive(Args, Debug)]
-struct SimSweepArgs {
-    #[command(flatten)]
-    program: SimProgramArgs,
-    /// Lane counts (every unit scaled with them).
-    #[arg(long, value_delimiter = ',', default_value = "256,512,1024,2048")]
-    lanes: Vec<usize>,
-    /// Scratchpad sizes (MB).
-    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512,1024")]
-    scratchpad_mb: Vec<f64>,
-    /// CSV output.
-    #[arg(long, default_value = "sweep.csv")]
-    csv: std::path::PathBuf,
-    /// PNG output.
-    #[arg(long, default_value = "sweep.png")]
-    png: std::path::PathBuf,
-}
-
-#[derive(Args, Debug)]
-struct SimValidateArgs {
-    /// Output format: a table, or one JSON object per row.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -214,6 +169,18 @@ struct InferArgs {
     /// Allow the insecure test presets (tests only).
     #[arg(long, hide = true)]
     insecure_test_params: bool,
+    /// Server side of two-party inference: the client's evaluation-key bundle
+    /// (`server.keys` from `fhe keygen`); reads --input, writes --output, never a secret
+    /// key.
+    #[arg(long, requires_all = ["input", "output"],
+          conflicts_with_all = ["simulate", "layer_errors", "count", "image", "insecure_seed"])]
+    server_keys: Option<std::path::PathBuf>,
+    /// With --server-keys: the client's ciphertext (`fhe encrypt`).
+    #[arg(long, requires = "server_keys")]
+    input: Option<std::path::PathBuf>,
+    /// With --server-keys: the result ciphertext to write (for `fhe decrypt`).
+    #[arg(long, requires = "server_keys")]
+    output: Option<std::path::PathBuf>,
 }
 
 impl Default for InferArgs {
@@ -374,16 +341,7 @@ fn preset_named(
     name: &str,
     insecure_ok: bool,
 ) -> Result<(fhe_dsl::circuits::BootstrapPreset, bool)> {
-    let preset =
-        fhe_dsl::circuits::BootstrapPreset::by_name(name).map_err(|e| UsageError(e.to_string()))?;
-    let insecure = name != "boot-n16";
-    if insecure && !insecure_ok {
-        return Err(UsageError(format!(
-            "preset `{name}` is an insecure test preset; use boot-n16"
-        ))
-        .into());
-    }
-    Ok((preset, insecure))
+    params::bootstrap_preset(name, insecure_ok)
 }
 
 fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
@@ -427,13 +385,8 @@ fn run_bench_bootstrap(a: &BenchBootstrapArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_infer(a: &InferArgs) -> Result<()> {
-    let (kind, hardware) = match &a.backend {
-        BackendSpec::Plain(k) => (*k, None),
-        BackendSpec::AsicSim(hw) => (BackendKind::Cpu, Some(sim_hardware(hw)?)),
-    };
-    check_available(kind)?;
-    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
+/// `--plaintext-cache-gb` in bytes, or its default for the backend.
+fn plaintext_cache_bytes(a: &InferArgs, kind: BackendKind) -> Result<usize> {
     if let Some(gb) = a.plaintext_cache_gb {
         if !(gb.is_finite() && gb >= 0.0) {
             return Err(UsageError(format!(
@@ -442,6 +395,31 @@ fn run_infer(a: &InferArgs) -> Result<()> {
             .into());
         }
     }
+    Ok(match (a.plaintext_cache_gb, kind) {
+        (Some(gb), _) => (gb * 1e9) as usize,
+        (None, BackendKind::Gpu) => gpu_backend()?.mem_info().map_or(0, |(free, _)| free / 2),
+        (None, _) => 0,
+    })
+}
+
+fn run_infer(a: &InferArgs) -> Result<()> {
+    let (kind, hardware) = match &a.backend {
+        BackendSpec::Plain(k) => (*k, None),
+        BackendSpec::AsicSim(hw) => (BackendKind::Cpu, Some(sim_hardware(hw)?)),
+    };
+    if let (Some(keys), Some(input), Some(output)) = (&a.server_keys, &a.input, &a.output) {
+        if hardware.is_some() {
+            return Err(UsageError(
+                "--backend asic-sim prices the one-process inference; the server side \
+                 (--server-keys) runs on cpu, reference or gpu"
+                    .into(),
+            )
+            .into());
+        }
+        return parties_cli::run_infer_server(a, kind, keys, input, output);
+    }
+    check_available(kind)?;
+    let (preset, insecure) = preset_named(&a.params, a.insecure_test_params)?;
     if hardware.is_some() && (a.layer_errors || a.plaintext_cache_gb.is_some()) {
         return Err(UsageError(
             "--backend asic-sim charges every call of the forward pass: it runs without \
@@ -450,11 +428,7 @@ fn run_infer(a: &InferArgs) -> Result<()> {
         )
         .into());
     }
-    let plaintext_cache = match (a.plaintext_cache_gb, kind) {
-        (Some(gb), _) => (gb * 1e9) as usize,
-        (None, BackendKind::Gpu) => gpu_backend()?.mem_info().map_or(0, |(free, _)| free / 2),
-        (None, _) => 0,
-    };
+    let plaintext_cache = plaintext_cache_bytes(a, kind)?;
     if a.insecure_seed.is_some() {
         progress("WARNING: --insecure-seed: deterministic keys and encryption (tests only)");
     }
@@ -535,68 +509,6 @@ fn run_infer(a: &InferArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_sim(c: &SimCommand) -> Result<()> {
-    let program = |p: &SimProgramArgs| -> Result<(
-        fhe_backend_asic_sim::Program,
-        fhe_backend_asic_sim::Hardware,
-    )> {
-        let hw = sim_hardware(&p.hardware)?;
-        let (preset, insecure) = preset_named(&p.params, p.insecure_test_params)?;
-        let prog = if p.model == "bootstrap" {
-            sim::bootstrap_program(&preset, insecure)?
-        } else {
-            sim::resnet_program(&p.model, &preset, insecure)
-                .map_err(|e| UsageError(format!("{e:#}")))?
-        };
-        Ok((prog, hw))
-    };
-    match c {
-        SimCommand::Price(a) => {
-            let t = std::time::Instant::now();
-            let (prog, hw) = program(&a.program)?;
-            let r = prog.price(&hw)?;
-            progress(&format!(
-                "{} on {}: priced in {:.1} s (cost-only)",
-                a.program.model,
-                hw.name,
-                t.elapsed().as_secs_f64()
-            ));
-            match a.format {
-                Format::Json => println!("{}", serde_json::to_string(&r)?),
-                Format::Table => print!("{}", r.table(a.steps)),
-            }
-        }
-        SimCommand::Sweep(a) => {
-            let (prog, hw) = program(&a.program)?;
-            let points =
-                fhe_backend_asic_sim::sweep::sweep(&prog, &hw, &a.lanes, &a.scratchpad_mb)?;
-            std::fs::write(&a.csv, fhe_backend_asic_sim::sweep::to_csv(&points))?;
-            let title = format!("{} on {} variants", a.program.model, hw.name);
-            fhe_backend_asic_sim::sweep::plot_png(&points, &title, &a.png)
-                .map_err(|e| anyhow::anyhow!("drawing {}: {e}", a.png.display()))?;
-            progress(&format!(
-                "{} design points: {} and {}",
-                points.len(),
-                a.csv.display(),
-                a.png.display()
-            ));
-        }
-        SimCommand::Validate(a) => {
-            let (preset, _) = preset_named("boot-n16", false)?;
-            let rows = sim::validate(&preset)?;
-            match a.format {
-                Format::Json => {
-                    for r in &rows {
-                        println!("{}", serde_json::to_string(r)?);
-                    }
-                }
-                Format::Table => print!("{}", sim::validation_table(&rows)),
-            }
-        }
-    }
-    Ok(())
-}
-
 fn run_calibrate(a: &CalibrateArgs) -> Result<()> {
     let calib = infer::calibrate_on_training_set(&a.weights, a.images)?;
     std::fs::write(&a.out, serde_json::to_string_pretty(&calib)? + "\n")?;
@@ -647,7 +559,10 @@ fn main() -> ExitCode {
         Some(Command::Bench(BenchCommand::Ops(a))) => run_bench_ops(a),
         Some(Command::Bench(BenchCommand::Bootstrap(a))) => run_bench_bootstrap(a),
         Some(Command::Plan(a)) => run_plan(a),
-        Some(Command::Sim(c)) => run_sim(c),
+        Some(Command::Sim(c)) => sim_cli::run_sim(c),
+        Some(Command::Keygen(a)) => parties_cli::run_keygen(a),
+        Some(Command::Encrypt(a)) => parties_cli::run_encrypt(a),
+        Some(Command::Decrypt(a)) => parties_cli::run_decrypt(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
