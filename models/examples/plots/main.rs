@@ -107,6 +107,7 @@ fn ops_plot(area: &DrawingArea<BitMapBackend, Shift>, runs: &[Run]) -> Res<()> {
         .y_desc("median µs (log scale)")
         .label_style((FONT, 14))
         .draw()?;
+    let mut ends = Vec::new();
     for (k, op) in ops.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
         let pts: Vec<(f64, f64)> = rows
@@ -115,13 +116,23 @@ fn ops_plot(area: &DrawingArea<BitMapBackend, Shift>, runs: &[Run]) -> Res<()> {
             .filter_map(|(i, (_, o))| Some((i as f64, *o.get(*op)?)))
             .collect();
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
-        let last = *pts.last().ok_or("an op without points")?;
+        ends.push((*pts.last().ok_or("an op without points")?, op, color));
+        chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))?;
+    }
+    // end labels of lines that finish close together would overlap: spread them to at
+    // least one text line apart (in log10 units of the y axis), keeping their order
+    let (_, plot_h) = chart.plotting_area().dim_in_pixel();
+    let line = 15.0 * ((hi * 1.5).log10() - (lo * 0.7).log10()) / plot_h.max(1) as f64;
+    ends.sort_by(|a, b| a.0 .1.total_cmp(&b.0 .1));
+    let mut prev = f64::NEG_INFINITY;
+    for ((x, y), op, color) in ends {
+        let at = y.log10().max(prev + line);
+        prev = at;
         chart.draw_series(std::iter::once(Text::new(
             op.to_string(),
-            (last.0 + 0.05, last.1),
+            (x + 0.05, 10f64.powf(at)),
             (FONT, 13).into_font().color(&color),
         )))?;
-        chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))?;
     }
     Ok(())
 }
