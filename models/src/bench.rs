@@ -18,8 +18,9 @@ use serde::Serialize;
 use std::time::Instant;
 
 /// The operations, in report order.
-pub const OPS: [&str; 9] = [
+pub const OPS: [&str; 10] = [
     "ntt",
+    "encode",
     "encrypt_pk",
     "decrypt",
     "add",
@@ -171,6 +172,12 @@ pub fn run<B: Backend>(
         let (median_us, min_us) = match op {
             "ntt" => time_runs(runs, sync, || {
                 be.ntt(&ctx, &mut ntt_poly).map_err(Into::into)
+            })?,
+            // a full-slot vector at the top level, as each weight diagonal of a layer is
+            "encode" => time_runs(runs, sync, || {
+                ckks.encode_real(&x, top, params.default_scale())
+                    .map(drop)
+                    .map_err(Into::into)
             })?,
             "encrypt_pk" => time_runs(runs, sync, || {
                 enc.encrypt(&px).map(drop).map_err(Into::into)

@@ -356,26 +356,35 @@ impl<B: Backend> Ckks<B> {
         let mut p = RnsPoly::zero(ctx.n(), &primes);
         let n = ctx.n();
         let scaled: Vec<f64> = coeffs.iter().map(|c| (c * scale).round()).collect();
+        // magnitudes once per coefficient, not once per limb; where every magnitude is
+        // below a prime (the common case: scale below the primes) the limb is a
+        // branch-free select the compiler vectorises
+        let mags: Option<Vec<u64>> = scaled
+            .iter()
+            .all(|c| c.abs() < 9.2e18)
+            .then(|| scaled.iter().map(|c| c.abs() as u64).collect());
+        let max_mag = mags.as_ref().map(|v| v.iter().copied().max().unwrap_or(0));
         for (pos, &i) in primes.iter().enumerate() {
             let m = ctx.modulus(i);
+            let q = m.value();
             let limb = &mut p.data[pos * n..(pos + 1) * n];
-            for (x, &c) in limb.iter_mut().zip(&scaled) {
-                *x = if c.abs() < 9.2e18 {
-                    let a = c.abs() as u64;
-                    // |c| < q is the common case (scale below the prime)
-                    let r = if a < m.value() {
-                        a
-                    } else {
-                        m.reduce_u128(a as u128)
-                    };
-                    if c < 0.0 {
-                        m.neg(r)
-                    } else {
-                        r
+            match (&mags, max_mag) {
+                (Some(mags), Some(max)) if max < q => {
+                    for ((x, &a), &c) in limb.iter_mut().zip(mags).zip(&scaled) {
+                        *x = if c < 0.0 && a != 0 { q - a } else { a };
                     }
-                } else {
-                    m.reduce_f64(c)
-                };
+                }
+                (Some(mags), _) => {
+                    for ((x, &a), &c) in limb.iter_mut().zip(mags).zip(&scaled) {
+                        let r = if a < q { a } else { m.reduce_u128(a as u128) };
+                        *x = if c < 0.0 { m.neg(r) } else { r };
+                    }
+                }
+                (None, _) => {
+                    for (x, &c) in limb.iter_mut().zip(&scaled) {
+                        *x = m.reduce_f64(c);
+                    }
+                }
             }
         }
         let be = &self.backend;
@@ -612,5 +621,52 @@ impl<B: Backend> Decryptor<B> {
             .into_iter()
             .map(|c| c.re)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::reference::ReferenceBackend;
+    use crate::ckks::ParamsLiteral;
+    use num_bigint::BigInt;
+    use num_traits::{FromPrimitive, ToPrimitive};
+    use rand::{Rng, SeedableRng};
+
+    /// The residues of an encoding are those of round(coefficient · scale), computed
+    /// independently in big integers, for scales below the primes, above some of them,
+    /// and above 2^63 (the three paths of `coeffs_to_plaintext`).
+    #[test]
+    fn encoded_residues_are_the_rounded_coefficients_mod_each_prime() {
+        let params = Params::new_insecure_for_tests(ParamsLiteral::test_small()).unwrap();
+        let ckks = Ckks::new(params.clone(), ReferenceBackend);
+        let ctx = params.ring().clone();
+        let level = params.max_level();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let slots = params.max_slots();
+        let values: Vec<Complex64> = (0..slots)
+            .map(|_| Complex64::new(rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0)))
+            .collect();
+        let mut coeffs = vec![0.0; params.n()];
+        ckks.encoder().values_to_coeffs(&values, &mut coeffs);
+        for log_scale in [40, 62, 90] {
+            let scale = 2f64.powi(log_scale);
+            let pt = ckks.encode(&values, level, scale).unwrap();
+            let mut poly = pt.poly.clone();
+            ReferenceBackend.intt(&ctx, &mut poly).unwrap();
+            let got = ReferenceBackend.download(&ctx, &poly).unwrap();
+            for (pos, &i) in got.primes.iter().enumerate() {
+                let q = BigInt::from(ctx.modulus(i).value());
+                for (k, &c) in coeffs.iter().enumerate() {
+                    let want = BigInt::from_f64((c * scale).round()).unwrap();
+                    let want = ((want % &q) + &q) % &q;
+                    assert_eq!(
+                        got.data[pos * params.n() + k],
+                        want.to_u64().unwrap(),
+                        "scale 2^{log_scale}, limb {pos}, coefficient {k}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -24,12 +24,16 @@ pub struct Encoder {
     n: usize,
     /// `M = 2N`.
     m: usize,
-    /// `rot_group[j] = 5^j mod M` for `j < N/2`.
-    rot_group: Vec<usize>,
     /// `roots[k] = e^{2πik/M}` for `k <= M` (`roots[M] == roots[0]`).
     roots: Vec<Complex64>,
     /// Bit reversal of `i` on `log_n - 1` bits, for `i < N/2`.
     bit_rev: Vec<u32>,
+    /// The twiddles of the special FFT stage with half-length `h`, in the order its
+    /// butterflies read them, at offsets `h - 1 .. 2h - 1` (`h = 1, 2, …, N/4`): read
+    /// contiguously instead of gathered from `roots` through `rot_group` (same values).
+    fwd_tw: Vec<Complex64>,
+    /// The same for the inverse FFT.
+    inv_tw: Vec<Complex64>,
 }
 
 impl Encoder {
@@ -46,7 +50,7 @@ impl Encoder {
         let m = 2 * n;
         let half = n / 2;
 
-        let mut rot_group = Vec::with_capacity(half);
+        let mut rot_group: Vec<usize> = Vec::with_capacity(half);
         let mut p = 1usize;
         for _ in 0..half {
             rot_group.push(p);
@@ -66,14 +70,38 @@ impl Encoder {
             })
             .collect();
 
+        let (fwd_tw, inv_tw) = Self::stage_twiddles(m, &rot_group, &roots);
         Self {
             log_n,
             n,
             m,
-            rot_group,
             roots,
             bit_rev,
+            fwd_tw,
+            inv_tw,
         }
+    }
+
+    /// Per-stage twiddle tables: stage half-length `h` (FFT length `2h`, `lenq = 8h`)
+    /// uses `roots[(rot_group[j] mod lenq)·M/lenq]` forward and
+    /// `roots[(lenq − rot_group[j] mod lenq)·M/lenq]` inverse, `j < h`.
+    fn stage_twiddles(
+        m: usize,
+        rot_group: &[usize],
+        roots: &[Complex64],
+    ) -> (Vec<Complex64>, Vec<Complex64>) {
+        let (mut fwd, mut inv) = (Vec::new(), Vec::new());
+        let mut h = 1;
+        while 8 * h <= m {
+            let lenq = 8 * h;
+            let (mask, step) = (lenq - 1, m / lenq);
+            for &g in &rot_group[..h] {
+                fwd.push(roots[(g & mask) * step]);
+                inv.push(roots[(lenq - (g & mask)) * step]);
+            }
+            h <<= 1;
+        }
+        (fwd, inv)
     }
 
     /// Roots `e^{2πik/m}` for `0 <= k <= m`, computed from the first octant
@@ -150,13 +178,10 @@ impl Encoder {
         let mut len = 2;
         while len <= size {
             let lenh = len >> 1;
-            let lenq = len << 2;
-            let mask = lenq - 1;
-            let step = self.m / lenq;
+            let tw = &self.fwd_tw[lenh - 1..2 * lenh - 1];
             for chunk in vals.chunks_exact_mut(len) {
                 let (lo, hi) = chunk.split_at_mut(lenh);
-                for (j, (u, v)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
-                    let w = self.roots[(self.rot_group[j] & mask) * step];
+                for ((u, v), &w) in lo.iter_mut().zip(hi.iter_mut()).zip(tw) {
                     let t = *v * w;
                     let a = *u;
                     *u = a + t;
@@ -173,13 +198,10 @@ impl Encoder {
         let mut len = size;
         while len >= 2 {
             let lenh = len >> 1;
-            let lenq = len << 2;
-            let mask = lenq - 1;
-            let step = self.m / lenq;
+            let tw = &self.inv_tw[lenh - 1..2 * lenh - 1];
             for chunk in vals.chunks_exact_mut(len) {
                 let (lo, hi) = chunk.split_at_mut(lenh);
-                for (j, (u, v)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
-                    let w = self.roots[(lenq - (self.rot_group[j] & mask)) * step];
+                for ((u, v), &w) in lo.iter_mut().zip(hi.iter_mut()).zip(tw) {
                     let a = *u;
                     let b = *v;
                     *u = a + b;
