@@ -22,15 +22,12 @@ use num_complex::Complex64;
 pub struct Encoder {
     log_n: u32,
     n: usize,
-    /// `M = 2N`.
-    m: usize,
-    /// `roots[k] = e^{2πik/M}` for `k <= M` (`roots[M] == roots[0]`).
-    roots: Vec<Complex64>,
     /// Bit reversal of `i` on `log_n - 1` bits, for `i < N/2`.
     bit_rev: Vec<u32>,
     /// The twiddles of the special FFT stage with half-length `h`, in the order its
     /// butterflies read them, at offsets `h - 1 .. 2h - 1` (`h = 1, 2, …, N/4`): read
-    /// contiguously instead of gathered from `roots` through `rot_group` (same values).
+    /// contiguously instead of gathered from the roots of unity through the rotation
+    /// group `5^j mod 2N` (the same values).
     fwd_tw: Vec<Complex64>,
     /// The same for the inverse FFT.
     inv_tw: Vec<Complex64>,
@@ -74,8 +71,6 @@ impl Encoder {
         Self {
             log_n,
             n,
-            m,
-            roots,
             bit_rev,
             fwd_tw,
             inv_tw,
@@ -351,12 +346,13 @@ mod tests {
     #[test]
     fn roots_table_accurate() {
         for log_n in 1..=10 {
-            let enc = Encoder::new(log_n);
-            let m = enc.m;
-            for k in 0..=m {
+            let m = 2usize << log_n;
+            let roots = Encoder::compute_roots(m);
+            assert_eq!(roots.len(), m + 1);
+            for (k, r) in roots.iter().enumerate() {
                 let ang = std::f64::consts::TAU * k as f64 / m as f64;
                 let z = Complex64::new(ang.cos(), ang.sin());
-                assert!((enc.roots[k] - z).norm() < 1e-15, "log_n={log_n} k={k}");
+                assert!((r - z).norm() < 1e-15, "log_n={log_n} k={k}");
             }
         }
     }
