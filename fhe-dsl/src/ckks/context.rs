@@ -359,28 +359,28 @@ impl<B: Backend> Ckks<B> {
         // magnitudes once per coefficient, not once per limb; where every magnitude is
         // below a prime (the common case: scale below the primes) the limb is a
         // branch-free select the compiler vectorises
-        let mags: Option<Vec<u64>> = scaled
-            .iter()
-            .all(|c| c.abs() < 9.2e18)
-            .then(|| scaled.iter().map(|c| c.abs() as u64).collect());
-        let max_mag = mags.as_ref().map(|v| v.iter().copied().max().unwrap_or(0));
+        let mags: Option<(Vec<u64>, u64)> = scaled.iter().all(|c| c.abs() < 9.2e18).then(|| {
+            let v: Vec<u64> = scaled.iter().map(|c| c.abs() as u64).collect();
+            let max = v.iter().copied().max().unwrap_or(0);
+            (v, max)
+        });
         for (pos, &i) in primes.iter().enumerate() {
             let m = ctx.modulus(i);
             let q = m.value();
             let limb = &mut p.data[pos * n..(pos + 1) * n];
-            match (&mags, max_mag) {
-                (Some(mags), Some(max)) if max < q => {
+            match &mags {
+                Some((mags, max)) if *max < q => {
                     for ((x, &a), &c) in limb.iter_mut().zip(mags).zip(&scaled) {
                         *x = if c < 0.0 && a != 0 { q - a } else { a };
                     }
                 }
-                (Some(mags), _) => {
+                Some((mags, _)) => {
                     for ((x, &a), &c) in limb.iter_mut().zip(mags).zip(&scaled) {
                         let r = if a < q { a } else { m.reduce_u128(a as u128) };
                         *x = if c < 0.0 { m.neg(r) } else { r };
                     }
                 }
-                (None, _) => {
+                None => {
                     for (x, &c) in limb.iter_mut().zip(&scaled) {
                         *x = m.reduce_f64(c);
                     }
